@@ -1,0 +1,97 @@
+"""Listing, summarising and purging status records: pure functions over scanned records.
+
+Listing reads every record (one pass over the KV stream, last value per key); records are kept
+bounded by purging finished ones, so this stays a scan of thousands, not millions.
+Pages are ordered newest first by ``(submitted_at, id)``; the cursor is the last item's key.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable
+
+from shared.contracts.executor import (
+    FAILURES,
+    TERMINAL,
+    FailedSummary,
+    FailureGroup,
+    ListTasks,
+    TaskRecord,
+    TaskStatus,
+)
+from shared.errors import InvalidRequest
+
+
+def matches(r: TaskRecord, q: ListTasks) -> bool:
+    if q.status and r.status not in q.status:
+        return False
+    if q.type and r.type != q.type:
+        return False
+    if q.workflow_id and r.workflow_id != q.workflow_id:
+        return False
+    if q.since is not None and r.submitted_at < q.since:
+        return False
+    return q.until is None or r.submitted_at < q.until
+
+
+def _key(r: TaskRecord) -> tuple[float, str]:
+    return (r.submitted_at, r.id)
+
+
+def encode_cursor(r: TaskRecord) -> str:
+    return base64.urlsafe_b64encode(f"{r.submitted_at!r}|{r.id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        when, _, task_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        return float(when), task_id
+    except Exception as e:
+        raise InvalidRequest("invalid cursor", details={"cursor": cursor}) from e
+
+
+def page(records: Iterable[TaskRecord], q: ListTasks) -> tuple[list[TaskRecord], int, str]:
+    """(items, total matching, next cursor) for one page of ``q``."""
+    found = sorted((r for r in records if matches(r, q)), key=_key, reverse=True)
+    start = 0
+    if q.cursor:
+        after = decode_cursor(q.cursor)
+        start = next((i for i, r in enumerate(found) if _key(r) < after), len(found))
+    items = found[start:start + q.limit]
+    more = start + q.limit < len(found)
+    return items, len(found), encode_cursor(items[-1]) if more and items else ""
+
+
+def failed_summary(records: Iterable[TaskRecord], since: float, until: float) -> FailedSummary:
+    """Failures (failed, timed out, dead) that finished in [since, until), by type and error."""
+    groups: dict[tuple[str, str], FailureGroup] = {}
+    by_type: dict[str, int] = {}
+    by_error: dict[str, int] = {}
+    for r in records:
+        finished = r.finished_at or r.updated_at
+        if r.status not in FAILURES or not since <= finished < until:
+            continue
+        error_type = r.error.type if r.error else str(r.status)
+        by_type[r.type] = by_type.get(r.type, 0) + 1
+        by_error[error_type] = by_error.get(error_type, 0) + 1
+        g = groups.get((r.type, error_type))
+        if g is None or finished >= g.last_at:
+            count = (g.count if g else 0) + 1
+            groups[(r.type, error_type)] = FailureGroup(
+                type=r.type, error_type=error_type, count=count, last_at=finished,
+                last_message=r.error.message[:500] if r.error else "", sample_task_id=r.id)
+        else:
+            groups[(r.type, error_type)] = FailureGroup(
+                type=g.type, error_type=g.error_type, count=g.count + 1, last_at=g.last_at,
+                last_message=g.last_message, sample_task_id=g.sample_task_id)
+    ordered = sorted(groups.values(), key=lambda g: (-g.count, g.type, g.error_type))
+    return FailedSummary(since=since, until=until, total=sum(by_type.values()),
+                         by_type=by_type, by_error=by_error, groups=ordered)
+
+
+def purgeable(records: Iterable[TaskRecord], older_than: float,
+              statuses: Iterable[TaskStatus] = ()) -> list[str]:
+    """Ids of finished records whose finish time is before ``older_than``."""
+    allowed = set(statuses) & TERMINAL if statuses else TERMINAL
+    return [r.id for r in records
+            if r.status in allowed and (r.finished_at or r.updated_at) < older_than]

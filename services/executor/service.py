@@ -1,0 +1,136 @@
+"""The executor process: wiring of streams, registry, worker pool, engine and handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+
+from services.executor import metrics
+from services.executor.cancellation import Canceller
+from services.executor.deadletters import DeadLetters
+from services.executor.engine import Engine, consumer_name
+from services.executor.handlers import Handlers
+from services.executor.registry import TaskRegistry, build_registry
+from services.executor.runner import Runtime
+from services.executor.statuswriter import StatusWriter
+from services.executor.store import StatusStore
+from services.executor.streams import ensure_all
+from services.executor.submission import Submitter
+from services.executor.workers import WorkerPool
+from services.executor.workflows import Workflows
+from shared import telemetry
+from shared.bus import Bus
+from shared.contracts.base import DependencyStatus
+from shared.contracts.executor import PRIORITIES
+from shared.settings import Settings
+from shared.subjects import Bucket, Stream
+from shared.tasks import Plugin
+
+log = logging.getLogger(__name__)
+DEPTH_INTERVAL_S = 5.0
+
+
+class ExecutorApp:
+    name = "executor"
+
+    def __init__(self, settings: Settings, registry: TaskRegistry | None = None) -> None:
+        self.settings = settings
+        self.registry = registry or build_registry(settings.executor.plugins)
+        self.instance = f"{socket.gethostname()}:{os.getpid()}"
+        self.pool = WorkerPool(settings.executor.worker_processes,
+                               preload=[m for m in self.registry.modules if m != "__main__"])
+        self.engine: Engine | None = None
+        self.writer: StatusWriter | None = None
+        self._depth: asyncio.Task[None] | None = None
+        self._bus: Bus | None = None
+        self._started: list[Plugin] = []
+
+    async def start(self, bus: Bus) -> None:
+        s = self.settings.executor
+        self._bus = bus
+        status_kv, workflows_kv = await ensure_all(bus.js, s,
+                                                   replicas=self.settings.stream_replicas)
+        await self.pool.start()
+        store = StatusStore(bus.js, status_kv, Bucket.TASK_STATUS)
+        self.writer = writer = StatusWriter(bus.nc, Bucket.TASK_STATUS)
+        await writer.start()
+        submitter = Submitter(bus.nc, bus.js, self.registry, store, s)
+        workflows = Workflows(bus.nc, bus.js, workflows_kv, submitter, store, writer)
+        dead = DeadLetters(bus.js, submitter)
+        canceller = Canceller(bus.nc, bus.js, store, writer, workflows)
+        workflows.cancel_task = canceller.cancel
+        rt = Runtime(bus=bus, settings=s, registry=self.registry, writer=writer, store=store,
+                     submitter=submitter, dead_letters=dead, workflows=workflows,
+                     pool=self.pool, instance=self.instance, release=lambda r: None,
+                     is_cancelled=lambda t: False, tracing=telemetry.recording())
+        handlers = Handlers(self.registry, store, submitter, canceller, dead, workflows)
+        for subject, fn, request_type in handlers.routes():
+            await bus.serve(subject, fn, request_type)
+        await self._start_plugins(bus)
+        self.engine = Engine(rt)
+        await self.engine.start()
+        self._depth = asyncio.create_task(self._report_depth(bus))
+        log.info("executor ready", extra={"types": self.registry.names(),
+                                          "concurrency": s.concurrency,
+                                          "workers": self.pool.pids()})
+
+    async def _start_plugins(self, bus: Bus) -> None:
+        """Plugins' start hooks, then their endpoints; a failing plugin is reported in health
+        (``plugins``) and the others carry on."""
+        for plugin in self.registry.plugins:
+            try:
+                if plugin.start is not None:
+                    await plugin.start(bus)
+                for e in plugin.endpoints:
+                    await bus.serve(e.subject, e.handler, e.request_type)
+            except Exception as e:
+                message = f"plugin {plugin.name} failed to start: {type(e).__name__}: {e}"
+                log.exception("plugin failed to start", extra={"plugin": plugin.name})
+                self.registry.errors.append(message)
+                continue
+            self._started.append(plugin)
+
+    async def _report_depth(self, bus: Bus) -> None:
+        while True:
+            for p in PRIORITIES:
+                with contextlib.suppress(Exception):
+                    info = await bus.js.consumer_info(Stream.TASKS, consumer_name(p))
+                    metrics.QUEUE_DEPTH.labels(str(p)).set(info.num_pending or 0)
+            await asyncio.sleep(DEPTH_INTERVAL_S)
+
+    async def stop(self) -> None:
+        if self._depth:
+            self._depth.cancel()
+        if self.engine is not None:
+            await self.engine.shutdown(self.settings.executor.shutdown_grace_s)
+        if self.writer is not None:
+            await self.writer.close()
+        for plugin in self._started:
+            if plugin.stop is not None:
+                try:
+                    await plugin.stop()
+                except Exception:
+                    log.exception("plugin failed to stop", extra={"plugin": plugin.name})
+        await self.pool.close()
+
+    async def health(self) -> tuple[dict[str, DependencyStatus], dict[str, object]]:
+        alive = len(self.pool.pids())
+        deps = {
+            "workers": DependencyStatus(ok=alive > 0,
+                                        detail=f"{alive}/{self.pool.size} worker processes"),
+            "plugins": DependencyStatus(ok=not self.registry.errors,
+                                        detail="; ".join(self.registry.errors)[:500]),
+        }
+        details: dict[str, object] = {
+            "types": self.registry.names(), "worker_pids": self.pool.pids(),
+            "workers_busy": self.pool.busy, "workers_replaced": self.pool.replaced,
+            **(self.engine.stats() if self.engine else {}),
+        }
+        return deps, details
+
+
+def create(settings: Settings) -> ExecutorApp:
+    return ExecutorApp(settings)

@@ -1,0 +1,1 @@
+"""The HTTP front: authenticates, validates, translates calls into NATS requests and back."""

@@ -1,0 +1,47 @@
+"""Translate an HTTP call into a NATS request: the only way routes talk to services."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from litestar import Request, Response
+
+from shared.bus import Bus, encode
+from shared.logs import correlation_id
+from shared.subjects import Header
+
+T = TypeVar("T")
+
+
+def bus_of(request: Request[Any, Any, Any]) -> Bus:
+    return request.app.state.bus  # type: ignore[no-any-return]
+
+
+def nats_headers(request: Request[Any, Any, Any]) -> dict[str, str]:
+    """Correlation id and principal travel with every request the gateway makes."""
+    headers = {Header.CORRELATION_ID.value: correlation_id.get()}
+    principal = request.scope.get("quantops_principal")
+    if principal is not None:
+        headers[Header.PRINCIPAL.value] = principal.name
+        headers[Header.ROLE.value] = principal.role
+    return headers
+
+
+async def call(
+    request: Request[Any, Any, Any], subject: str, body: Any, response_type: type[T],
+    *, timeout_s: float | None = None,
+) -> T:
+    """A typed request to a service; errors propagate as ``QuantopsError`` (problem+json)."""
+    return await bus_of(request).request(subject, body, response_type, timeout_s=timeout_s,
+                                         headers=nats_headers(request))
+
+
+async def forward(
+    request: Request[Any, Any, Any], subject: str, body: Any, *, status_code: int = 200,
+    timeout_s: float | None = None, headers: dict[str, str] | None = None,
+) -> Response[Any]:
+    """Pass the service's JSON reply through untouched (no decode and re-encode)."""
+    data, _ = await bus_of(request).request_raw(subject, encode(body), timeout_s=timeout_s,
+                                                headers=nats_headers(request))
+    return Response(content=data, status_code=status_code, media_type="application/json",
+                    headers=headers)

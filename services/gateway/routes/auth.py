@@ -1,0 +1,56 @@
+"""Sessions and the caller itself: login, refresh, logout, ``/v1/me``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, get, post, put
+from litestar.params import JSONBody
+
+from services.gateway.auth.guard import principal_of
+from services.gateway.auth.runtime import Auth
+from shared.contracts.auth import LoginRequest, Me, PasswordChange, RefreshRequest, TokenPair
+
+#: Auth bodies are a few hundred bytes; nobody needs the app's upload-sized limit here.
+SMALL_BODY = 64 * 1024
+
+
+def auth_of(request: Request[Any, Any, Any]) -> Auth:
+    return request.app.state.auth  # type: ignore[no-any-return]
+
+
+@post("/v1/auth/login", opt={"role": "public"}, tags=["auth"], status_code=200,
+      request_max_body_size=SMALL_BODY, summary="Password login: an access and a refresh token")
+async def login(request: Request[Any, Any, Any], data: JSONBody[LoginRequest]) -> TokenPair:
+    return await auth_of(request).sessions.login(data.username, data.password)
+
+
+@post("/v1/auth/refresh", opt={"role": "public"}, tags=["auth"], status_code=200,
+      request_max_body_size=SMALL_BODY,
+      summary="New token pair; the refresh token presented is used up (rotation)")
+async def refresh(request: Request[Any, Any, Any], data: JSONBody[RefreshRequest]) -> TokenPair:
+    return await auth_of(request).sessions.refresh(data.refresh_token)
+
+
+@post("/v1/auth/logout", opt={"role": "viewer"}, tags=["auth"], status_code=204,
+      request_max_body_size=SMALL_BODY,
+      summary="End this login session: its access and refresh tokens stop working")
+async def logout(request: Request[Any, Any, Any]) -> None:
+    await auth_of(request).sessions.logout(principal_of(request))
+
+
+@get("/v1/me", opt={"role": "viewer"}, tags=["auth"], summary="Who the caller is")
+async def me(request: Request[Any, Any, Any]) -> Me:
+    p = principal_of(request)
+    return Me(name=p.name, role=p.role, via=p.via, key_id=p.key_id or None)  # type: ignore[arg-type]
+
+
+@put("/v1/me/password", opt={"role": "viewer"}, tags=["auth"], status_code=204,
+     request_max_body_size=SMALL_BODY,
+     summary="Set one's own password (current_password required once one is set)")
+async def set_my_password(request: Request[Any, Any, Any], data: JSONBody[PasswordChange]) -> None:
+    p = principal_of(request)
+    await auth_of(request).accounts.set_password(p.name, data, own=True)
+
+
+ROUTES = [login, refresh, logout, me, set_my_password]

@@ -1,0 +1,263 @@
+"""HTTP routes of the state resource family: ``/v1/state/...`` over the ``state.*`` subjects.
+
+Keys: ``GET|PUT|DELETE /v1/state/{namespace}/{key}`` (the key may contain ``/`` and ``.``).
+The revision is the ``ETag``; ``If-Match: "<rev>"`` makes a write or delete compare-and-set,
+``If-None-Match: *`` a create, and a mismatch answers 412 with the current revision in
+``details``. ``GET`` honours ``If-None-Match: "<rev>"`` with 304.
+
+Everything else sits under names a namespace cannot take (they start with ``_``):
+``_history``, ``_watch`` (Server-Sent Events), ``_namespaces``, ``_cleanup``, ``_snapshots``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, delete, get, post, put
+from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from services.gateway.forward import bus_of, call, forward
+from shared.clients.state import StateClient
+from shared.contracts.base import Empty
+from shared.contracts.state import (
+    CleanupRequest,
+    ConfigureRequest,
+    DeleteReply,
+    DeleteRequest,
+    GetReply,
+    GetRequest,
+    HistoryRequest,
+    ListRequest,
+    NamespaceConfig,
+    NamespacesRequest,
+    PutReply,
+    PutRequest,
+    RestoreRequest,
+    SnapshotRequest,
+)
+from shared.errors import InvalidRequest
+from shared.subjects import StateSubject
+
+Req = Request[Any, Any, Any]
+TAGS = ["state"]
+JSON = "application/json"
+_ETAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
+#: A comment line this often keeps an idle SSE stream open through proxies.
+SSE_KEEPALIVE_S = 15.0
+_encoder = msgspec.json.Encoder()
+
+Namespace = Annotated[str, PathParameter(description="namespace")]
+Key = Annotated[str, PathParameter(description="key (may contain / and .)")]
+SnapshotName = Annotated[str, PathParameter(description="snapshot file name")]
+IfMatch = Annotated[str | None, HeaderParameter(name="If-Match", required=False)]
+IfNoneMatch = Annotated[str | None, HeaderParameter(name="If-None-Match", required=False)]
+Revision = Annotated[int | None, QueryParameter(ge=1, description="a past revision")]
+MinRevision = Annotated[int | None, QueryParameter(
+    ge=0, description="highest revision you have seen: a replica's cache may answer")]
+Prefix = Annotated[str, QueryParameter(max_length=512, description="key prefix")]
+Limit = Annotated[int, QueryParameter(ge=1, le=1000, description="page size")]
+Cursor = Annotated[str, QueryParameter(max_length=512, description="next_cursor of a page")]
+
+
+class PutBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``value``: any JSON document. ``ttl_s``: the key expires after it. ``schema_version``:
+    the version the document is written in (default: the namespace's)."""
+
+    value: Any
+    ttl_s: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    schema_version: Annotated[int, msgspec.Meta(ge=1)] | None = None
+
+
+class SnapshotUploaded(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+
+
+class CleanupBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    older_than_s: Annotated[float, msgspec.Meta(ge=0)]
+    dry_run: bool = False
+
+
+class SnapshotBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    namespace: str = ""
+
+
+def _revision(header: str | None, name: str) -> int | None:
+    if header is None:
+        return None
+    match = _ETAG.match(header)
+    if match is None:
+        raise InvalidRequest(f'{name} must be one ETag ("<revision>")',
+                             details={"header": name, "value": header[:100]})
+    return int(match[1])
+
+
+def _etag(revision: int) -> dict[str, str]:
+    return {"ETag": f'"{revision}"'}
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None
+          ) -> Response[bytes]:
+    return Response(_encoder.encode(body), status_code=status, media_type=JSON, headers=headers)
+
+
+@get("/v1/state/{namespace:str}/{key:path}", opt={"role": "viewer"}, tags=TAGS,
+     summary="Read a key (latest, or ?revision=)")
+async def get_value(request: Req, namespace: Namespace, key: Key,
+                    if_none_match: IfNoneMatch = None, revision: Revision = None,
+                    min_revision: MinRevision = None) -> Response[GetReply]:
+    reply = await call(request, StateSubject.GET, GetRequest(
+        namespace=namespace, key=key.lstrip("/"), revision=revision,
+        min_revision=min_revision), GetReply)
+    cached = if_none_match is not None and if_none_match.strip() not in ("*", "")
+    if cached and _revision(if_none_match, "If-None-Match") == reply.revision:
+        return Response(b"", status_code=304, headers=_etag(reply.revision))
+    return _json(reply, headers=_etag(reply.revision))
+
+
+@put("/v1/state/{namespace:str}/{key:path}", opt={"role": "operator"}, tags=TAGS,
+     summary="Write a key (If-Match: compare-and-set; If-None-Match: * create)")
+async def put_value(request: Req, namespace: Namespace, key: Key, data: JSONBody[PutBody],
+                    if_match: IfMatch = None, if_none_match: IfNoneMatch = None
+                    ) -> Response[PutReply]:
+    expected = _revision(if_match, "If-Match")
+    if if_none_match is not None:
+        if if_none_match.strip() != "*":
+            raise InvalidRequest("a write accepts only If-None-Match: *",
+                                 details={"header": "If-None-Match"})
+        expected = 0
+    reply = await call(request, StateSubject.PUT, PutRequest(
+        namespace=namespace, key=key.lstrip("/"), value=msgspec.Raw(_encoder.encode(data.value)),
+        expected_revision=expected, ttl_s=data.ttl_s, schema_version=data.schema_version),
+        PutReply)
+    return _json(reply, status=201 if expected == 0 else 200, headers=_etag(reply.revision))
+
+
+@delete("/v1/state/{namespace:str}/{key:path}", opt={"role": "operator"}, tags=TAGS,
+        status_code=200, summary="Delete a key (a tombstone in its history)")
+async def delete_value(request: Req, namespace: Namespace, key: Key,
+                       if_match: IfMatch = None) -> Response[DeleteReply]:
+    reply = await call(request, StateSubject.DELETE, DeleteRequest(
+        namespace=namespace, key=key.lstrip("/"),
+        expected_revision=_revision(if_match, "If-Match")), DeleteReply)
+    return _json(reply, headers=_etag(reply.revision))
+
+
+@get("/v1/state/{namespace:str}", opt={"role": "viewer"}, tags=TAGS,
+     summary="List keys (?prefix=, ?limit=, ?cursor=)")
+async def list_keys(request: Req, namespace: Namespace, prefix: Prefix = "",
+                    limit: Limit = 100, cursor: Cursor = "", min_revision: MinRevision = None
+                    ) -> Response[Any]:
+    return await forward(request, StateSubject.LIST, ListRequest(
+        namespace=namespace, prefix=prefix, limit=limit, cursor=cursor,
+        min_revision=min_revision))
+
+
+@get("/v1/state/_history/{namespace:str}/{key:path}", opt={"role": "viewer"}, tags=TAGS,
+     summary="Last revisions of a key, newest first")
+async def history(request: Req, namespace: Namespace, key: Key,
+                  limit: Annotated[int, QueryParameter(ge=1, le=64)] = 10) -> Response[Any]:
+    return await forward(request, StateSubject.HISTORY, HistoryRequest(
+        namespace=namespace, key=key.lstrip("/"), limit=limit))
+
+
+@get("/v1/state/_watch/{namespace:str}", opt={"role": "viewer"}, tags=TAGS,
+     summary="Server-Sent Events: changes of a namespace (?prefix=)")
+async def watch(request: Req, namespace: Namespace, prefix: Prefix = ""
+                ) -> ServerSentEvent:
+    changes = StateClient(bus_of(request)).watch(namespace, prefix=prefix,
+                                                 idle_s=SSE_KEEPALIVE_S)
+
+    async def events() -> AsyncIterator[ServerSentEventMessage]:
+        # Named events ("ready", "ping") reach only listeners of those names, never a plain
+        # onmessage (a comment would: Litestar adds an empty data line to it).
+        yield ServerSentEventMessage(event="ready", data=namespace)
+        try:
+            async for change in changes:
+                if change is None:
+                    yield ServerSentEventMessage(event="ping", data="")
+                    continue
+                yield ServerSentEventMessage(data=_encoder.encode(change).decode(),
+                                             event=change.operation, id=str(change.revision))
+        finally:
+            await changes.aclose()
+
+    return ServerSentEvent(events())
+
+
+@get("/v1/state/_namespaces", opt={"role": "viewer"}, tags=TAGS,
+     summary="Every namespace with its configuration and usage")
+async def namespaces(request: Req) -> Response[Any]:
+    return await forward(request, StateSubject.NAMESPACES, NamespacesRequest())
+
+
+@get("/v1/state/_namespaces/{namespace:str}", opt={"role": "viewer"}, tags=TAGS,
+     summary="One namespace's configuration and usage")
+async def namespace_info(request: Req, namespace: Namespace) -> Response[Any]:
+    return await forward(request, StateSubject.NAMESPACES,
+                         NamespacesRequest(namespace=namespace))
+
+
+@put("/v1/state/_namespaces/{namespace:str}", opt={"role": "admin"}, tags=TAGS,
+     summary="Declare a namespace's schema version and limits")
+async def configure(request: Req, namespace: Namespace, data: JSONBody[NamespaceConfig]
+                    ) -> Response[Any]:
+    return await forward(request, StateSubject.CONFIGURE,
+                         ConfigureRequest(namespace=namespace, config=data))
+
+
+@post("/v1/state/_cleanup/{namespace:str}", opt={"role": "admin"}, tags=TAGS, status_code=200,
+      summary="Delete keys not written for older_than_s seconds")
+async def cleanup(request: Req, namespace: Namespace, data: JSONBody[CleanupBody]
+                  ) -> Response[Any]:
+    return await forward(request, StateSubject.CLEANUP, CleanupRequest(
+        namespace=namespace, older_than_s=data.older_than_s, dry_run=data.dry_run),
+        timeout_s=60.0)
+
+
+@get("/v1/state/_snapshots", opt={"role": "viewer"}, tags=TAGS, summary="List snapshots")
+async def snapshots(request: Req) -> Response[Any]:
+    return await forward(request, StateSubject.SNAPSHOTS, Empty())
+
+
+@post("/v1/state/_snapshots", opt={"role": "admin"}, tags=TAGS, status_code=201,
+      summary="Snapshot a namespace (or all) into one checksummed file")
+async def create_snapshot(request: Req, data: JSONBody[SnapshotBody]
+                          ) -> Response[Any]:
+    return await forward(request, StateSubject.SNAPSHOT,
+                         SnapshotRequest(namespace=data.namespace), status_code=201,
+                         timeout_s=120.0)
+
+
+@get("/v1/state/_snapshots/{name:str}", opt={"role": "admin"}, tags=TAGS,
+     summary="Download a snapshot file")
+async def download_snapshot(request: Req, name: SnapshotName) -> Response[bytes]:
+    data = await StateClient(bus_of(request)).download_snapshot(name)
+    return Response(data, media_type="application/x-ndjson", headers={
+        "Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@put("/v1/state/_snapshots/{name:str}", opt={"role": "admin"}, tags=TAGS, status_code=201,
+     summary="Upload a snapshot file (checked when restored)")
+async def upload_snapshot(request: Req, name: SnapshotName) -> Response[SnapshotUploaded]:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}", name):
+        raise InvalidRequest(f"invalid snapshot name {name[:80]!r}", details={"field": "name"})
+    await StateClient(bus_of(request)).upload_snapshot(name, await request.body())
+    return _json(SnapshotUploaded(name=name), status=201)
+
+
+@post("/v1/state/_snapshots/{name:str}/restore", opt={"role": "admin"}, tags=TAGS,
+      status_code=200, summary="Restore a snapshot (all or one namespace); never half-applies")
+async def restore(request: Req, name: SnapshotName,
+                  data: JSONBody[SnapshotBody | None] = None) -> Response[Any]:
+    namespace = data.namespace if data else ""
+    return await forward(request, StateSubject.RESTORE,
+                         RestoreRequest(name=name, namespace=namespace), timeout_s=300.0)
+
+
+ROUTES = [get_value, put_value, delete_value, list_keys, history, watch, namespaces,
+          namespace_info, configure, cleanup, snapshots, create_snapshot, download_snapshot,
+          upload_snapshot, restore]

@@ -1,0 +1,2 @@
+"""``executor.quant.*`` request/reply: predictions from cached models, trial history and
+pipeline templates, served inside executor processes (see ``service``)."""

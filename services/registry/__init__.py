@@ -1,0 +1,1 @@
+"""The model registry: versioned artifacts in the JetStream object store, a SQLite catalog."""

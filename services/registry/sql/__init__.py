@@ -1,0 +1,1 @@
+"""SQL migrations of the registry catalog, applied in file-name order (``NNNN_name.sql``)."""

@@ -1,0 +1,1 @@
+"""The state service: versioned, concurrent-safe, durable JSON state over JetStream KV."""

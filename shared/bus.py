@@ -1,0 +1,340 @@
+"""The bus: serve subjects and make typed requests over NATS, with tracing, correlation ids,
+metrics and error mapping applied in one place.
+
+A handler is ``async def handle(request: RequestStruct, ctx: Context) -> ReplyStruct``. It never
+touches NATS: it returns a Struct (or raw ``bytes``) or raises a ``QuantopsError``; anything else
+it raises becomes an ``internal`` error reply and the subscription keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import msgspec
+import nats
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from shared import errors, logs, telemetry
+from shared.metrics import NATS_RECONNECTS, REQUEST_SECONDS, REQUESTS, UP
+from shared.settings import Settings
+from shared.subjects import STATUS_ERROR, Header
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("quantops.bus")
+
+T = TypeVar("T")
+Handler = Callable[[Any, "Context"], Awaitable[Any]]
+
+_encoder = msgspec.json.Encoder()
+_error_decoder = msgspec.json.Decoder(errors.ErrorReply)
+_ERROR_HEADERS = {Header.STATUS.value: STATUS_ERROR}
+
+
+class Context:
+    """What a handler knows about the message it serves, besides its body."""
+
+    __slots__ = ("correlation_id", "headers", "principal", "role", "subject")
+
+    def __init__(self, subject: str, headers: dict[str, str]) -> None:
+        self.subject = subject
+        self.headers = headers
+        self.correlation_id = headers.get(Header.CORRELATION_ID) or uuid.uuid4().hex
+        self.principal = headers.get(Header.PRINCIPAL, "")
+        self.role = headers.get(Header.ROLE, "")
+
+    def outgoing_headers(self) -> dict[str, str]:
+        """Headers for a request made while serving this one: same correlation and principal."""
+        out = {Header.CORRELATION_ID.value: self.correlation_id}
+        if self.principal:
+            out[Header.PRINCIPAL.value] = self.principal
+        return out
+
+
+def new_correlation_id() -> str:
+    return uuid.uuid4().hex
+
+
+def encode(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else _encoder.encode(value)
+
+
+def raise_for_error(data: bytes, headers: dict[str, str] | None) -> None:
+    """Turn an error reply back into the exception the remote side raised."""
+    if headers and headers.get(Header.STATUS) == STATUS_ERROR:
+        try:
+            body = _error_decoder.decode(data).error
+        except msgspec.DecodeError:
+            body = errors.ErrorBody(code="internal", message=data[:200].decode(errors="replace"))
+        raise errors.error_from_body(body)
+
+
+class Bus:
+    """One service's connection to NATS.
+
+    Args:
+        nc: a connected nats-py client.
+        service: the service name, used as queue group, metric label and span attribute.
+        timeout_s: default timeout of ``request``.
+    """
+
+    def __init__(self, nc: NATS, *, service: str, timeout_s: float = 10.0) -> None:
+        self.nc = nc
+        self.js: JetStreamContext = nc.jetstream()
+        self.service = service
+        self.timeout_s = timeout_s
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._subs: list[Subscription] = []
+        self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
+        # Decided once: with tracing off, span bookkeeping would be a quarter of a request.
+        self._tracing = telemetry.recording()
+
+    @classmethod
+    async def connect(
+        cls, settings: Settings, *, service: str, connect_timeout_s: float = 30.0
+    ) -> Bus:
+        nc = await connect_nats(settings, name=f"quantops-{service}",
+                                connect_timeout_s=connect_timeout_s, service=service)
+        return cls(nc, service=service, timeout_s=settings.request_timeout_s)
+
+    async def serve(
+        self,
+        subject: str,
+        handler: Handler,
+        request_type: type[Any],
+        *,
+        queue: str | None = None,
+        max_in_flight: int = 1024,
+    ) -> Subscription:
+        """Serve ``subject`` in the service's queue group; replies go to the message's inbox."""
+        decoder = msgspec.json.Decoder(request_type)
+        limit = asyncio.Semaphore(max_in_flight)
+
+        async def on_message(msg: Msg) -> None:
+            # Waiting here (not in the task) pushes back on the subscription when saturated.
+            await limit.acquire()
+            task = asyncio.create_task(self._handle(msg, handler, decoder))
+            self._tasks.add(task)
+            task.add_done_callback(lambda t: (self._tasks.discard(t), limit.release()))
+
+        sub = await self.nc.subscribe(
+            subject, queue=queue if queue is not None else self.service, cb=on_message,
+            pending_msgs_limit=65536,
+        )
+        self._subs.append(sub)
+        # The server must know the subscription before anyone is told we are up.
+        await self.nc.flush()
+        return sub
+
+    async def _handle(self, msg: Msg, handler: Handler, decoder: msgspec.json.Decoder) -> None:
+        headers = msg.headers or {}
+        ctx = Context(msg.subject, headers)
+        token = logs.correlation_id.set(ctx.correlation_id)
+        started = time.perf_counter()
+        code = "ok"
+        with self._consumer_span(msg.subject, ctx) as span:
+            try:
+                try:
+                    request = decoder.decode(msg.data)
+                except (msgspec.ValidationError, msgspec.DecodeError) as e:
+                    raise errors.invalid_from_validation(e) from e
+                data, reply_headers = encode(await handler(request, ctx)), None
+            except errors.QuantopsError as e:
+                code = e.code
+                data, reply_headers = _encoder.encode(errors.ErrorReply(error=e.to_body())), True
+                span.set_status(Status(StatusCode.ERROR, e.message))
+                span.set_attribute("error.type", e.code)
+            except Exception as e:  # a bug must cost one reply, never the subscription
+                code = "internal"
+                log.exception("handler failed", extra={"subject": msg.subject})
+                span.record_exception(e)
+                span.set_status(Status(StatusCode.ERROR, type(e).__name__))
+                body = errors.ErrorBody(code="internal", message="internal error",
+                                        details={"type": type(e).__name__})
+                data, reply_headers = _encoder.encode(errors.ErrorReply(error=body)), True
+            if msg.reply:
+                out = {**_ERROR_HEADERS} if reply_headers else {}
+                out[Header.CORRELATION_ID.value] = ctx.correlation_id
+                try:
+                    await self.nc.publish(msg.reply, data, headers=out)
+                except Exception:  # the requester may be gone; that is its problem
+                    log.warning("could not send reply", extra={"subject": msg.subject})
+        logs.correlation_id.reset(token)
+        counter, timer = self._metrics(msg.subject, code)
+        counter.inc()
+        timer.observe(time.perf_counter() - started)
+
+    def _metrics(self, subject: str, code: str) -> tuple[Any, Any]:
+        """The labelled metrics of one (subject, outcome), looked up once: ``labels()`` takes a
+        lock and checks its arguments on every call (6% of a state replica's CPU on cached
+        reads, measured with cProfile)."""
+        children = self._children.get((subject, code))
+        if children is None:
+            if len(self._children) >= 10_000:  # a wildcard subscription's many subjects
+                self._children.clear()
+            children = self._children[(subject, code)] = (
+                REQUESTS.labels(self.service, subject, code),
+                REQUEST_SECONDS.labels(self.service, subject))
+        return children
+
+    async def request(
+        self,
+        subject: str,
+        body: Any,
+        response_type: type[T],
+        *,
+        timeout_s: float | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> T:
+        """Typed request/reply; an error reply raises the matching ``QuantopsError``."""
+        data, _ = await self.request_raw(subject, encode(body), timeout_s=timeout_s,
+                                         headers=headers)
+        return msgspec.json.decode(data, type=response_type)
+
+    async def request_raw(
+        self,
+        subject: str,
+        data: bytes,
+        *,
+        timeout_s: float | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[bytes, dict[str, str]]:
+        """Request with raw bytes both ways (the gateway passes JSON through untouched)."""
+        if not self.nc.is_connected:
+            # While reconnecting nats-py would buffer the request and wait out the timeout;
+            # a caller is better served by an immediate, retryable "unavailable".
+            raise errors.ServiceUnavailable(
+                "not connected to NATS (reconnecting); retry shortly",
+                details={"subject": subject, "retry_after_s": 1})
+        out = dict(headers or {})
+        if Header.CORRELATION_ID.value not in out:
+            out[Header.CORRELATION_ID.value] = logs.correlation_id.get() or new_correlation_id()
+        correlation = out[Header.CORRELATION_ID.value]
+        with self._producer_span(subject, correlation) as span:
+            telemetry.inject(out)
+            try:
+                reply = await self.nc.request(subject, data, timeout=timeout_s or self.timeout_s,
+                                              headers=out)
+            except NoRespondersError as e:
+                span.set_status(Status(StatusCode.ERROR, "no responders"))
+                raise errors.ServiceUnavailable(
+                    f"no service answers {subject}", details={"subject": subject}) from e
+            except (NatsTimeout, TimeoutError) as e:
+                span.set_status(Status(StatusCode.ERROR, "timeout"))
+                raise errors.ServiceTimeout(
+                    f"no reply on {subject} within {timeout_s or self.timeout_s}s",
+                    details={"subject": subject}) from e
+            reply_headers = reply.headers or {}
+            try:
+                raise_for_error(reply.data, reply_headers)
+            except errors.QuantopsError as e:
+                span.set_status(Status(StatusCode.ERROR, e.code))
+                raise
+            return reply.data, reply_headers
+
+    def _consumer_span(self, subject: str, ctx: Context) -> Any:
+        if not self._tracing:
+            return contextlib.nullcontext(trace.INVALID_SPAN)
+        return tracer.start_as_current_span(
+            f"{subject} process", context=telemetry.extract(ctx.headers), kind=SpanKind.CONSUMER,
+            attributes=_span_attributes(subject, ctx, "process"))
+
+    def _producer_span(self, subject: str, correlation: str) -> Any:
+        if not self._tracing:
+            return contextlib.nullcontext(trace.INVALID_SPAN)
+        return tracer.start_as_current_span(
+            f"{subject} send", kind=SpanKind.PRODUCER,
+            attributes={"messaging.system": "nats", "messaging.destination.name": subject,
+                        "messaging.operation.type": "send",
+                        telemetry.ATTR_CORRELATION_ID: correlation})
+
+    async def publish(self, subject: str, body: Any, *, headers: dict[str, str] | None = None
+                      ) -> None:
+        """Fire-and-forget publish with trace context (events that need no stream)."""
+        out = dict(headers or {})
+        out.setdefault(Header.CORRELATION_ID.value, logs.correlation_id.get() or "")
+        telemetry.inject(out)
+        await self.nc.publish(subject, encode(body), headers=out)
+
+    async def close(self) -> None:
+        for sub in self._subs:
+            try:
+                await sub.unsubscribe()
+            except Exception:
+                log.debug("unsubscribe failed", exc_info=True)
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)
+        try:
+            await asyncio.wait_for(self.nc.drain(), timeout=5)
+        except Exception:
+            await self.nc.close()
+
+
+def _span_attributes(subject: str, ctx: Context, operation: str) -> dict[str, str]:
+    attrs = {
+        "messaging.system": "nats",
+        "messaging.destination.name": subject,
+        "messaging.operation.type": operation,
+        telemetry.ATTR_CORRELATION_ID: ctx.correlation_id,
+    }
+    if ctx.principal:
+        attrs[telemetry.ATTR_PRINCIPAL] = ctx.principal
+    return attrs
+
+
+async def connect_nats(
+    settings: Settings, *, name: str, connect_timeout_s: float = 30.0, service: str = ""
+) -> NATS:
+    """Connect with unlimited reconnects, retrying the first connection until the deadline.
+
+    nats-py re-subscribes every subscription after a reconnect, so a service survives a
+    nats-server restart without being restarted itself.
+    """
+    label = service or name
+    holder: list[NATS] = []
+
+    async def on_disconnect() -> None:
+        UP.labels(label).set(0)
+        if holder and not (holder[0].is_closed or holder[0].is_draining):
+            log.warning("disconnected from NATS")
+
+    async def on_reconnect() -> None:
+        UP.labels(label).set(1)
+        NATS_RECONNECTS.labels(label).inc()
+        log.info("reconnected to NATS")
+
+    async def on_error(e: Exception) -> None:
+        log.debug("NATS error: %s", e)
+
+    options: dict[str, Any] = {
+        "name": name, "max_reconnect_attempts": -1, "reconnect_time_wait": 0.5,
+        "disconnected_cb": on_disconnect, "reconnected_cb": on_reconnect, "error_cb": on_error,
+        "connect_timeout": 2, "ping_interval": 10, "max_outstanding_pings": 3,
+    }
+    if settings.nats_user:
+        options |= {"user": settings.nats_user, "password": settings.nats_password.reveal()}
+    url = settings.nats_url or f"nats://127.0.0.1:{settings.nats_port}"
+    deadline = time.monotonic() + connect_timeout_s
+    while True:
+        try:
+            nc = await nats.connect(url, **options)
+            holder.append(nc)
+            UP.labels(label).set(1)
+            return nc
+        except Exception as e:
+            if time.monotonic() > deadline:
+                raise errors.ServiceUnavailable(
+                    f"cannot connect to NATS at {url}: {e}", details={"url": url}) from e
+            await asyncio.sleep(0.5)

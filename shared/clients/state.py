@@ -1,0 +1,291 @@
+"""Typed async client of the state service, over a ``shared.bus.Bus``.
+
+    state = StateClient(bus)
+    put = await state.put("positions", "AAPL", {"qty": 10})
+    entry = await state.get("positions", "AAPL")              # entry.value == {"qty": 10}
+    await state.put("positions", "AAPL", {"qty": 11}, expected_revision=entry.revision)
+    await state.update("positions", "AAPL", lambda v: {**v, "qty": v["qty"] + 1})
+    async for change in state.watch("positions", prefix="AA"):
+        ...
+
+Consistency: the client remembers the highest revision it has seen (``seen_revision``: every
+write's, every read's, every conflict's) and sends it as ``min_revision``, so any replica may
+answer from its cache once it has applied that revision: a client always reads its own writes
+and never reads backwards. ``strong=True`` reads from JetStream itself instead (every write
+acknowledged to anyone before the read is seen). Writes carry the revision of the last
+configuration change the client made (``config_revision``), so a replica checks them against
+that configuration or a newer one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import msgspec
+from nats.aio.msg import Msg
+from nats.js import api
+from nats.js.errors import ObjectNotFoundError
+
+from shared.bus import Bus
+from shared.contracts.base import Empty
+from shared.contracts.state import (
+    NULL,
+    TOMBSTONES,
+    ChangeEvent,
+    CleanupReply,
+    CleanupRequest,
+    ConfigureRequest,
+    DeleteReply,
+    DeleteRequest,
+    GetReply,
+    GetRequest,
+    HistoryReply,
+    HistoryRequest,
+    KeyInfo,
+    ListReply,
+    ListRequest,
+    NamespaceConfig,
+    NamespaceInfo,
+    NamespacesReply,
+    NamespacesRequest,
+    PutReply,
+    PutRequest,
+    RestoreReply,
+    RestoreRequest,
+    SnapshotInfo,
+    SnapshotRequest,
+    SnapshotsReply,
+    StoredHeader,
+    decode_stored,
+)
+from shared.errors import InvalidRequest, NotFound, RevisionConflict
+from shared.subjects import STATE_CHANGES_PREFIX, Bucket, StateSubject
+
+T = TypeVar("T")
+_encoder = msgspec.json.Encoder()
+# The state service's rule for namespaces: one subject token, no wildcards.
+_NAMESPACE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A value as read: the decoded document and where it stands."""
+
+    namespace: str
+    key: str
+    revision: int
+    value: Any
+    schema_version: int
+    updated_at: float
+    expires_at: float | None
+
+
+def changes_subject(namespace: str) -> str:
+    """The watch feed of one namespace (``state.changes.<namespace>.>``)."""
+    return f"{STATE_CHANGES_PREFIX}.{namespace}.>"
+
+
+class StateClient:
+    """Args:
+    bus: the caller's connection.
+    timeout_s: per request (default: the bus's).
+    """
+
+    def __init__(self, bus: Bus, *, timeout_s: float | None = None) -> None:
+        self.bus = bus
+        self.timeout_s = timeout_s
+        self.seen_revision = 0
+        # The last configuration change (configure, restore) this client made: its writes
+        # must be checked against that configuration or a newer one.
+        self.config_revision = 0
+
+    def _saw(self, revision: int) -> None:
+        if revision > self.seen_revision:
+            self.seen_revision = revision
+
+    async def _call(self, subject: StateSubject, body: Any, reply: type[T]) -> T:
+        try:
+            return await self.bus.request(subject, body, reply, timeout_s=self.timeout_s)
+        except RevisionConflict as e:
+            self._saw(int(e.details.get("current_revision", 0)))
+            raise
+
+    async def put(self, namespace: str, key: str, value: Any, *,
+                  expected_revision: int | None = None, ttl_s: int | None = None,
+                  schema_version: int | None = None) -> PutReply:
+        """Write ``value`` (any JSON-encodable object, or pre-encoded ``msgspec.Raw``)."""
+        raw = value if isinstance(value, msgspec.Raw) else msgspec.Raw(_encoder.encode(value))
+        reply = await self._call(StateSubject.PUT, PutRequest(
+            namespace=namespace, key=key, value=raw, expected_revision=expected_revision,
+            ttl_s=ttl_s, schema_version=schema_version, min_revision=self.config_revision),
+            PutReply)
+        self._saw(reply.revision)
+        return reply
+
+    async def get_reply(self, namespace: str, key: str, *, revision: int | None = None,
+                        strong: bool = False) -> GetReply:
+        """The reply as sent (the value still JSON bytes)."""
+        reply = await self._call(StateSubject.GET, GetRequest(
+            namespace=namespace, key=key, revision=revision,
+            min_revision=None if strong else self.seen_revision), GetReply)
+        self._saw(reply.revision)
+        return reply
+
+    async def get(self, namespace: str, key: str, *, revision: int | None = None,
+                  strong: bool = False) -> Entry:
+        r = await self.get_reply(namespace, key, revision=revision, strong=strong)
+        return Entry(r.namespace, r.key, r.revision, msgspec.json.decode(r.value),
+                     r.schema_version, r.updated_at, r.expires_at)
+
+    async def delete(self, namespace: str, key: str, *, expected_revision: int | None = None
+                     ) -> DeleteReply:
+        reply = await self._call(StateSubject.DELETE, DeleteRequest(
+            namespace=namespace, key=key, expected_revision=expected_revision), DeleteReply)
+        self._saw(reply.revision)
+        return reply
+
+    async def update(self, namespace: str, key: str, change: Callable[[Any], Any], *,
+                     default: Any = None, attempts: int = 1000) -> PutReply:
+        """Read-modify-write with compare-and-set, retried on conflict: ``change`` gets the
+        current value (``default`` if the key does not exist) and returns the new one."""
+        for _ in range(attempts):
+            try:
+                current = await self.get(namespace, key)
+                value, expected = current.value, current.revision
+            except NotFound:
+                value, expected = default, 0
+            try:
+                return await self.put(namespace, key, change(value), expected_revision=expected)
+            except RevisionConflict:
+                continue
+        raise RevisionConflict(f"{namespace}/{key}: gave up after {attempts} conflicts",
+                               details={"current_revision": self.seen_revision})
+
+    async def list_keys(self, namespace: str, *, prefix: str = "", limit: int = 100,
+                   cursor: str = "", strong: bool = False) -> ListReply:
+        reply = await self._call(StateSubject.LIST, ListRequest(
+            namespace=namespace, prefix=prefix, limit=limit, cursor=cursor,
+            min_revision=None if strong else self.seen_revision), ListReply)
+        for k in reply.keys:
+            self._saw(k.revision)
+        return reply
+
+    async def keys(self, namespace: str, *, prefix: str = "", page: int = 500
+                   ) -> AsyncIterator[KeyInfo]:
+        """Every key of ``namespace`` (with ``prefix``), page by page."""
+        cursor = ""
+        while True:
+            reply = await self.list_keys(namespace, prefix=prefix, limit=page, cursor=cursor)
+            for k in reply.keys:
+                yield k
+            if not reply.next_cursor:
+                return
+            cursor = reply.next_cursor
+
+    async def history(self, namespace: str, key: str, *, limit: int = 10) -> HistoryReply:
+        return await self._call(StateSubject.HISTORY, HistoryRequest(
+            namespace=namespace, key=key, limit=limit), HistoryReply)
+
+    async def configure(self, namespace: str, config: NamespaceConfig) -> NamespaceInfo:
+        info = await self._call(StateSubject.CONFIGURE,
+                                ConfigureRequest(namespace=namespace, config=config),
+                                NamespaceInfo)
+        # A configuration is a write too: later requests must see it.
+        self._saw(info.revision)
+        self.config_revision = max(self.config_revision, info.revision)
+        return info
+
+    async def namespaces(self, namespace: str = "") -> list[NamespaceInfo]:
+        reply = await self._call(StateSubject.NAMESPACES,
+                                 NamespacesRequest(namespace=namespace), NamespacesReply)
+        return reply.namespaces
+
+    async def cleanup(self, namespace: str, older_than_s: float, *, dry_run: bool = False
+                      ) -> CleanupReply:
+        return await self._call(StateSubject.CLEANUP, CleanupRequest(
+            namespace=namespace, older_than_s=older_than_s, dry_run=dry_run), CleanupReply)
+
+    async def snapshot(self, namespace: str = "") -> SnapshotInfo:
+        return await self._call(StateSubject.SNAPSHOT, SnapshotRequest(namespace=namespace),
+                                SnapshotInfo)
+
+    async def snapshots(self) -> list[SnapshotInfo]:
+        return (await self._call(StateSubject.SNAPSHOTS, Empty(), SnapshotsReply)).snapshots
+
+    async def restore(self, name: str, namespace: str = "") -> RestoreReply:
+        reply = await self._call(StateSubject.RESTORE,
+                                 RestoreRequest(name=name, namespace=namespace), RestoreReply)
+        self._saw(reply.revision)
+        self.config_revision = max(self.config_revision, reply.revision)
+        return reply
+
+    async def download_snapshot(self, name: str) -> bytes:
+        """The snapshot file's bytes (the object store checks its digest on the way)."""
+        store = await self.bus.js.object_store(Bucket.STATE_SNAPSHOTS)
+        try:
+            result = await store.get(name)
+        except ObjectNotFoundError as e:
+            raise NotFound(f"no snapshot {name!r}", details={"name": name}) from e
+        return bytes(result.data or b"")
+
+    async def upload_snapshot(self, name: str, data: bytes) -> None:
+        """Store a snapshot file (e.g. one downloaded elsewhere) for ``restore``; the service
+        checks it when restoring."""
+        store = await self.bus.js.object_store(Bucket.STATE_SNAPSHOTS)
+        head = data.partition(b"\n")[0].decode(errors="replace")[:4096]
+        await store.put(name, data, meta=api.ObjectMeta(name=name, description=head))
+
+    async def watch(self, namespace: str, *, prefix: str = "", idle_s: float | None = None
+                    ) -> AsyncGenerator[ChangeEvent | None, None]:
+        """Changes of ``namespace`` (keys starting with ``prefix``) as they are committed;
+        with ``idle_s``, a ``None`` after each quiet ``idle_s`` (for keep-alives).
+
+        Core NATS delivery: changes made while nobody listens are not replayed (read the
+        current values first, then watch, and compare revisions).
+        """
+        if not _NAMESPACE.fullmatch(namespace):
+            raise InvalidRequest(f"invalid namespace {namespace[:80]!r}",
+                                 details={"field": "namespace"})
+        queue: asyncio.Queue[Msg] = asyncio.Queue(maxsize=10_000)
+
+        async def on_message(msg: Msg) -> None:
+            if queue.full():  # a reader that cannot keep up loses the oldest, not the process
+                queue.get_nowait()
+            queue.put_nowait(msg)
+
+        sub = await self.bus.nc.subscribe(changes_subject(namespace), cb=on_message)
+        try:
+            while True:
+                try:
+                    msg = await asyncio.wait_for(queue.get(), idle_s)
+                except TimeoutError:
+                    yield None
+                    continue
+                event = change_event(msg)
+                if event is not None and event.key.startswith(prefix):
+                    yield event
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+
+def change_event(msg: Msg) -> ChangeEvent | None:
+    """Decode one republished change (``state.changes.<ns>.<key>``)."""
+    namespace, _, key = msg.subject[len(STATE_CHANGES_PREFIX) + 1:].partition(".")
+    headers = msg.headers or {}
+    if not key or "Nats-Sequence" not in headers:
+        return None
+    stamp = headers.get("Nats-Time-Stamp", "")
+    updated = datetime.fromisoformat(stamp).timestamp() if stamp else 0.0
+    deleted = headers.get(StoredHeader.KV_OPERATION) in TOMBSTONES
+    return ChangeEvent(
+        namespace=namespace, key=key, revision=int(headers["Nats-Sequence"]),
+        operation="delete" if deleted else "put",
+        value=NULL if deleted else msgspec.Raw(decode_stored(msg.data, headers)),
+        schema_version=int(headers.get(StoredHeader.SCHEMA, 1)), updated_at=updated)

@@ -1,0 +1,365 @@
+"""Wire contracts of the executor: task messages, status records, workflows, dead letters.
+
+Subjects (docs/executor.md has the catalog with examples):
+
+- ``tasks.queue.<priority>.<task_id>``: a task waiting to run, body ``TaskMessage``, on the
+  work-queue stream ``QUANTOPS_TASKS``. Anyone may publish here directly with JetStream;
+  ``Nats-Msg-Id`` is the idempotency key (or the task id).
+- ``tasks.dead.<task_id>``: a task that exhausted its attempts, body ``DeadLetter``, on
+  ``QUANTOPS_TASKS_DEAD``.
+- ``events.task.<status>.<task_id>``: every recorded status change, body ``TaskRecord``.
+- ``events.task.cancel_requested.<task_id>``: body ``CancelRequested``; every executor listens.
+- ``events.workflow.<status>.<workflow_id>``: body ``WorkflowRecord``.
+- ``executor.*``: request/reply, see ``shared.subjects.ExecutorSubject``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from enum import StrEnum
+from typing import Annotated, Any, Final
+
+import msgspec
+
+from shared.contracts.base import Message
+
+# Subject names live in shared.subjects; re-exported here for the executor's callers.
+from shared.subjects import (  # noqa: F401
+    CANCEL_REQUESTED,
+    DEAD_LETTER_PREFIX,
+    TASK_EVENTS,
+    WORKFLOW_EVENTS,
+    dead_letter_subject,
+    queue_subject,
+    task_event_subject,
+    workflow_event_subject,
+)
+
+
+class Priority(StrEnum):
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+
+#: Highest first: the order the scheduler considers them in.
+PRIORITIES: Final = (Priority.HIGH, Priority.NORMAL, Priority.LOW)
+
+
+class TaskStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+    DEAD = "dead"
+
+
+TERMINAL: Final = frozenset({TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.TIMED_OUT,
+                             TaskStatus.CANCELLED, TaskStatus.DEAD})
+#: Terminal statuses that count as a failure in summaries and workflows.
+FAILURES: Final = frozenset({TaskStatus.FAILED, TaskStatus.TIMED_OUT, TaskStatus.DEAD})
+
+
+class OnFailure(StrEnum):
+    """What a workflow does with the descendants of a node that did not succeed."""
+
+    FAIL = "fail"
+    CANCEL = "cancel"
+
+
+class WorkflowStatus(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+#: Task and workflow ids are subject tokens and KV keys: no dots, no wildcards.
+TaskId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,128}$")]
+TypeName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")]
+NodeName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+TimeoutS = Annotated[float, msgspec.Meta(gt=0, le=7 * 24 * 3600)]
+Attempts = Annotated[int, msgspec.Meta(ge=1, le=100)]
+BackoffS = Annotated[float, msgspec.Meta(ge=0, le=24 * 3600)]
+IdempotencyKey = Annotated[str, msgspec.Meta(max_length=256)]
+
+
+
+
+def new_id(prefix: str = "t") -> str:
+    """Time-ordered id: prefix, 12 hex digits of milliseconds, 12 random hex digits."""
+    return f"{prefix}{int(time.time() * 1000):012x}{os.urandom(6).hex()}"
+
+
+def id_for_key(key: str, prefix: str = "k") -> str:
+    """The task id an idempotency key always maps to, so a resubmission finds the same task."""
+    return prefix + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+class TaskError(Message):
+    """Why a task did not succeed.
+
+    Args:
+        type: the exception class name, or ``timeout``, ``cancelled``, ``invalid_input``...
+        retryable: whether the executor would (or did) try again.
+    """
+
+    type: str
+    message: str
+    retryable: bool = False
+    traceback: str = ""
+
+
+class TaskMessage(Message):
+    """Body of ``tasks.queue.<priority>.<task_id>``: what to run. ``input`` is the JSON object
+    the task type's input schema decodes; unset limits fall back to the type, then settings."""
+
+    type: str
+    input: msgspec.Raw = msgspec.field(default_factory=lambda: msgspec.Raw(b"{}"))
+    timeout_s: TimeoutS | None = None
+    max_attempts: Attempts | None = None
+    backoff_s: BackoffS | None = None
+    submitted_at: float = 0.0
+    idempotency_key: IdempotencyKey = ""
+    parent_id: str = ""
+    workflow_id: str = ""
+    node: str = ""
+    parents: dict[str, str] = {}
+    resubmitted_from: str = ""
+    principal: str = ""
+
+
+class TaskRecord(Message):
+    """The status record of one task, as stored in the KV bucket and sent in events."""
+
+    id: str
+    type: str
+    status: TaskStatus
+    priority: Priority = Priority.NORMAL
+    attempts: int = 0
+    max_attempts: int = 1
+    timeout_s: float = 0.0
+    submitted_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+    updated_at: float = 0.0
+    retry_at: float | None = None
+    worker: str = ""
+    worker_pid: int | None = None
+    result: Any = None
+    error: TaskError | None = None
+    progress: float | None = None
+    progress_note: str = ""
+    workflow_id: str = ""
+    node: str = ""
+    parent_id: str = ""
+    idempotency_key: str = ""
+    resubmitted_from: str = ""
+    principal: str = ""
+
+
+class SubmitTask(Message):
+    """``executor.tasks.submit``: validated against the type's input schema before queueing."""
+
+    type: TypeName
+    input: dict[str, Any] = {}
+    priority: Priority = Priority.NORMAL
+    timeout_s: TimeoutS | None = None
+    max_attempts: Attempts | None = None
+    backoff_s: BackoffS | None = None
+    idempotency_key: IdempotencyKey = ""
+    parent_id: str = ""
+
+
+class SubmitReply(Message):
+    task_id: str
+    status: TaskStatus
+    priority: Priority = Priority.NORMAL
+    duplicate: bool = False
+
+
+class GetTask(Message):
+    task_id: TaskId
+
+
+class ListTasks(Message):
+    """Filters are ANDed; ``since``/``until`` bound ``submitted_at`` (epoch seconds)."""
+
+    status: list[TaskStatus] = []
+    type: str = ""
+    since: float | None = None
+    until: float | None = None
+    workflow_id: str = ""
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
+    cursor: str = ""
+
+
+class TaskPage(Message):
+    items: list[TaskRecord]
+    total: int
+    next_cursor: str = ""
+
+
+class CancelTask(Message):
+    task_id: TaskId
+    reason: Annotated[str, msgspec.Meta(max_length=500)] = ""
+
+
+class CancelReply(Message):
+    """``cancelled`` is false when the task had already finished (``record`` says how)."""
+
+    task_id: str
+    cancelled: bool
+    record: TaskRecord | None = None
+
+
+class CancelRequested(Message):
+    """Event every executor acts on: drop the task if it holds it, stop it if it runs it."""
+
+    task_id: str
+    reason: str = ""
+    at: float = 0.0
+
+
+class FailedSummaryRequest(Message):
+    window_s: Annotated[float, msgspec.Meta(gt=0)] = 3600.0
+
+
+class FailureGroup(Message):
+    type: str
+    error_type: str
+    count: int
+    last_at: float
+    last_message: str = ""
+    sample_task_id: str = ""
+
+
+class FailedSummary(Message):
+    since: float
+    until: float
+    total: int
+    by_type: dict[str, int] = {}
+    by_error: dict[str, int] = {}
+    groups: list[FailureGroup] = []
+
+
+class PurgeTasks(Message):
+    """Delete finished records older than ``older_than_s`` (by finish time). No default age:
+    purging is always explicit."""
+
+    older_than_s: Annotated[float, msgspec.Meta(ge=0)]
+    status: list[TaskStatus] = []
+
+
+class PurgeReply(Message):
+    purged: int
+    scanned: int
+
+
+class DeadLetter(Message):
+    """Body of ``tasks.dead.<task_id>``: the task as submitted, and why it died."""
+
+    task_id: str
+    priority: Priority
+    task: TaskMessage
+    attempts: int
+    error: TaskError | None = None
+    dead_at: float = 0.0
+
+
+class ListDead(Message):
+    type: str = ""
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
+    cursor: str = ""
+
+
+class DeadPage(Message):
+    items: list[DeadLetter]
+    total: int
+    next_cursor: str = ""
+
+
+class ResubmitDead(Message):
+    task_id: TaskId
+    priority: Priority | None = None
+
+
+class ResubmitReply(Message):
+    task_id: str
+    resubmitted_from: str
+
+
+class WorkflowTask(Message):
+    """One node of a workflow DAG; ``depends_on`` names other nodes of the same workflow."""
+
+    name: NodeName
+    type: TypeName
+    input: dict[str, Any] = {}
+    depends_on: list[NodeName] = []
+    priority: Priority = Priority.NORMAL
+    timeout_s: TimeoutS | None = None
+    max_attempts: Attempts | None = None
+    backoff_s: BackoffS | None = None
+
+
+class SubmitWorkflow(Message):
+    tasks: Annotated[list[WorkflowTask], msgspec.Meta(min_length=1, max_length=1000)]
+    on_failure: OnFailure = OnFailure.FAIL
+    name: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    idempotency_key: IdempotencyKey = ""
+
+
+class NodeState(Message):
+    """A workflow node: ``status`` is ``pending`` until its task is queued, then the task's."""
+
+    name: str
+    task_id: str
+    spec: WorkflowTask
+    status: str = "pending"
+    error: str = ""
+
+
+class WorkflowRecord(Message):
+    id: str
+    status: WorkflowStatus
+    on_failure: OnFailure
+    nodes: list[NodeState]
+    name: str = ""
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    finished_at: float | None = None
+    principal: str = ""
+    # W3C trace context of the submission: every node's run joins the submitter's trace.
+    trace: dict[str, str] = {}
+
+
+class WorkflowReply(Message):
+    workflow: WorkflowRecord
+    duplicate: bool = False
+
+
+class GetWorkflow(Message):
+    workflow_id: TaskId
+
+
+class CancelWorkflow(Message):
+    workflow_id: TaskId
+    reason: Annotated[str, msgspec.Meta(max_length=500)] = ""
+
+
+class TaskTypeInfo(Message):
+    name: str
+    kind: str
+    description: str = ""
+    input_schema: dict[str, Any] = {}
+    timeout_s: float | None = None
+    max_attempts: int | None = None
+
+
+class TaskTypes(Message):
+    items: list[TaskTypeInfo]
+    errors: list[str] = []

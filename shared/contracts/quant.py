@@ -1,0 +1,142 @@
+"""Wire messages of the quant plugin's request/reply subjects (``shared.subjects.QuantSubject``),
+served by every executor process.
+
+- ``executor.quant.predict``: score a registered model (any ref; ``name@production`` is the
+  live one) on the latest bar of each symbol, with features computed from a dataset (cached by
+  digest) or from bars sent in the request. Models are cached by artifact digest and swapped
+  when a promotion event arrives, without failing a request.
+- ``executor.quant.trials``: the trial history of one task type (every ``train_model`` and
+  ``backtest`` outcome with its parameters): whether the metric is improving, stable or declining
+  over the last runs, each parameter's effect, and the parameters recommended next.
+- ``executor.quant.templates``: the shipped pipeline templates (``run_pipeline`` runs them).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from shared.contracts.base import Message
+
+#: A parameter value: a JSON string, number, boolean or null. Typed ``Any`` on purpose: a union
+#: with both ``int`` and ``float`` makes the OpenAPI ``oneOf`` ambiguous (1 is both), and a
+#: ``float`` alone would turn ``max_depth: 3`` into ``3.0`` in a decoding client.
+Scalar = Any
+ModelRef = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class Bar(Message):
+    """One OHLCV bar sent with a request (``symbol`` may be omitted for one instrument)."""
+
+    timestamp: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    symbol: str = "UNKNOWN"
+
+
+class PredictRequest(Message):
+    """Score ``model`` on the newest bar of each symbol.
+
+    Features come from ``bars`` when given (at least as many per symbol as the model's longest
+    look-back), else from ``dataset`` (a name or ``sha256:<hex>``; default: the dataset the model
+    was trained on), optionally only up to ``end``. ``symbols`` defaults to every symbol there.
+    With ``write_signals`` each prediction is also written to the state service (namespace
+    ``signals``, key ``<model>.<symbol>``).
+    """
+
+    model: ModelRef
+    dataset: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    bars: Annotated[list[Bar], msgspec.Meta(max_length=100_000)] = []
+    symbols: Annotated[list[str], msgspec.Meta(max_length=1000)] = []
+    end: datetime | None = None
+    write_signals: bool = False
+
+
+class Prediction(Message):
+    """``prediction``: a forward log return (regression) or P(up) (direction); ``signal``: the
+    same centred on 0; ``position``: what the model's trading rule would hold (+1, 0, -1)."""
+
+    symbol: str
+    timestamp: datetime
+    prediction: float
+    signal: float
+    position: float
+
+
+class PredictReply(Message):
+    model: str
+    version: int
+    sha256: str
+    kind: str
+    horizon: int
+    predictions: list[Prediction]
+    dataset_sha256: str = ""
+    signals_written: int = 0
+
+
+class TrialsRequest(Message):
+    """The last ``last`` trials of ``task_type`` (``train_model`` or ``backtest``), optionally of
+    one ``group`` (the model name, or ``strategy-<name>``), judged on ``metric``.
+    ``higher_is_better`` defaults to the metric's known direction."""
+
+    task_type: Literal["train_model", "backtest"] = "train_model"
+    group: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    metric: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = "sharpe"
+    higher_is_better: bool | None = None
+    last: Annotated[int, msgspec.Meta(ge=2, le=1000)] = 50
+    window: Annotated[int, msgspec.Meta(ge=2, le=1000)] = 10
+    parameter: Annotated[str, msgspec.Meta(max_length=128)] = ""
+
+
+class TrialRecord(Message):
+    """One finished train or backtest, as kept in the state service (namespace ``trials``)."""
+
+    task_id: str
+    task_type: str
+    group: str
+    at: float
+    params: dict[str, Scalar] = {}
+    metrics: dict[str, float] = {}
+    model: str = ""
+    dataset_sha256: str = ""
+    sweep: str = ""
+
+
+class ParameterEffect(Message):
+    """How one parameter relates to the metric over the trials (``search.ParameterTrend``)."""
+
+    parameter: str
+    verdict: str
+    correlation: float | None = None
+    slope: float | None = None
+    best_value: Scalar = None
+
+
+class TrialsReply(Message):
+    task_type: str
+    group: str
+    metric: str
+    higher_is_better: bool
+    trials: int
+    trend: Literal["improving", "stable", "declining"]
+    values: list[float] = []
+    best: TrialRecord | None = None
+    parameters: dict[str, ParameterEffect] = {}
+    recommended: dict[str, Scalar] = {}
+    notes: list[str] = []
+    runs: list[TrialRecord] = []
+
+
+class TemplateInfo(Message):
+    name: str
+    description: str
+    steps: list[dict[str, Any]]
+
+
+class TemplatesReply(Message):
+    templates: list[TemplateInfo]

@@ -1,0 +1,33 @@
+"""Prometheus metrics every service shares, and the per-process metrics endpoint."""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+log = logging.getLogger(__name__)
+
+REQUESTS = Counter(
+    "quantops_requests_total",
+    "Requests handled over NATS, by subject and outcome code ('ok' or an error code).",
+    ["service", "subject", "code"],
+)
+REQUEST_SECONDS = Histogram(
+    "quantops_request_duration_seconds",
+    "Time to handle one NATS request, decode to reply.",
+    ["service", "subject"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+UP = Gauge("quantops_up", "1 while the service is connected to NATS.", ["service"])
+NATS_RECONNECTS = Counter(
+    "quantops_nats_reconnects_total", "Reconnections to NATS.", ["service"]
+)
+
+
+def serve_metrics(port: int, host: str = "0.0.0.0") -> int:
+    """Expose /metrics; port 0 picks a free one. Returns the port actually bound."""
+    server, _thread = start_http_server(port, addr=host)
+    bound = int(server.server_address[1])
+    log.info("metrics endpoint up", extra={"metrics_port": bound})
+    return bound

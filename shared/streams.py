@@ -1,0 +1,37 @@
+"""JetStream objects that more than one service relies on, defined once.
+
+The EVENTS stream (``events.>``) is written by the registry, the executor and the quant tasks,
+so whichever service starts first creates it, with this one configuration.
+"""
+
+from __future__ import annotations
+
+from nats.js import JetStreamContext, api
+from nats.js.errors import APIError, BadRequestError
+
+from shared.subjects import EVENTS_PREFIX, Stream
+
+DAY_S = 24 * 3600.0
+_STREAM_IN_USE = 10058
+
+
+def events_config(replicas: int = 1) -> api.StreamConfig:
+    """Facts kept 30 days or 1 GiB, whichever ends first; the duplicate window drops an event
+    re-published after a crash (publishers set ``Nats-Msg-Id`` to the event id)."""
+    return api.StreamConfig(
+        name=Stream.EVENTS, subjects=[f"{EVENTS_PREFIX}.>"], retention=api.RetentionPolicy.LIMITS,
+        storage=api.StorageType.FILE, max_age=30 * DAY_S, max_bytes=1024**3,
+        discard=api.DiscardPolicy.OLD, duplicate_window=120.0, num_replicas=replicas)
+
+
+async def ensure_stream(js: JetStreamContext, config: api.StreamConfig, *,
+                        update: bool) -> None:
+    """Create ``config``'s stream; if it exists, bring it up to ``config`` only when ``update``
+    (a stream another service owns is left as that service configured it)."""
+    try:
+        await js.add_stream(config)
+    except (BadRequestError, APIError) as e:
+        if e.err_code != _STREAM_IN_USE:
+            raise
+        if update:
+            await js.update_stream(config)

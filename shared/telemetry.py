@@ -1,0 +1,114 @@
+"""OpenTelemetry set-up and trace-context propagation through NATS headers.
+
+Spans are always created (so logs carry a trace id), but they leave the process only when an
+OTLP endpoint is configured (what Jaeger ingests) or a trace file is named.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, MutableMapping
+from contextlib import AbstractContextManager, nullcontext
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, Sampler, TraceIdRatioBased
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from shared import __version__
+from shared.settings import TelemetrySettings
+
+log = logging.getLogger(__name__)
+
+_propagator = TraceContextTextMapPropagator()
+# Set by setup_tracing; a process that never sets up tracing (a test, a tool) records when an
+# SDK provider is installed, decided on first use.
+_RECORDING: list[bool] = [True]
+propagate.set_global_textmap(_propagator)
+
+#: Attribute names used on every quantops span, so people can search by them in Jaeger.
+ATTR_CORRELATION_ID = "quantops.correlation_id"
+ATTR_PRINCIPAL = "quantops.principal"
+
+
+def setup_tracing(service: str, settings: TelemetrySettings) -> TracerProvider:
+    """Install the process-wide tracer provider for ``quantops-<service>``."""
+    resource = Resource.create({
+        "service.name": f"quantops-{service}",
+        "service.version": __version__,
+        "service.namespace": "quantops",
+    })
+    exporters = _exporters(settings)
+    # With nowhere to send spans, recording them is pure cost (a third of a request's CPU):
+    # non-recording spans still carry trace ids into headers and log lines.
+    sampler: Sampler = (ParentBased(TraceIdRatioBased(settings.sample_ratio)) if exporters
+                        else ALWAYS_OFF)
+    provider = TracerProvider(resource=resource, sampler=sampler)
+    _RECORDING[0] = bool(exporters)
+    for exporter in exporters:
+        provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=500))
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+def _exporters(settings: TelemetrySettings) -> list[SpanExporter]:
+    exporters: list[SpanExporter] = []
+    if settings.otlp_endpoint:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        endpoint = settings.otlp_endpoint.rstrip("/")
+        if not endpoint.endswith("/v1/traces"):
+            endpoint += "/v1/traces"
+        exporters.append(OTLPSpanExporter(endpoint=endpoint))
+        log.info("exporting traces over OTLP/HTTP", extra={"endpoint": endpoint})
+    if settings.trace_file:
+        from shared.tracefile import JsonLinesSpanExporter
+
+        exporters.append(JsonLinesSpanExporter(settings.trace_file))
+    return exporters
+
+
+def span(name: str, attributes: Mapping[str, str | int | float | bool] | None = None,
+         *, tracer_name: str = "quantops") -> AbstractContextManager[trace.Span]:
+    """A child span of the current context for a step worth seeing in Jaeger (a SQL query, a
+    fold, an upload); free when spans go nowhere. Exceptions are recorded on it."""
+    if not _RECORDING[0]:
+        return nullcontext(trace.INVALID_SPAN)
+    return trace.get_tracer(tracer_name).start_as_current_span(name, attributes=attributes)
+
+
+def record_span(name: str, start_ns: int, end_ns: int,
+                attributes: Mapping[str, str | int | float | bool] | None = None) -> None:
+    """A finished child span with given times: for steps timed in a worker process, which
+    exports nothing itself (its parent records what it reports)."""
+    if not _RECORDING[0]:
+        return
+    s = trace.get_tracer("quantops").start_span(name, attributes=attributes, start_time=start_ns)
+    s.end(end_time=end_ns)
+
+
+def recording() -> bool:
+    """True when spans go somewhere; the bus skips span work entirely otherwise."""
+    provider = trace.get_tracer_provider()
+    sampler = getattr(provider, "sampler", None)
+    return isinstance(provider, TracerProvider) and sampler is not ALWAYS_OFF
+
+
+def shutdown_tracing() -> None:
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, TracerProvider):
+        provider.force_flush(timeout_millis=3000)
+        provider.shutdown()
+
+
+def inject(headers: MutableMapping[str, str]) -> MutableMapping[str, str]:
+    """Write the current trace context (W3C ``traceparent``) into outgoing NATS headers."""
+    _propagator.inject(headers)
+    return headers
+
+
+def extract(headers: Mapping[str, str] | None) -> otel_context.Context:
+    return _propagator.extract(headers or {})

@@ -1,0 +1,84 @@
+"""Task types the integration tests load into their executors (``QUANTOPS_EXECUTOR_PLUGINS``),
+written the way a plugin package would: only ``shared.tasks`` is imported."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import msgspec
+
+from shared.bus import Bus, Context
+from shared.tasks import Endpoint, Plugin, TaskContext, report_progress, task
+
+
+class CollectInput(msgspec.Struct, frozen=True, kw_only=True):
+    value: Any = None
+
+
+class SpinInput(msgspec.Struct, frozen=True, kw_only=True):
+    seconds: float = 1.0
+
+
+class FanOutInput(msgspec.Struct, frozen=True, kw_only=True):
+    children: int = 3
+
+
+def spin(seconds: float) -> dict[str, int]:
+    """A CPU loop in a worker process that reports progress."""
+    deadline = time.monotonic() + seconds
+    n = 0
+    while time.monotonic() < deadline:
+        n += 1
+        if n % 200_000 == 0:
+            report_progress(min(1.0, 1 - (deadline - time.monotonic()) / seconds), "spinning")
+    return {"pid": os.getpid(), "loops": n}
+
+
+@task("collect", input=CollectInput)
+async def collect(inp: CollectInput, ctx: TaskContext) -> dict[str, Any]:
+    """Return the input value and every parent's result (workflows)."""
+    return {"value": inp.value, "parents": await ctx.parent_results(), "node": ctx.node}
+
+
+@task("hybrid", input=SpinInput)
+async def hybrid(inp: SpinInput, ctx: TaskContext) -> dict[str, Any]:
+    """I/O, then CPU in a worker process, then I/O: the shape of a training task."""
+    await ctx.progress(0.0, "starting")
+    out = await ctx.run_in_process(spin, inp.seconds)
+    return {"worker": out, "attempt": ctx.attempt}
+
+
+@task("fan_out", input=FanOutInput)
+async def fan_out(inp: FanOutInput, ctx: TaskContext) -> dict[str, Any]:
+    """Submit children (idempotently, by index) and wait for all of them: a sweep's shape."""
+    ids = [await ctx.submit_child("noop", {"value": i}, key=f"child-{i}")
+           for i in range(inp.children)]
+    records = await ctx.wait_children(ids, timeout_s=30)
+    return {"children": ids, "results": [r.result for r in records]}
+
+
+class EchoRequest(msgspec.Struct, frozen=True, kw_only=True):
+    text: str
+
+
+class EchoReply(msgspec.Struct, frozen=True, kw_only=True):
+    text: str
+    started: bool
+
+
+_state = {"started": False}
+
+
+async def _start(bus: Bus) -> None:
+    _state["started"] = True  # e.g. warm a model cache, subscribe to promotion events
+
+
+async def echo(req: EchoRequest, ctx: Context) -> EchoReply:
+    return EchoReply(text=req.text, started=_state["started"])
+
+
+#: What QUANTOPS_EXECUTOR_PLUGINS names: task types plus an endpoint and a start hook.
+TASKS = Plugin(name="test-plugin", tasks=[collect, hybrid, fan_out],
+               endpoints=[Endpoint("executor.test.echo", echo, EchoRequest)], start=_start)

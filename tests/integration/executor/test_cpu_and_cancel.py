@@ -1,0 +1,99 @@
+"""Worker processes: a runaway loop is killed on timeout and its worker replaced; cancelling
+stops running tasks within a second and keeps queued ones from ever starting."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from shared.clients.executor import ExecutorClient
+from shared.contracts.executor import TaskRecord, TaskStatus
+from tests.support import pid_alive
+
+
+def alive(pid: int) -> bool:
+    return pid_alive(pid)
+
+
+async def until(client: ExecutorClient, task_id: str, check: Callable[[TaskRecord], bool],
+                timeout_s: float = 10.0) -> TaskRecord:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        rec = await client.get(task_id)
+        if check(rec) or time.monotonic() > deadline:
+            return rec
+        await asyncio.sleep(0.02)
+
+
+async def test_runaway_cpu_loop_is_killed_on_timeout_and_worker_replaced(
+    client: ExecutorClient
+) -> None:
+    reply = await client.submit("cpu_burn", {"seconds": 3600}, timeout_s=1.0)
+    running = await until(client, reply.task_id, lambda r: r.worker_pid is not None)
+    pid = running.worker_pid
+    assert pid is not None and alive(pid)
+    rec = await client.wait(reply.task_id, timeout_s=10)
+    assert rec.status == TaskStatus.TIMED_OUT and rec.attempts == 1
+    assert rec.error is not None and rec.error.type == "timeout"
+    assert rec.finished_at is not None and rec.started_at is not None
+    assert 0.9 <= rec.finished_at - rec.started_at < 1.6
+    await asyncio.sleep(0.3)
+    assert not alive(pid), "the worker running the loop must be gone"
+    # The pool is whole again: CPU tasks still run, on a new worker.
+    again = await client.wait((await client.submit("cpu_burn", {"seconds": 0.1})).task_id,
+                              timeout_s=10)
+    assert again.status == TaskStatus.SUCCEEDED and again.result["pid"] != pid
+
+
+async def test_hybrid_task_runs_cpu_work_in_a_worker_with_progress(
+    client: ExecutorClient
+) -> None:
+    reply = await client.submit("hybrid", {"seconds": 1.5})
+    mid = await until(client, reply.task_id, lambda r: (r.progress or 0) > 0.2)
+    assert mid.status == TaskStatus.RUNNING and mid.worker_pid is not None
+    rec = await client.wait(reply.task_id, timeout_s=10)
+    assert rec.status == TaskStatus.SUCCEEDED
+    assert rec.result["worker"]["pid"] == mid.worker_pid != os.getpid()
+
+
+async def test_cancel_running_io_task_within_a_second(client: ExecutorClient) -> None:
+    reply = await client.submit("sleep", {"seconds": 30})
+    await until(client, reply.task_id, lambda r: r.status == TaskStatus.RUNNING)
+    started = time.monotonic()
+    out = await client.cancel(reply.task_id, reason="changed my mind")
+    assert time.monotonic() - started < 1.0
+    assert out.cancelled and out.record is not None
+    assert out.record.status == TaskStatus.CANCELLED
+    assert out.record.error is not None and "changed my mind" in out.record.error.message
+    again = await client.cancel(reply.task_id)
+    assert not again.cancelled and again.record is not None  # already finished
+
+
+async def test_cancel_running_cpu_task_kills_its_worker(client: ExecutorClient) -> None:
+    reply = await client.submit("hybrid", {"seconds": 60})
+    running = await until(client, reply.task_id, lambda r: r.worker_pid is not None)
+    started = time.monotonic()
+    out = await client.cancel(reply.task_id)
+    assert time.monotonic() - started < 1.0
+    assert out.cancelled and out.record is not None
+    assert out.record.status == TaskStatus.CANCELLED
+    await asyncio.sleep(0.3)
+    assert running.worker_pid is not None and not alive(running.worker_pid)
+
+
+async def test_cancel_queued_task_never_starts(new_cluster: Callable[..., Any]) -> None:
+    async with new_cluster(executors=1, QUANTOPS_EXECUTOR_CONCURRENCY="1") as c:
+        client = await c.client()
+        blocker = (await client.submit("sleep", {"seconds": 1.0})).task_id
+        await until(client, blocker, lambda r: r.status == TaskStatus.RUNNING)
+        queued = [(await client.submit("noop", {"value": i})).task_id for i in range(3)]
+        out = await client.cancel(queued[1], reason="not needed")
+        assert out.cancelled and out.record is not None
+        assert out.record.status == TaskStatus.CANCELLED
+        records = await client.wait_many([blocker, *queued], timeout_s=15)
+        assert [r.status for r in records] == [TaskStatus.SUCCEEDED, TaskStatus.SUCCEEDED,
+                                               TaskStatus.CANCELLED, TaskStatus.SUCCEEDED]
+        assert records[2].started_at is None and records[2].attempts == 0

@@ -1,0 +1,108 @@
+"""Processes and servers dying: a SIGKILLed executor's task completes once on a survivor,
+nothing is lost across a nats-server restart, SIGTERM hands unfinished work back."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from shared.clients.executor import ExecutorClient
+from shared.contracts.executor import TaskRecord, TaskStatus, WorkflowTask, task_event_subject
+from shared.subjects import Stream
+from tests.integration.executor.test_cpu_and_cancel import alive, until
+
+pytestmark = pytest.mark.slow
+
+
+async def event_count(client: ExecutorClient, status: str, task_id: str) -> int:
+    info = await client.bus.js.stream_info(
+        Stream.EVENTS, subjects_filter=task_event_subject(status, task_id))
+    return sum((info.state.subjects or {}).values())
+
+
+def pid_of(rec: TaskRecord) -> int:
+    return int(rec.worker.rpartition(":")[2])
+
+
+async def test_sigkilled_executor_task_completes_once_on_the_survivor(
+    new_cluster: Callable[..., Any],
+) -> None:
+    async with new_cluster(executors=2, QUANTOPS_EXECUTOR_ACK_WAIT_S="2") as c:
+        client = await c.client()
+        reply = await client.submit("hybrid", {"seconds": 1.5})
+        running = await until(client, reply.task_id, lambda r: r.worker_pid is not None)
+        victim = next(p for p in c.processes if p.pid == pid_of(running))
+        survivor = next(p for p in c.processes if p is not victim)
+        victim.kill()
+        assert running.worker_pid is not None
+        rec = await client.wait(reply.task_id, timeout_s=30)
+        assert rec.status == TaskStatus.SUCCEEDED and rec.attempts == 2
+        assert pid_of(rec) == survivor.pid
+        await asyncio.sleep(0.5)
+        assert await event_count(client, "succeeded", reply.task_id) == 1
+        # The dead executor's worker process did not outlive it.
+        assert not alive(running.worker_pid)
+
+
+async def test_nothing_is_lost_across_a_nats_server_restart(
+    new_cluster: Callable[..., Any],
+) -> None:
+    async with new_cluster(executors=1, QUANTOPS_EXECUTOR_CONCURRENCY="4",
+                           QUANTOPS_EXECUTOR_ACK_WAIT_S="3") as c:
+        client = await c.client()
+        ids = [await client.enqueue("sleep", {"seconds": 0.1}) for _ in range(40)]
+        await asyncio.sleep(0.4)  # some done, some running, most waiting
+        c.nats.stop()
+        await asyncio.sleep(0.5)
+        c.nats.start()
+        records = await client.wait_many(ids, timeout_s=60)
+        assert [r.status for r in records] == [TaskStatus.SUCCEEDED] * 40
+        assert (await client.bus.js.stream_info(Stream.TASKS)).state.messages == 0
+        # The executor kept serving without a restart of its own.
+        assert c.processes[0].alive()
+
+
+async def test_sigterm_lets_short_tasks_finish_and_hands_long_ones_back(
+    new_cluster: Callable[..., Any],
+) -> None:
+    async with new_cluster(executors=1, QUANTOPS_EXECUTOR_SHUTDOWN_GRACE_S="1") as c:
+        client = await c.client()
+        short = (await client.submit("sleep", {"seconds": 0.5})).task_id
+        long = (await client.submit("sleep", {"seconds": 2})).task_id
+        for task_id in (short, long):
+            await until(client, task_id, lambda r: r.status == TaskStatus.RUNNING)
+        started = time.monotonic()
+        assert c.processes[0].stop() == 0
+        assert time.monotonic() - started < 5
+        c.start_executor()
+        await c.wait_pulling(1)
+        assert (await client.get(short)).status == TaskStatus.SUCCEEDED
+        rec = await client.wait(long, timeout_s=20)
+        assert rec.status == TaskStatus.SUCCEEDED and rec.attempts == 2
+
+
+async def test_a_workflow_survives_its_executor_being_killed(
+    new_cluster: Callable[..., Any],
+) -> None:
+    async with new_cluster(executors=1, QUANTOPS_EXECUTOR_ACK_WAIT_S="2") as c:
+        client = await c.client()
+        wf = (await client.submit_workflow([
+            WorkflowTask(name="a", type="sleep", input={"seconds": 1}),
+            WorkflowTask(name="b", type="collect", input={"value": "b"}, depends_on=["a"]),
+            WorkflowTask(name="c", type="collect", input={"value": "c"}, depends_on=["b"]),
+        ])).workflow
+        await until(client, f"{wf.id}-a", lambda r: r.status == TaskStatus.RUNNING)
+        c.processes[0].kill()
+        c.start_executor()
+        done = await client.wait_workflow(wf.id, timeout_s=30)
+        assert done.status == "succeeded", done
+        c_rec = await client.get(f"{wf.id}-c")
+        assert c_rec.result["parents"] == {"b": {"value": "b", "parents": {"a": {"slept_s": 1}},
+                                                 "node": "b"}}
+        assert (await client.get(f"{wf.id}-a")).attempts == 2
+        assert os.getpid() != pid_of(c_rec)

@@ -1,0 +1,84 @@
+"""A registry of the tests' own: a private nats-server and a real ``quantops serve registry``
+process per test module (the session server may already have a registry of the ``system``
+fixture answering ``registry.*``; two registries on one server would share the subjects).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from shared.bus import Bus, connect_nats
+from shared.clients.registry import RegistryClient
+from shared.natsserver import EmbeddedNats
+from shared.settings import Settings
+from tests.support import ServiceProcess, service_env, start_nats, wait_healthy
+
+
+@dataclass
+class Stack:
+    """One nats-server and the registry processes started against it."""
+
+    nats: EmbeddedNats
+    tmp: Path
+    data_dir: Path
+    processes: list[ServiceProcess] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.nats.url
+
+    async def start(self, service: str = "registry", **env: str) -> ServiceProcess:
+        log = self.tmp / f"{service}-{len(self.processes)}.log"
+        env = {"QUANTOPS_LOG_FORMAT": "text", **env}
+        proc = ServiceProcess(service, service_env(self.url, self.data_dir, **env), log).start()
+        self.processes.append(proc)
+        if service == "registry":
+            await wait_healthy(self.url, service, timeout_s=30)
+        return proc
+
+    def stop(self) -> None:
+        for p in self.processes:
+            p.stop()
+        self.nats.stop()
+
+
+@contextlib.contextmanager
+def new_stack(tmp: Path) -> Iterator[Stack]:
+    stack = Stack(nats=start_nats(tmp / "nats"), tmp=tmp, data_dir=tmp / "data")
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+async def connect(url: str, name: str = "registry-test") -> Bus:
+    settings = Settings.from_env({"QUANTOPS_NATS_URL": url})
+    nc = await connect_nats(settings, name=name, connect_timeout_s=5)
+    return Bus(nc, service="test", timeout_s=10)
+
+
+@pytest.fixture(scope="module")
+async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    """A private nats-server with one running registry, shared by a test module."""
+    with new_stack(tmp_path_factory.mktemp("registry")) as s:
+        await s.start()
+        yield s
+
+
+@pytest.fixture(scope="module")
+async def client(stack: Stack) -> AsyncIterator[RegistryClient]:
+    bus = await connect(stack.url)
+    yield RegistryClient(bus, principal="tester")
+    await bus.close()
+
+
+@pytest.fixture
+def fresh_stack(tmp_path: Path) -> Iterator[Stack]:
+    """A stack of the test's own (restarts, kills); no registry started yet."""
+    with new_stack(tmp_path) as s:
+        yield s

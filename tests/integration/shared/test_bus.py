@@ -1,0 +1,138 @@
+"""The bus against a real nats-server: replies, error mapping, bad input, trace and correlation
+propagation, and a subscription that keeps serving across a nats-server restart."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import pytest
+from opentelemetry import trace
+
+from shared import errors
+from shared.bus import Bus, Context, connect_nats
+from shared.contracts.base import Message
+from shared.natsserver import EmbeddedNats
+from shared.settings import Settings
+from shared.subjects import STATUS_ERROR, Header
+
+
+class Add(Message):
+    a: int
+    b: int
+
+
+class Sum(Message):
+    total: int
+    correlation_id: str = ""
+    traceparent: str = ""
+
+
+async def add(req: Add, ctx: Context) -> Sum:
+    if req.a < 0:
+        raise errors.InvalidRequest("a must not be negative", details={"a": req.a})
+    if req.a == 13:
+        raise RuntimeError("unlucky")  # a bug in a handler
+    return Sum(total=req.a + req.b, correlation_id=ctx.correlation_id,
+               traceparent=ctx.headers.get("traceparent", ""))
+
+
+@pytest.fixture
+async def served(bus: Bus, unique: str) -> str:
+    subject = f"test.{unique}.add"
+    await bus.serve(subject, add, Add)
+    return subject
+
+
+async def test_typed_round_trip(bus: Bus, served: str) -> None:
+    assert (await bus.request(served, Add(a=2, b=3), Sum)).total == 5
+
+
+async def test_domain_error_becomes_typed_exception(bus: Bus, served: str) -> None:
+    with pytest.raises(errors.InvalidRequest) as info:
+        await bus.request(served, Add(a=-1, b=0), Sum)
+    assert info.value.details == {"a": -1}
+
+
+@pytest.mark.parametrize("payload", [b"{not json", b'{"a": "x", "b": 1}', b"[]", b"",
+                                     b'{"a": 1}', b"\xff\xfe"])
+async def test_bad_payloads_get_structured_errors_and_serving_goes_on(
+    bus: Bus, served: str, payload: bytes
+) -> None:
+    reply = await bus.nc.request(served, payload, timeout=5)
+    assert reply.headers and reply.headers[Header.STATUS] == STATUS_ERROR
+    body = msgspec.json.decode(reply.data, type=errors.ErrorReply).error
+    assert body.code == "invalid_request"
+    assert body.message
+    assert (await bus.request(served, Add(a=1, b=1), Sum)).total == 2
+
+
+async def test_handler_bug_is_an_internal_error_not_a_dead_subscription(
+    bus: Bus, served: str
+) -> None:
+    with pytest.raises(errors.QuantopsError) as info:
+        await bus.request(served, Add(a=13, b=0), Sum)
+    assert info.value.code == "internal"
+    assert "unlucky" not in info.value.message  # internals do not leak to callers
+    assert (await bus.request(served, Add(a=4, b=4), Sum)).total == 8
+
+
+async def test_nobody_listening_is_service_unavailable(bus: Bus, unique: str) -> None:
+    with pytest.raises(errors.ServiceUnavailable):
+        await bus.request(f"test.{unique}.nobody", Add(a=1, b=1), Sum, timeout_s=1)
+
+
+async def test_slow_service_is_a_timeout(bus: Bus, unique: str) -> None:
+    async def slow(req: Add, ctx: Context) -> Sum:
+        await asyncio.sleep(2)
+        return Sum(total=0)
+
+    await bus.serve(f"test.{unique}.slow", slow, Add)
+    with pytest.raises(errors.ServiceTimeout):
+        await bus.request(f"test.{unique}.slow", Add(a=1, b=1), Sum, timeout_s=0.3)
+
+
+async def test_correlation_id_and_trace_context_travel_in_headers(bus: Bus, served: str) -> None:
+    tracer = trace.get_tracer("test")
+    with tracer.start_as_current_span("caller") as span:
+        reply = await bus.request(served, Add(a=1, b=2), Sum,
+                                  headers={Header.CORRELATION_ID.value: "cid-42"})
+    assert reply.correlation_id == "cid-42"
+    assert span.get_span_context().is_valid
+    trace_id = format(span.get_span_context().trace_id, "032x")
+    # traceparent = version-traceid-parentid-flags: the server sees the caller's trace.
+    assert reply.traceparent.split("-")[1] == trace_id
+
+
+async def test_concurrent_requests_all_answered(bus: Bus, served: str) -> None:
+    replies = await asyncio.gather(*(bus.request(served, Add(a=i, b=1), Sum)
+                                     for i in range(200) if i != 13))
+    assert sorted(r.total for r in replies) == sorted(i + 1 for i in range(200) if i != 13)
+
+
+async def test_service_keeps_serving_across_nats_server_restart(
+    nats_factory: Callable[..., EmbeddedNats], unique: str
+) -> None:
+    server = nats_factory()
+    settings = Settings.from_env({"QUANTOPS_NATS_URL": server.url})
+    service = Bus(await connect_nats(settings, name="svc", service="svc"), service="svc")
+    client = Bus(await connect_nats(settings, name="client"), service="client", timeout_s=2)
+    subject = f"test.{unique}.restart"
+    await service.serve(subject, add, Add)
+    assert (await client.request(subject, Add(a=1, b=1), Sum)).total == 2
+
+    server.stop()
+    await asyncio.sleep(0.5)
+    server.start()
+    result: Any = None
+    for _ in range(60):  # both sides reconnect on their own; the subscription is re-made
+        try:
+            result = await client.request(subject, Add(a=20, b=1), Sum, timeout_s=0.5)
+            break
+        except errors.QuantopsError:
+            await asyncio.sleep(0.25)
+    assert result is not None and result.total == 21
+    await client.close()
+    await service.close()

@@ -1,0 +1,83 @@
+"""A state service of the tests' own: a private nats-server per module and the real
+``StateApp`` in-process (two replicas in one queue group), so tests can register migrations in
+this process and reach into a replica. The session server may already run the ``system``
+fixture's state service on the same subjects, hence the private server.
+
+Process-level behaviour (SIGKILL, restarts, replicas as processes) uses ``spawn`` instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from services.state.service import StateApp
+from shared.bus import Bus, connect_nats
+from shared.clients.state import StateClient
+from shared.natsserver import EmbeddedNats
+from shared.settings import Settings
+from tests.support import start_nats
+
+#: Small enough that tests can exceed it cheaply.
+ENV = {"QUANTOPS_STATE_COMPRESS_THRESHOLD_BYTES": "1024"}
+
+
+async def connect(url: str, service: str) -> Bus:
+    settings = Settings.from_env({"QUANTOPS_NATS_URL": url})
+    nc = await connect_nats(settings, name=f"quantops-{service}", connect_timeout_s=5)
+    return Bus(nc, service=service, timeout_s=10)
+
+
+@dataclass
+class Stack:
+    nats: EmbeddedNats
+    settings: Settings
+    replicas: list[StateApp] = field(default_factory=list)
+    buses: list[Bus] = field(default_factory=list)
+
+    async def add_replica(self) -> StateApp:
+        bus = await connect(self.nats.url, "state")
+        app = StateApp(self.settings)
+        await app.start(bus)
+        self.replicas.append(app)
+        self.buses.append(bus)
+        return app
+
+    async def close(self) -> None:
+        for app in self.replicas:
+            await app.stop()
+        for bus in self.buses:
+            await bus.close()
+
+
+@pytest.fixture(scope="module")
+async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    server = start_nats(tmp_path_factory.mktemp("state-nats"))
+    s = Stack(server, Settings.from_env({"QUANTOPS_NATS_URL": server.url, **ENV}))
+    try:
+        await s.add_replica()
+        await s.add_replica()
+        yield s
+    finally:
+        await s.close()
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+async def client_bus(stack: Stack) -> AsyncIterator[Bus]:
+    bus = await connect(stack.nats.url, "test")
+    yield bus
+    await bus.close()
+
+
+@pytest.fixture
+def state(client_bus: Bus) -> StateClient:
+    """A client with a fresh session (``seen_revision`` 0)."""
+    return StateClient(client_bus)
+
+
+@pytest.fixture
+def ns(unique: str) -> str:
+    return f"t{unique}"

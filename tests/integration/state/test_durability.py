@@ -1,0 +1,169 @@
+"""Durability and concurrency with real ``quantops serve state`` processes: CAS increments
+from many writers through several replicas lose nothing; a SIGKILLed service loses no
+acknowledged write; the service rides out a nats-server restart."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from shared.bus import Bus
+from shared.clients.state import StateClient
+from shared.errors import QuantopsError
+from shared.natsserver import EmbeddedNats
+from tests.integration.state.conftest import connect
+from tests.support import ServiceProcess, wait_healthy
+
+pytestmark = pytest.mark.slow
+
+
+async def wait_replicas(url: str, count: int, *, timeout_s: float) -> None:
+    """Until ``count`` distinct processes have answered ``state.health``.
+
+    ``tests.support.wait_healthy(instances=n)`` cannot count them: ``shared.runtime`` serves
+    health in the service's queue group, so one request reaches one replica.
+    """
+    import msgspec
+    import nats
+
+    from shared.contracts.base import HealthReply
+
+    seen: set[str] = set()
+    nc = await nats.connect(url)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while len(seen) < count:
+            assert time.monotonic() < deadline, f"only {len(seen)} state replicas answered"
+            try:
+                reply = await nc.request("state.health", b"{}", timeout=1)
+                seen.add(msgspec.json.decode(reply.data, type=HealthReply).instance)
+            except Exception:
+                await asyncio.sleep(0.1)
+    finally:
+        await nc.close()
+
+
+@pytest.fixture
+async def private(nats_factory: Callable[..., EmbeddedNats]) -> AsyncIterator[EmbeddedNats]:
+    yield nats_factory()
+
+
+async def test_8_writers_x_200_cas_increments_through_two_replicas_make_1600(
+        private: EmbeddedNats, spawn: Callable[..., ServiceProcess], unique: str) -> None:
+    for _ in range(2):
+        spawn("state", private.url)
+    await wait_replicas(private.url, 2, timeout_s=30)
+    buses = [await connect(private.url, f"writer{i}") for i in range(8)]
+    conflicts = 0
+    ns = f"t{unique}"
+
+    async def writer(bus: Bus) -> int:
+        nonlocal conflicts
+        client = StateClient(bus)
+        wins = 0
+        while wins < 200:
+            try:
+                current = await client.get(ns, "counter")
+                value, expected = current.value["n"], current.revision
+            except QuantopsError as e:
+                assert e.code == "not_found"
+                value, expected = 0, 0
+            try:
+                await client.put(ns, "counter", {"n": value + 1}, expected_revision=expected)
+                wins += 1
+            except QuantopsError as e:
+                assert e.code == "revision_conflict", e
+                conflicts += 1
+        return wins
+
+    try:
+        started = time.monotonic()
+        wins = await asyncio.gather(*(writer(b) for b in buses))
+        elapsed = time.monotonic() - started
+        final = await StateClient(buses[0]).get(ns, "counter", strong=True)
+        assert sum(wins) == 1600
+        assert final.value == {"n": 1600}, (final, conflicts)
+        print(f"1600 increments in {elapsed:.1f}s with {conflicts} conflicts")
+        assert conflicts > 0  # the writers really did race
+    finally:
+        for b in buses:
+            await b.close()
+
+
+async def test_sigkill_during_a_write_burst_loses_no_acknowledged_write(
+        private: EmbeddedNats, spawn: Callable[..., ServiceProcess], unique: str) -> None:
+    service = spawn("state", private.url)
+    await wait_healthy(private.url, "state", timeout_s=30)
+    bus = await connect(private.url, "burst")
+    client = StateClient(bus, timeout_s=2)
+    ns = f"t{unique}"
+    acked: dict[str, int] = {}
+    failed = 0
+    stop, enough = asyncio.Event(), asyncio.Event()
+
+    async def writer(w: int) -> None:
+        nonlocal failed
+        n = 0
+        while not stop.is_set():
+            key = f"w{w}.n{n}"
+            try:
+                acked[key] = (await client.put(ns, key, {"w": w, "n": n})).revision
+                if len(acked) >= 300:
+                    enough.set()
+            except QuantopsError:
+                failed += 1
+                await asyncio.sleep(0.01)
+            n += 1
+
+    try:
+        writers = [asyncio.create_task(writer(w)) for w in range(32)]
+        await asyncio.wait_for(enough.wait(), 30)
+        service.kill()  # SIGKILL mid-burst
+        await asyncio.sleep(0.3)
+        stop.set()
+        await asyncio.gather(*writers)
+        assert failed > 0  # requests in flight at the kill did fail
+        spawn("state", private.url)
+        await wait_healthy(private.url, "state", timeout_s=30)
+        for key, revision in acked.items():
+            entry = await client.get(ns, key, strong=True)
+            w, n = (int(p[1:]) for p in key.split("."))
+            assert (entry.revision, entry.value) == (revision, {"w": w, "n": n}), key
+        assert len(acked) >= 300
+    finally:
+        await bus.close()
+
+
+async def test_the_service_survives_a_nats_server_restart(
+        private: EmbeddedNats, spawn: Callable[..., ServiceProcess], unique: str,
+        tmp_path: Path) -> None:
+    proc = spawn("state", private.url)
+    await wait_healthy(private.url, "state", timeout_s=30)
+    ns = f"t{unique}"
+    bus = await connect(private.url, "restart")
+    client = StateClient(bus, timeout_s=2)
+    try:
+        before = await client.put(ns, "survivor", {"n": 1})
+        private.stop()
+        private.start(log_file=tmp_path / "nats-restarted.log")
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                after = await client.put(ns, "survivor", {"n": 2},
+                                         expected_revision=before.revision)
+                break
+            except QuantopsError as e:
+                assert e.code in ("service_unavailable", "timeout", "internal"), e
+                assert time.monotonic() < deadline, "state did not come back"
+                await asyncio.sleep(0.2)
+        assert (await client.get(ns, "survivor")).value == {"n": 2}
+        assert (await client.get(ns, "survivor", revision=before.revision)).value == {"n": 1}
+        assert after.revision > before.revision
+        replies = await wait_healthy(private.url, "state", timeout_s=10)
+        assert replies[0].status == "ok" and proc.alive()
+    finally:
+        await bus.close()

@@ -1,0 +1,135 @@
+"""Test support: real nats-servers and real service processes (no mocks of NATS)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+import nats
+
+from shared.contracts.base import HealthReply
+from shared.natsserver import EmbeddedNats, free_port
+from shared.subjects import health
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pid_alive(pid: int) -> bool:
+    """Running and not a zombie; safe against the process being reaped while we look."""
+    try:
+        os.kill(pid, 0)
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except (ProcessLookupError, FileNotFoundError):
+        return False
+
+
+def start_nats(tmp: Path, *, extra_config: str = "") -> EmbeddedNats:
+    server = EmbeddedNats(tmp, port=free_port(), monitor_port=free_port(),
+                          extra_config=extra_config)
+    server.start(log_file=tmp / "nats-server.log")
+    return server
+
+
+class ServiceProcess:
+    """One ``quantops serve <service>`` subprocess with its own environment and log file."""
+
+    def __init__(self, service: str, env: dict[str, str], log_path: Path) -> None:
+        self.service = service
+        self.env = env
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ServiceProcess:
+        with open(self.log_path, "ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", "serve", self.service],
+                env=self.env, stdout=out, stderr=out, cwd=ROOT,
+            )
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 15.0) -> int | None:
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def service_env(nats_url: str, data_dir: Path, **overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("QUANTOPS_", "OTEL_"))}
+    env |= {
+        "QUANTOPS_NATS_URL": nats_url,
+        "QUANTOPS_DATA_DIR": str(data_dir),
+        "QUANTOPS_METRICS_PORT": "0",
+        "QUANTOPS_LOG_LEVEL": "INFO",
+        "PYTHONPATH": str(ROOT),
+    }
+    env |= overrides
+    return env
+
+
+async def wait_healthy(nats_url: str, service: str, *, timeout_s: float = 30.0,
+                       instances: int = 1) -> list[HealthReply]:
+    """Wait until ``instances`` processes of ``service`` answer their health subject."""
+    nc = await nats.connect(nats_url)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            replies = await _gather_health(nc, service)
+            if len(replies) >= instances:
+                return replies
+            await asyncio.sleep(0.1)
+        raise TimeoutError(f"{service}: fewer than {instances} healthy within {timeout_s}s")
+    finally:
+        await nc.close()
+
+
+async def _gather_health(nc: nats.NATS, service: str) -> list[HealthReply]:
+    inbox = nc.new_inbox()
+    sub = await nc.subscribe(inbox)
+    await nc.publish(health(service), b"{}", reply=inbox)
+    out: list[HealthReply] = []
+    with contextlib.suppress(Exception):
+        while True:
+            msg = await sub.next_msg(timeout=0.25)
+            out.append(msgspec.json.decode(msg.data, type=HealthReply))
+    await sub.unsubscribe()
+    return out
+
+
+@contextlib.contextmanager
+def services_running(processes: list[ServiceProcess]) -> Iterator[list[ServiceProcess]]:
+    try:
+        yield processes
+    finally:
+        for p in processes:
+            p.stop()

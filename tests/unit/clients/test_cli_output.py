@@ -1,0 +1,31 @@
+"""The CLI's plain-text output: aligned tables, JSON, progress that stays out of pipes."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from services.cli_commands.output import ProgressBar, as_json, table
+from shared.contracts.executor import TaskRecord
+
+
+def test_tables_align_text_left_and_numbers_right() -> None:
+    out = table(["model", "versions"], [("alpha", 3), ("momentum-long", 12)])
+    assert out.splitlines() == ["model          versions",
+                                "-------------  --------",
+                                "alpha                 3",
+                                "momentum-long        12"]
+
+
+def test_json_of_structs_and_lists() -> None:
+    record = TaskRecord(id="t1", type="noop", status="queued")
+    assert json.loads(as_json([record]))[0]["status"] == "queued"
+
+
+def test_progress_is_silent_when_stderr_is_not_a_terminal() -> None:
+    out = io.StringIO()
+    bar = ProgressBar("upload", out=out)
+    bar(10, 100)
+    bar(100, 100)
+    bar.close()
+    assert out.getvalue() == ""

@@ -1,0 +1,108 @@
+"""The permission model's invariants and the embedded credentials file."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from shared import natsauth
+from shared.settings import Settings
+from shared.subjects import SERVICES
+
+
+def test_every_stream_and_bucket_is_declared() -> None:
+    # A new stream or bucket in shared/subjects.py works through the fallback (all backends,
+    # admin); declare who really needs it in natsauth.RESOURCES and regenerate the chart file.
+    assert natsauth.undeclared_resources() == []
+
+
+def test_every_declared_resource_exists() -> None:
+    # A name renamed or removed in shared/subjects.py: update natsauth.RESOURCES.
+    assert natsauth.unknown_resources() == []
+
+
+def test_only_the_owner_subscribes_to_its_subjects() -> None:
+    model = natsauth.permission_model()
+    for user, perms in model.items():
+        others = [s for s in perms.subscribe_allow if s.split(".")[0] not in
+                  {"_INBOX", "events", user}]
+        # Another service's change feed carries no requests: reading it impersonates no one.
+        assert all(s.endswith(".changes.>") for s in others), f"{user}: {others}"
+    for service in SERVICES:
+        assert f"{service}.>" in model[str(service)].subscribe_allow
+
+
+def test_callers_may_follow_the_change_feeds_of_whom_they_call() -> None:
+    assert "state.changes.>" in natsauth.permissions("gateway").subscribe_allow
+    assert "state.changes.>" in natsauth.permissions("executor").subscribe_allow
+    assert "state.changes.>" not in natsauth.permissions("registry").subscribe_allow
+
+
+def test_gateway_is_barred_from_internal_subjects_backends_are_not() -> None:
+    assert "*.internal.>" in natsauth.permissions("gateway").publish_deny
+    assert natsauth.permissions("executor").publish_deny == ()
+    assert "registry.>" in natsauth.permissions("executor").publish_allow
+
+
+def test_no_one_may_delete_a_stream() -> None:
+    for user, perms in natsauth.permission_model().items():
+        assert not [s for s in perms.publish_allow if s.startswith("$JS.API.STREAM.DELETE.")], user
+
+
+def test_gateway_has_no_direct_write_to_queue_state_or_events() -> None:
+    allowed = natsauth.permissions("gateway").publish_allow
+    for forbidden in ("tasks.queue.>", "events.>", "$KV.quantops_state.>",
+                      "$JS.API.STREAM.CREATE.QUANTOPS_TASKS"):
+        assert forbidden not in allowed
+
+
+def test_credentials_created_once_private_and_stable(tmp_path: Path) -> None:
+    first = natsauth.ensure_credentials(tmp_path)
+    path = tmp_path / natsauth.CREDENTIALS_FILE
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert set(first) == set(natsauth.USERS)
+    assert len({c.password.reveal() for c in first.values()}) == len(first)
+    assert natsauth.ensure_credentials(tmp_path) == first
+    assert f"{first['gateway'].password}" == "***"  # never printed by accident
+
+
+def test_new_user_gets_a_password_existing_ones_are_kept(tmp_path: Path) -> None:
+    path = tmp_path / natsauth.CREDENTIALS_FILE
+    path.write_text(json.dumps({"passwords": {"state": "kept"}}))
+    path.chmod(0o644)
+    creds = natsauth.ensure_credentials(tmp_path)
+    assert creds["state"].password.reveal() == "kept"
+    assert creds["gateway"].password.reveal()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_block_names_every_user_with_its_permissions(tmp_path: Path) -> None:
+    auth = natsauth.embedded_auth(tmp_path)
+    block = auth.server_config()
+    assert block.startswith("authorization {")
+    for user, cred in auth.credentials.items():
+        assert f'user: "{user}", password: "{cred.password.reveal()}"' in block
+    assert auth.env("registry") == {
+        "QUANTOPS_NATS_USER": "registry",
+        "QUANTOPS_NATS_PASSWORD": auth.credentials["registry"].password.reveal()}
+
+
+@pytest.mark.parametrize("configured", [False, True])
+def test_with_local_credentials(tmp_path: Path, configured: bool) -> None:
+    natsauth.ensure_credentials(tmp_path)
+    env = {"QUANTOPS_DATA_DIR": str(tmp_path)}
+    if configured:
+        env |= {"QUANTOPS_NATS_USER": "someone", "QUANTOPS_NATS_PASSWORD": "theirs"}
+    settings = natsauth.with_local_credentials(Settings.from_env(env))
+    assert settings.nats_user == ("someone" if configured else "cli")
+    if not configured:
+        stored = json.loads((tmp_path / natsauth.CREDENTIALS_FILE).read_text())
+        assert settings.nats_password.reveal() == stored["passwords"]["cli"]
+
+
+def test_no_credentials_file_leaves_settings_alone(tmp_path: Path) -> None:
+    settings = Settings.from_env({"QUANTOPS_DATA_DIR": str(tmp_path)})
+    assert natsauth.with_local_credentials(settings) is settings
