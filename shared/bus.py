@@ -71,6 +71,19 @@ def encode(value: Any) -> bytes:
     return value if isinstance(value, bytes) else _encoder.encode(value)
 
 
+async def flush(nc: NATS) -> None:
+    """Return once the server has processed everything this connection sent before the call.
+
+    nats-py 2.16's ``flush()`` writes its PING straight to the socket, ahead of commands still
+    waiting in its send buffer (a SUB made a moment ago), so its PONG can come back before the
+    server knows the subscription: another connection's request then meets "no responders".
+    The first round trip lets the client's flusher write the buffer; the second PING is sent
+    after it, so its PONG proves the server has it.
+    """
+    await nc.flush()
+    await nc.flush()
+
+
 def raise_for_error(data: bytes, headers: dict[str, str] | None) -> None:
     """Turn an error reply back into the exception the remote side raised."""
     if headers and headers.get(Header.STATUS) == STATUS_ERROR:
@@ -135,7 +148,7 @@ class Bus:
         )
         self._subs.append(sub)
         # The server must know the subscription before anyone is told we are up.
-        await self.nc.flush()
+        await flush(self.nc)
         return sub
 
     async def _handle(self, msg: Msg, handler: Handler, decoder: msgspec.json.Decoder) -> None:

@@ -26,6 +26,7 @@ from nats.aio.msg import Msg
 from nats.js.errors import APIError
 
 from shared import telemetry
+from shared.bus import flush
 from shared.clients.base import ServiceClient
 from shared.contracts import executor as c
 from shared.errors import QueueFull, ServiceTimeout, ServiceUnavailable
@@ -171,6 +172,7 @@ class _Waiter:
         for task_id in dict.fromkeys(self.ids):
             self.subs.append(await nc.subscribe(c.task_event_subject("*", task_id),
                                                 cb=self._on_event))
+        await flush(nc)  # registered before the caller reads the current status
 
     async def _on_event(self, msg: Msg) -> None:
         with contextlib.suppress(msgspec.DecodeError):

@@ -26,7 +26,7 @@ import msgspec
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from shared.bus import Bus
+from shared.bus import Bus, flush
 from shared.clients.registry_formats import load_artifact
 from shared.contracts.registry import LATEST, RegistryEvent, VersionInfo, split_ref
 from shared.subjects import MODEL_EVENTS
@@ -107,6 +107,7 @@ class ModelCache:
     async def start(self) -> None:
         """Listen to model events so moved aliases are re-resolved at once."""
         self._sub = await self.client.bus.nc.subscribe(MODEL_EVENTS, cb=self._on_msg)
+        await flush(self.client.bus.nc)
 
     async def stop(self) -> None:
         if self._sub is not None:

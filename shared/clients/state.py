@@ -32,7 +32,7 @@ from nats.aio.msg import Msg
 from nats.js import api
 from nats.js.errors import ObjectNotFoundError
 
-from shared.bus import Bus
+from shared.bus import Bus, flush
 from shared.contracts.base import Empty
 from shared.contracts.state import (
     NULL,
@@ -260,6 +260,7 @@ class StateClient:
             queue.put_nowait(msg)
 
         sub = await self.bus.nc.subscribe(changes_subject(namespace), cb=on_message)
+        await flush(self.bus.nc)  # a change made once the watch is running is not missed
         try:
             while True:
                 try:

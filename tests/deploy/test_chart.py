@@ -13,6 +13,7 @@ import helm_python
 import kubernetes_validate
 import pytest
 
+from shared.bus import flush
 from shared import natsauth
 from shared.natsserver import server_binary
 from tests.deploy.helmchart import (
@@ -331,15 +332,15 @@ async def test_rendered_authorization_is_enforced(
             await msg.respond(b"ok")
 
         await registry.subscribe("registry.>", queue="registry", cb=answer)
-        await registry.flush()
+        await flush(registry)
         reply = await request_served(gateway, "registry.versions.get", b"{}")
         assert reply.data == b"ok"
         await gateway.publish("registry.internal.sweep", b"{}")
-        await gateway.flush()
+        await flush(gateway)
         for _ in range(100):
             if errors:
                 break
-            await gateway.flush()
+            await flush(gateway)
         assert any("permissions violation" in str(e).lower() for e in errors)
     finally:
         await gateway.close()

@@ -15,6 +15,7 @@ from nats.aio.client import Client as NATS
 from nats.js import api
 from nats.js.errors import KeyNotFoundError
 
+from shared.bus import flush
 from shared import natsauth
 from shared.natsserver import EmbeddedNats
 from shared.subjects import Bucket, Stream
@@ -109,7 +110,7 @@ async def test_wrong_password_cannot_connect(secured: EmbeddedNats) -> None:
 async def test_gateway_cannot_publish_outside_its_grants(connect, subject: str) -> None:
     gateway = await connect("gateway")
     await gateway.nc.publish(subject, b"{}")
-    await gateway.nc.flush()
+    await flush(gateway.nc)
     text = await gateway.violation()
     assert f'publish to "{subject.lower()}"' in text
 
@@ -119,9 +120,9 @@ async def test_internal_subject_never_reaches_the_service(connect, unique: str) 
     gateway = await connect("gateway")
     executor = await connect("executor")
     sub = await registry.nc.subscribe("registry.internal.>")
-    await registry.nc.flush()
+    await flush(registry.nc)
     await gateway.nc.publish(f"registry.internal.{unique}", b"from-gateway")
-    await gateway.nc.flush()
+    await flush(gateway.nc)
     await gateway.violation()
     # A backend the registry serves may use it: the same subject from the executor arrives.
     msg = await receive_after(
@@ -138,7 +139,7 @@ async def test_gateway_calls_public_subjects_and_health(connect) -> None:
 
     await registry.nc.subscribe("registry.versions.register", queue="registry", cb=answer)
     await registry.nc.subscribe("registry.health", cb=answer)
-    await registry.nc.flush()
+    await flush(registry.nc)
     for subject in ("registry.versions.register", "registry.health"):
         reply = await request_served(gateway.nc, subject, b"{}")
         assert reply.data == b'{"ok": true}'
@@ -149,7 +150,7 @@ async def test_no_one_else_can_serve_a_service_subject(connect) -> None:
     gateway = await connect("gateway")
     # Subscribing would let it answer (impersonate) the registry.
     await gateway.nc.subscribe("registry.versions.get", queue="registry")
-    await gateway.nc.flush()
+    await flush(gateway.nc)
     text = await gateway.violation()
     assert 'subscription to "registry.versions.get"' in text
 
@@ -157,7 +158,7 @@ async def test_no_one_else_can_serve_a_service_subject(connect) -> None:
 async def test_cli_user_asks_health_only(connect) -> None:
     cli = await connect(natsauth.CLI_USER)
     await cli.nc.publish("state.kv.put", b"{}")
-    await cli.nc.flush()
+    await flush(cli.nc)
     assert 'publish to "state.kv.put"' in await cli.violation()
 
 
@@ -191,7 +192,7 @@ async def test_callers_follow_the_state_change_feed(connect, unique: str) -> Non
     kv = await _state_bucket(state)
     gateway = await connect("gateway")
     feed = await gateway.nc.subscribe(f"state.changes.{unique}.>")
-    await gateway.nc.flush()
+    await flush(gateway.nc)
     msg = await receive_after(feed, lambda: kv.put(f"{unique}.k", b"v1"))
     assert (msg.subject, msg.data) == (f"state.changes.{unique}.k", b"v1")
     assert gateway.errors == []

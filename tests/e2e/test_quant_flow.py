@@ -66,7 +66,14 @@ async def test_sweep_promote_backtest_predict(http: httpx.AsyncClient, unique: s
     version = (await http.get(f"/v1/models/{model}/versions/{best['version']}")).json()
     assert version["spec"]["lineage"]["data_sha256"] == demo.json()["sha256"]
     assert version["spec"]["lineage"]["task_id"] == best["task_id"]
-    assert version["spec"]["tags"]["evaluation"] == f"{model}.evaluation@{best['version']}"
+    # Trials register concurrently, so the evaluation's version number need not match the
+    # model's: follow the tag and check it names this trial's evaluation.
+    evaluation_ref = version["spec"]["tags"]["evaluation"]
+    assert evaluation_ref.startswith(f"{model}.evaluation@"), evaluation_ref
+    evaluation_version = evaluation_ref.rpartition("@")[2]
+    evaluation = (await http.get(
+        f"/v1/models/{model}.evaluation/versions/{evaluation_version}")).json()
+    assert evaluation["spec"]["lineage"]["task_id"] == best["task_id"], evaluation
     promoted = await http.post(f"/v1/models/{model}/promote",
                                json={"version": best["version"], "reason": "best sharpe"})
     assert promoted.status_code == 200 and promoted.json()["version"] == best["version"]

@@ -15,6 +15,7 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from services.gateway.forward import bus_of, nats_headers
+from shared.bus import flush
 from shared.clients.executor import ExecutorClient
 from shared.contracts import executor as c
 
@@ -137,6 +138,7 @@ async def _feed(request: Request[Any, Any, Any], subject: str, *,
             queue.put_nowait(msg.data)
 
     sub = await bus_of(request).nc.subscribe(subject, cb=on_event)
+    await flush(bus_of(request).nc)
     try:
         if first is not None:
             yield _message(first)

@@ -24,7 +24,7 @@ from services.quant.pipelines import TEMPLATES
 from services.quant.recipe import higher_is_better
 from services.quant.server.scorer import Scorer
 from services.quant.tasks.records import load_trials
-from shared.bus import Bus, Context
+from shared.bus import Bus, Context, flush
 from shared.contracts.base import Empty
 from shared.contracts.datasets import DatasetEvent
 from shared.contracts.quant import (
@@ -59,6 +59,7 @@ class QuantServer:
         self.scorer = Scorer(bus, self.settings)
         self._subs.append(await bus.nc.subscribe(MODEL_EVENTS, cb=self._on_model_event))
         self._subs.append(await bus.nc.subscribe(DATASET_EVENTS, cb=self._on_dataset_event))
+        await flush(bus.nc)
 
     def endpoints(self) -> list[Endpoint]:
         return [Endpoint(QuantSubject.PREDICT.value, self.predict, PredictRequest),

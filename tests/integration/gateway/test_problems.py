@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from shared.bus import flush
 from tests.integration.gateway.conftest import Gateway, make_user_key
 
 
@@ -57,7 +58,7 @@ async def test_service_unavailable_and_timeout(gateway: Gateway, unique: str) ->
 
     nc = await nats.connect(gateway.nats_url)
     await nc.subscribe(silent, cb=never_answer)
-    await nc.flush()
+    await flush(nc)
     try:
         async with gateway.client(gateway.keys["viewer"]) as http:
             r = await http.get(f"/v1/probe/probe.nobody.{unique}")

@@ -18,6 +18,7 @@ from litestar import Litestar, get
 
 from services.gateway.app import RouteRoleError, check_route_roles, route_handlers
 from services.gateway.auth.roles import RANK
+from shared.bus import flush
 from tests.integration.gateway.conftest import Gateway
 
 # Values that route for each path-parameter type Litestar knows.
@@ -114,7 +115,7 @@ async def test_principal_reaches_services_in_nats_headers(gateway: Gateway, uniq
         await msg.respond(b"{}")
 
     await nc.subscribe(f"probe.{unique}", cb=record)
-    await nc.flush()
+    await flush(nc)
     try:
         async with gateway.client(gateway.keys["operator"]) as http:
             r = await http.get(f"/v1/probe/probe.{unique}")

@@ -12,7 +12,7 @@ import pytest
 from opentelemetry import trace
 
 from shared import errors
-from shared.bus import Bus, Context, connect_nats
+from shared.bus import Bus, Context, connect_nats, flush
 from shared.contracts.base import Message
 from shared.natsserver import EmbeddedNats
 from shared.settings import Settings
@@ -110,6 +110,30 @@ async def test_concurrent_requests_all_answered(bus: Bus, served: str) -> None:
     replies = await asyncio.gather(*(bus.request(served, Add(a=i, b=1), Sum)
                                      for i in range(200) if i != 13))
     assert sorted(r.total for r in replies) == sorted(i + 1 for i in range(200) if i != 13)
+
+
+async def test_flush_means_another_connection_reaches_the_new_subscription(
+    nats_factory: Callable[..., EmbeddedNats], unique: str
+) -> None:
+    # nats-py's own flush() can return before the server has a SUB it was just sent (its PING
+    # overtakes the send buffer); on a fresh server that showed as "no responders" about one
+    # request in ten. shared.bus.flush must make every one of these succeed.
+    server = nats_factory()
+    settings = Settings.from_env({"QUANTOPS_NATS_URL": server.url})
+    serving = await connect_nats(settings, name="serving")
+    asking = await connect_nats(settings, name="asking")
+
+    async def answer(msg: Any) -> None:
+        await msg.respond(b"ok")
+
+    try:
+        for i in range(60):
+            await serving.subscribe(f"test.{unique}.flush.{i}", cb=answer)
+            await flush(serving)
+            assert (await asking.request(f"test.{unique}.flush.{i}", b"", timeout=2)).data == b"ok"
+    finally:
+        await serving.close()
+        await asking.close()
 
 
 async def test_service_keeps_serving_across_nats_server_restart(
