@@ -7,11 +7,13 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import helm_python
 import kubernetes_validate
 import pytest
+import yaml
 
 from shared.bus import flush
 from shared import natsauth
@@ -31,6 +33,7 @@ from tests.deploy.helmchart import (
     nats_config,
     of_kind,
     render,
+    repo_path,
     service_workloads,
     workloads,
 )
@@ -38,7 +41,7 @@ from tests.deploy.natsutil import request_served
 
 #: Custom resources: their schemas are not part of Kubernetes, so offline validation cannot
 #: know them. Skipped by name, so any other kind that fails to validate still fails.
-CRD_KINDS = {"ServiceMonitor"}
+CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
 ALL = pytest.mark.parametrize("values_name", sorted(VALUE_SETS))
 
 
@@ -75,6 +78,7 @@ def test_every_manifest_validates_against_kubernetes_1_30(values_name: str) -> N
 def test_optional_objects_follow_their_switches() -> None:
     default, production = render("default"), render("production")
     assert not of_kind(default, "Ingress") and not of_kind(default, "ServiceMonitor")
+    assert not of_kind(default, "PrometheusRule")
     [ingress] = of_kind(production, "Ingress")
     assert ingress["spec"]["tls"][0]["secretName"] == "quantops-tls"
     assert ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] == \
@@ -409,3 +413,116 @@ def test_values_document_durability_with_reasons() -> None:
     for needle in ("syncInterval: always", "streamReplicas: 3", "fsync", "majority"):
         assert needle in text
     assert json.loads((CHART / "files" / "permissions.json").read_text())["users"]
+
+
+# ---- values schema --------------------------------------------------------------------------
+
+SCHEMA = CHART / "values.schema.json"
+#: The chart's own defaults and every example values file shipped next to the chart.
+EXAMPLE_VALUES = [CHART / "values.yaml", *sorted(CHART.parent.glob("values-*.yaml"))]
+
+
+def _render_values(values: dict[str, Any]) -> dict[str, str]:
+    """``helm template`` with ad-hoc values (not cached: each call is a fresh render)."""
+    with helm_python.Chart.load(CHART) as chart:
+        files: dict[str, str] = chart.render(values, name=RELEASE, namespace="quant")
+    return files
+
+
+def test_schema_is_draft_07_and_closed_at_the_top() -> None:
+    schema = json.loads(SCHEMA.read_text())
+    assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
+    assert schema["additionalProperties"] is False
+    # Every top-level value has its entry (plus Helm's own `global`), and nothing else does.
+    assert set(schema["properties"]) - {"global"} == set(chart_values())
+
+
+@pytest.mark.parametrize("path", EXAMPLE_VALUES, ids=lambda p: p.name)
+def test_example_values_files_pass_the_schema(path: Path) -> None:
+    values = yaml.safe_load(path.read_text())
+    with helm_python.Chart.load(CHART) as chart:
+        chart.validate_schema(values)
+    assert _render_values(values)
+
+
+#: (values, what the error must name). Typos in the fixed blocks, wrong types, values out of
+#: range or outside their set, and values the chart deliberately does not have.
+REFUSED = [
+    ({"gatway": {}}, "'gatway'"),
+    ({"gateway": {"replicas": "two"}}, "/gateway/replicas"),
+    ({"gateway": {"autoscaling": {"minReplica": 2}}}, "'minReplica'"),
+    ({"executor": {"pdb": {"minAvailible": 1}}}, "'minAvailible'"),
+    ({"state": {"replicas": 0}}, "/state/replicas"),
+    ({"config": {"metricsPort": 70000}}, "/config/metricsPort"),
+    ({"config": {"logLevel": "verbose"}}, "/config/logLevel"),
+    ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy"),
+    ({"gateway": {"authStore": "redis"}}, "/gateway/authStore"),
+    ({"gateway": {"resources": {"requests": {"memory": "lots"}}}},
+     "/gateway/resources/requests/memory"),
+    ({"nats": {"auth": {"passwords": {"gatewy": "pw"}}}}, "'gatewy'"),
+    # The registry is one pod by design, and the state service has no HPA: both refused
+    # rather than silently ignored.
+    ({"registry": {"replicas": 2}}, "'replicas'"),
+    ({"state": {"autoscaling": {"enabled": True}}}, "'autoscaling'"),
+]
+
+
+@pytest.mark.parametrize(("values", "names"), REFUSED, ids=[n for _, n in REFUSED])
+def test_schema_refuses_typos_and_wrong_types(values: dict[str, Any], names: str) -> None:
+    with pytest.raises(helm_python.HelmValuesError) as refused:
+        _render_values(values)
+    message = str(refused.value)
+    assert "values don't meet the specifications of the schema" in message
+    assert names in message, message
+    report = helm_python.lint(CHART, values, namespace="quant")
+    assert any(names in e for e in report["errors"]), report["errors"]
+
+
+def test_free_form_maps_take_any_key() -> None:
+    files = _render_values({
+        "gateway": {
+            "podAnnotations": {"example.com/any-key": "v"},
+            "nodeSelector": {"example.com/pool": "web"},
+            "tolerations": [{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}],
+            "affinity": {"nodeAffinity": {}},
+            "env": {"QUANTOPS_GATEWAY_RATE_LIMIT_PER_S": 50},
+            "resources": {"requests": {"cpu": 1, "ephemeral-storage": "1Gi"}},
+        },
+        "config": {"extraEnv": [{"name": "TZ", "value": "UTC"}]},
+        "ingress": {"annotations": {"example.com/anything": "x"}},
+        "metrics": {"serviceMonitor": {"labels": {"team": "quant"}}},
+        "prometheusRule": {"labels": {"team": "quant"}},
+        "serviceAccount": {"annotations": {"example.com/role": "r"}},
+    })
+    assert "example.com/any-key" in files["quantops/templates/deployments.yaml"]
+
+
+def test_schema_knows_every_nats_user() -> None:
+    nats = json.loads(SCHEMA.read_text())["properties"]["nats"]["properties"]
+    passwords = nats["auth"]["properties"]["passwords"]
+    assert sorted(passwords["propertyNames"]["enum"]) == sorted(natsauth.USERS)
+
+
+# ---- PrometheusRule -------------------------------------------------------------------------
+
+ALERTS = repo_path("deploy", "prometheus", "alerts.yaml")
+
+
+def test_chart_alerts_file_is_a_copy_of_the_prometheus_rules() -> None:
+    # Out of sync: cp deploy/prometheus/alerts.yaml deploy/helm/quantops/files/alerts.yaml
+    assert (CHART / "files" / "alerts.yaml").read_bytes() == ALERTS.read_bytes()
+
+
+def test_prometheus_rule_is_off_by_default() -> None:
+    assert chart_values()["prometheusRule"] == {"enabled": False, "labels": {}}
+    assert not of_kind(render("default"), "PrometheusRule")
+
+
+def test_prometheus_rule_carries_the_alerts() -> None:
+    [rule] = of_kind(render("production"), "PrometheusRule")
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    assert rule["metadata"]["name"] == f"{RELEASE}-quantops"
+    assert rule["metadata"]["labels"]["release"] == \
+        VALUE_SETS["production"]["prometheusRule"]["labels"]["release"]
+    # Helm renders the file as data: the alerts' own {{ $labels.* }} templates survive intact.
+    assert rule["spec"]["groups"] == yaml.safe_load(ALERTS.read_text())["groups"]
