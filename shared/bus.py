@@ -79,9 +79,18 @@ async def flush(nc: NATS) -> None:
     server knows the subscription: another connection's request then meets "no responders".
     The first round trip lets the client's flusher write the buffer; the second PING is sent
     after it, so its PONG proves the server has it.
+
+    Shielded: nats-py leaves a cancelled flush's future in its PONG queue, and the next PONG
+    then raises inside its read loop, which stops reading for good (every later request on
+    the connection times out). A caller cancelled here (an SSE client hanging up) must not
+    take the connection with it.
     """
-    await nc.flush()
-    await nc.flush()
+
+    async def twice() -> None:
+        await nc.flush()
+        await nc.flush()
+
+    await asyncio.shield(twice())
 
 
 def raise_for_error(data: bytes, headers: dict[str, str] | None) -> None:

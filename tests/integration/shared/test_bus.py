@@ -136,6 +136,21 @@ async def test_flush_means_another_connection_reaches_the_new_subscription(
         await asking.close()
 
 
+async def test_a_cancelled_flush_leaves_the_connection_working(
+    bus: Bus, served: str
+) -> None:
+    # nats-py would leave the cancelled flush's PONG future behind and its read loop would die
+    # on the next PONG: every later request on the connection would time out.
+    for _ in range(5):
+        pending = asyncio.create_task(flush(bus.nc))
+        await asyncio.sleep(0)
+        pending.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await pending
+    await flush(bus.nc)
+    assert (await bus.request(served, Add(a=2, b=3), Sum, timeout_s=2)).total == 5
+
+
 async def test_service_keeps_serving_across_nats_server_restart(
     nats_factory: Callable[..., EmbeddedNats], unique: str
 ) -> None:
