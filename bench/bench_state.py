@@ -27,7 +27,7 @@ import nats
 import uvloop
 from nats.js.kv import KeyValue
 
-from bench.common import Result, run_load, start_server, table
+from bench.common import CpuMeter, Result, run_load, start_server, table
 from shared.bus import Bus
 from shared.clients.state import StateClient
 from shared.contracts.base import Empty, HealthReply
@@ -97,25 +97,37 @@ def operations(state: StateClient, kv: KeyValue, ns: str
     }
 
 
-async def measure(state: StateClient, kv: KeyValue, ns: str, ops: int) -> list[Result]:
+async def measure(state: StateClient, kv: KeyValue, ns: str, ops: int, meter: CpuMeter
+                  ) -> tuple[list[Result], dict[str, dict[str, float]]]:
     rows: list[Result] = []
+    cpu: dict[str, dict[str, float]] = {}
     for name, (svc, raw) in operations(state, kv, ns).items():
         for conc in (1, 64):
             n = ops // 4 if conc == 1 else ops
             await run_load("warm-up", raw, total=min(n, 500), concurrency=conc)
             await run_load("warm-up", svc, total=min(n, 500), concurrency=conc)
-            rows.append(await run_load(f"raw nats-py KV {name:<8} c={conc}", raw, total=n,
-                                       concurrency=conc))
-            rows.append(await run_load(f"state service  {name:<8} c={conc}", svc, total=n,
-                                       concurrency=conc))
-    return rows
+            for label, op in ((f"raw nats-py KV {name:<8} c={conc}", raw),
+                              (f"state service  {name:<8} c={conc}", svc)):
+                before = meter.snapshot()
+                rows.append(await run_load(label, op, total=n, concurrency=conc))
+                cpu[label] = CpuMeter.per_op_us(before, meter.snapshot(), n)
+    return rows, cpu
 
 
-def report(rows: list[Result], replicas: int) -> str:
+def report(rows: list[Result], cpu: dict[str, dict[str, float]], replicas: int) -> str:
     baseline = {rows[i + 1].name: rows[i].name for i in range(0, len(rows), 2)}
     lines = [table(rows, baseline=baseline), "",
              f"{'operation':<44} {'p99 ms':>8} {'p99.9 ms':>9}"]
     lines += [f"{r.name:<44} {r.pct(0.99):>8.2f} {r.pct(0.999):>9.2f}" for r in rows]
+    # Where each operation's CPU went: with every process on the same few cores, a ratio to
+    # raw KV is bounded by (raw CPU per op) / (service-path CPU per op) once the cores are busy.
+    roles = list(next(iter(cpu.values())))
+    lines += ["", f"{'CPU µs per operation':<44} " + " ".join(f"{r:>12}" for r in roles)
+              + f" {'total':>8}"]
+    for r in rows:
+        used = cpu[r.name]
+        lines.append(f"{r.name:<44} " + " ".join(f"{used[k]:>12.1f}" for k in roles)
+                     + f" {sum(used.values()):>8.1f}")
     lines.append(f"\nstate service: {replicas} replica process(es) in one queue group; "
                  f"{os.cpu_count()} CPU(s) shared by server, replicas and this client.")
     return "\n".join(lines)
@@ -134,8 +146,11 @@ async def main(replicas: int, ops: int) -> None:
         for i in range(KEYS):  # both sides read existing keys
             await state.put("bench", f"k{i}", DOC)
             await kv.put(f"k{i}", msgspec.json.encode(DOC))
-        rows = await measure(state, kv, "bench", ops)
-        print(report(rows, replicas))
+        assert server.process is not None
+        meter = CpuMeter({"nats-server": [server.process.pid],
+                          "state service": [p.pid for p in procs]})
+        rows, cpu = await measure(state, kv, "bench", ops, meter)
+        print(report(rows, cpu, replicas))
         await nc.close()
         await bus.close()
     finally:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import resource
 import statistics
 import tempfile
 import time
@@ -50,6 +52,31 @@ async def run_load(name: str, op: Callable[[int], Awaitable[object]], *, total: 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return Result(name, total, time.perf_counter() - started, latencies)
+
+
+class CpuMeter:
+    """CPU seconds (user + system) used by this process and by child processes, by role, so a
+    row can say where each operation's cost went. Linux only (reads ``/proc``)."""
+
+    def __init__(self, roles: dict[str, list[int]]) -> None:
+        self.roles = roles
+
+    @staticmethod
+    def _pid_seconds(pid: int) -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def snapshot(self) -> dict[str, float]:
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        out = {"this client": me.ru_utime + me.ru_stime}
+        for role, pids in self.roles.items():
+            out[role] = sum(self._pid_seconds(p) for p in pids)
+        return out
+
+    @staticmethod
+    def per_op_us(before: dict[str, float], after: dict[str, float], ops: int
+                  ) -> dict[str, float]:
+        return {k: (after[k] - before[k]) / ops * 1e6 for k in before}
 
 
 def table(rows: list[Result], *, baseline: dict[str, str] | None = None) -> str:
