@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from shared.bus import Bus, connect_nats
 from shared.natsserver import EmbeddedNats
 from shared.settings import Settings
-from tests.support import ServiceProcess, service_env, start_nats, wait_healthy
+from tests.support import ServiceProcess, service_env, start_nats, stop_all, wait_healthy
 
 # A real SDK provider (no exporter), so spans made in the test process have valid contexts.
 trace.set_tracer_provider(TracerProvider())
@@ -79,8 +79,7 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
         return p
 
     yield start
-    for p in procs:
-        p.stop()
+    stop_all(procs)
 
 
 @pytest.fixture(scope="session")

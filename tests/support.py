@@ -104,7 +104,7 @@ async def wait_healthy(nats_url: str, service: str, *, timeout_s: float = 30.0,
     try:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            replies = await _gather_health(nc, service)
+            replies = await _gather_health(nc, service, instances)
             if len(replies) >= instances:
                 return replies
             await asyncio.sleep(0.1)
@@ -113,17 +113,33 @@ async def wait_healthy(nats_url: str, service: str, *, timeout_s: float = 30.0,
         await nc.close()
 
 
-async def _gather_health(nc: nats.NATS, service: str) -> list[HealthReply]:
+async def _gather_health(nc: nats.NATS, service: str, enough: int) -> list[HealthReply]:
+    """Health replies to one request: until ``enough`` arrived, or none for 0.25 s."""
     inbox = nc.new_inbox()
     sub = await nc.subscribe(inbox)
     await nc.publish(health(service), b"{}", reply=inbox)
     out: list[HealthReply] = []
     with contextlib.suppress(Exception):
-        while True:
+        while len(out) < enough:
             msg = await sub.next_msg(timeout=0.25)
             out.append(msgspec.json.decode(msg.data, type=HealthReply))
     await sub.unsubscribe()
     return out
+
+
+def stop_all(processes: list[ServiceProcess], timeout_s: float = 15.0) -> None:
+    """SIGTERM every process first, then wait for each (as ``quantops up`` stops its children):
+    they shut down side by side instead of one after another."""
+    running = [p.process for p in processes if p.process is not None and p.alive()]
+    for proc in running:
+        proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    for proc in running:
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 @contextlib.contextmanager
@@ -131,5 +147,4 @@ def services_running(processes: list[ServiceProcess]) -> Iterator[list[ServicePr
     try:
         yield processes
     finally:
-        for p in processes:
-            p.stop()
+        stop_all(processes)

@@ -30,7 +30,10 @@ SYSTEM_WIDE = [("POST", "/v1/tasks/purge"), ("PATCH", "/v1/users/{name}"),
                ("PUT", "/v1/me/password"), ("POST", "/v1/auth/logout")]
 
 
-MAX_EXAMPLES = 10
+#: Per operation and mode; with ``derandomize`` the same requests every run. Five keep each of
+#: the ~60 operations covered both ways at half the cost of ten (generating invalid input is
+#: most of the time in negative mode).
+MAX_EXAMPLES = 5
 #: Known gaps, each entry leaves when its cause is fixed.
 UNDOCUMENTED_BODIES: set[tuple[str, str]] = set()
 KNOWN_5XX: list[tuple[str, str]] = []

@@ -82,17 +82,23 @@ async def test_a_stalled_feed_never_serves_stale_values_and_recovers(
     so it must answer from JetStream; its watchdog then recreates the feed."""
     stalled = stack.replicas[1].feed
     assert stalled is not None and stalled._sub is not None
-    resets = stalled.resets
-    await state.put(ns, "k", {"i": -1})
-    await stalled.wait_fresh(state.seen_revision, 1.0)
-    await stalled._sub.unsubscribe()
-    for i in range(30):  # each get lands on either replica; the stalled one is still "live"
-        await state.put(ns, "k", {"i": i})
-        assert (await state.get(ns, "k")).value == {"i": i}
-    deadline = asyncio.get_running_loop().time() + 10
-    while stalled.resets == resets or not stalled.fresh(state.seen_revision):
-        assert asyncio.get_running_loop().time() < deadline, "feed not recreated"
-        await asyncio.sleep(0.1)
+    resets, heartbeat_s = stalled.resets, stalled.heartbeat_s
+    # Its watchdog gives up on a feed after three silent heartbeats: 1.5 s instead of the
+    # default 3 s (the 30 writes and reads below take a small fraction of either).
+    stalled.heartbeat_s = 0.5
+    try:
+        await state.put(ns, "k", {"i": -1})
+        await stalled.wait_fresh(state.seen_revision, 1.0)
+        await stalled._sub.unsubscribe()
+        for i in range(30):  # each get lands on either replica; the stalled one is still "live"
+            await state.put(ns, "k", {"i": i})
+            assert (await state.get(ns, "k")).value == {"i": i}
+        deadline = asyncio.get_running_loop().time() + 10
+        while stalled.resets == resets or not stalled.fresh(state.seen_revision):
+            assert asyncio.get_running_loop().time() < deadline, "feed not recreated"
+            await asyncio.sleep(0.05)
+    finally:
+        stalled.heartbeat_s = heartbeat_s
     entry = stack.replicas[1].index.lookup(ns, "k", 0)
     assert entry is not None and entry.value == b'{"i":29}'
 
