@@ -3,15 +3,18 @@ processes. The session server may already run the ``system`` fixture's executor,
 share the queue's durable consumers, hence private servers.
 
 ``cluster`` (one per test session of this package): 2 executors with fast retry settings and
-the test plugin (``plugin.py``), for tests that only need tasks to run. Tests that need their
-own limits (concurrency 1, a tiny queue, short ack_wait), or that kill processes or the server,
-build one with ``new_cluster``.
+the test plugin (``plugin.py``), for tests that only need tasks to run. ``one_slot`` (also one
+per session): a single executor with concurrency 1, for tests that only need a task to wait
+behind another; they leave nothing queued or running. Tests that need their own limits (a tiny
+queue, short ack_wait, exact metrics), or that kill processes or the server, build one with
+``new_cluster``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -91,6 +94,9 @@ class Cluster:
         for b in self.buses:
             with contextlib.suppress(Exception):
                 await b.close()
+        for p in self.processes:  # all at once: each may wait out its shutdown grace
+            if p.process is not None and p.alive():
+                p.process.send_signal(signal.SIGTERM)
         for p in self.processes:
             p.stop()
         self.nats.stop()
@@ -120,6 +126,15 @@ async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Clu
 @pytest.fixture(scope="session")
 async def client(cluster: Cluster) -> ExecutorClient:
     return await cluster.client()
+
+
+@pytest.fixture(scope="session")
+async def one_slot(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Cluster]:
+    """One executor running one task at a time (no CPU tasks: one worker process)."""
+    async with running_cluster(tmp_path_factory.mktemp("one-slot"), executors=1,
+                               QUANTOPS_EXECUTOR_CONCURRENCY="1",
+                               QUANTOPS_EXECUTOR_WORKER_PROCESSES="1") as c:
+        yield c
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ written the way a plugin package would: only ``shared.tasks`` is imported."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from typing import Any
@@ -19,6 +20,12 @@ class CollectInput(msgspec.Struct, frozen=True, kw_only=True):
 
 class SpinInput(msgspec.Struct, frozen=True, kw_only=True):
     seconds: float = 1.0
+    #: How long a redelivery (attempt 2 and later) takes instead: a test that interrupts the
+    #: first attempt (kill, shutdown) makes that one long and waits only for a short retry.
+    retry_seconds: float | None = None
+
+    def for_attempt(self, attempt: int) -> float:
+        return self.seconds if attempt == 1 or self.retry_seconds is None else self.retry_seconds
 
 
 class FanOutInput(msgspec.Struct, frozen=True, kw_only=True):
@@ -46,8 +53,16 @@ async def collect(inp: CollectInput, ctx: TaskContext) -> dict[str, Any]:
 async def hybrid(inp: SpinInput, ctx: TaskContext) -> dict[str, Any]:
     """I/O, then CPU in a worker process, then I/O: the shape of a training task."""
     await ctx.progress(0.0, "starting")
-    out = await ctx.run_in_process(spin, inp.seconds)
+    out = await ctx.run_in_process(spin, inp.for_attempt(ctx.attempt))
     return {"worker": out, "attempt": ctx.attempt}
+
+
+@task("nap", input=SpinInput)
+async def nap(inp: SpinInput, ctx: TaskContext) -> dict[str, Any]:
+    """``sleep`` with a different length for a redelivery (``retry_seconds``)."""
+    seconds = inp.for_attempt(ctx.attempt)
+    await asyncio.sleep(seconds)
+    return {"slept_s": seconds, "attempt": ctx.attempt}
 
 
 @task("fan_out", input=FanOutInput)
@@ -80,5 +95,5 @@ async def echo(req: EchoRequest, ctx: Context) -> EchoReply:
 
 
 #: What QUANTOPS_EXECUTOR_PLUGINS names: task types plus an endpoint and a start hook.
-TASKS = Plugin(name="test-plugin", tasks=[collect, hybrid, fan_out],
+TASKS = Plugin(name="test-plugin", tasks=[collect, hybrid, nap, fan_out],
                endpoints=[Endpoint("executor.test.echo", echo, EchoRequest)], start=_start)

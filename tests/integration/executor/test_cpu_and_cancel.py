@@ -7,10 +7,10 @@ import asyncio
 import os
 import time
 from collections.abc import Callable
-from typing import Any
 
 from shared.clients.executor import ExecutorClient
 from shared.contracts.executor import TaskRecord, TaskStatus
+from tests.integration.executor.conftest import Cluster
 from tests.support import pid_alive
 
 
@@ -84,16 +84,15 @@ async def test_cancel_running_cpu_task_kills_its_worker(client: ExecutorClient) 
     assert running.worker_pid is not None and not alive(running.worker_pid)
 
 
-async def test_cancel_queued_task_never_starts(new_cluster: Callable[..., Any]) -> None:
-    async with new_cluster(executors=1, QUANTOPS_EXECUTOR_CONCURRENCY="1") as c:
-        client = await c.client()
-        blocker = (await client.submit("sleep", {"seconds": 1.0})).task_id
-        await until(client, blocker, lambda r: r.status == TaskStatus.RUNNING)
-        queued = [(await client.submit("noop", {"value": i})).task_id for i in range(3)]
-        out = await client.cancel(queued[1], reason="not needed")
-        assert out.cancelled and out.record is not None
-        assert out.record.status == TaskStatus.CANCELLED
-        records = await client.wait_many([blocker, *queued], timeout_s=15)
-        assert [r.status for r in records] == [TaskStatus.SUCCEEDED, TaskStatus.SUCCEEDED,
-                                               TaskStatus.CANCELLED, TaskStatus.SUCCEEDED]
-        assert records[2].started_at is None and records[2].attempts == 0
+async def test_cancel_queued_task_never_starts(one_slot: Cluster) -> None:
+    client = await one_slot.client()
+    blocker = (await client.submit("sleep", {"seconds": 1.0})).task_id
+    await until(client, blocker, lambda r: r.status == TaskStatus.RUNNING)
+    queued = [(await client.submit("noop", {"value": i})).task_id for i in range(3)]
+    out = await client.cancel(queued[1], reason="not needed")
+    assert out.cancelled and out.record is not None
+    assert out.record.status == TaskStatus.CANCELLED
+    records = await client.wait_many([blocker, *queued], timeout_s=15)
+    assert [r.status for r in records] == [TaskStatus.SUCCEEDED, TaskStatus.SUCCEEDED,
+                                           TaskStatus.CANCELLED, TaskStatus.SUCCEEDED]
+    assert records[2].started_at is None and records[2].attempts == 0

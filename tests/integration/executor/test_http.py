@@ -113,9 +113,11 @@ async def test_cancel_dead_letters_and_workflows_over_http(http: httpx.AsyncClie
 
 async def test_queue_full_is_429_with_retry_after(new_cluster: Callable[..., Any],
                                                   tmp_path: Path) -> None:
+    # No shutdown grace: the task still running at the end need not be waited for.
     async with new_cluster(executors=1, QUANTOPS_EXECUTOR_CONCURRENCY="1",
                            QUANTOPS_EXECUTOR_MAX_QUEUE="2",
-                           QUANTOPS_EXECUTOR_QUEUE_FULL_RETRY_AFTER_S="3") as c, \
+                           QUANTOPS_EXECUTOR_QUEUE_FULL_RETRY_AFTER_S="3",
+                           QUANTOPS_EXECUTOR_SHUTDOWN_GRACE_S="0") as c, \
             running_gateway(c.url, tmp_path / "gw", **RELAXED) as gw, \
             gw.client(gw.admin_key) as admin:
         for _ in range(2):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -11,10 +12,24 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from shared.natsserver import free_port
 
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
-def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+
+def samples(text: str) -> Samples:
     return {(s.name, frozenset(s.labels.items())): s.value
             for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def flushed(got: Samples) -> bool:
+    """Every task's end is counted and the timed-out task's worker replaced."""
+    def at_least(n: float, name: str, **labels: str) -> bool:
+        return got.get((name, frozenset(labels.items())), -1.0) >= n
+
+    finished = "quantops_executor_tasks_finished_total"
+    return (at_least(3, finished, type="noop", outcome="succeeded")
+            and at_least(1, finished, type="fail", outcome="dead")
+            and at_least(1, "quantops_executor_timeouts_total", type="cpu_burn")
+            and at_least(1, "quantops_executor_workers_replaced_total"))
 
 
 async def test_executor_metrics(new_cluster: Callable[..., Any]) -> None:
@@ -26,10 +41,14 @@ async def test_executor_metrics(new_cluster: Callable[..., Any]) -> None:
                                         backoff_s=0.05)).task_id)
         ids.append((await client.submit("cpu_burn", {"seconds": 10}, timeout_s=0.3)).task_id)
         await client.wait_many(ids, timeout_s=20)
-        await asyncio.sleep(0.3)  # counters are flushed every 100 ms
+        # Counters are flushed every 100 ms: scrape until they show every end (or 5 s passed).
+        deadline = time.monotonic() + 5
         async with httpx.AsyncClient() as http:
-            text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
-    got = samples(text)
+            while True:
+                got = samples((await http.get(f"http://127.0.0.1:{port}/metrics")).text)
+                if flushed(got) or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.05)
 
     def value(name: str, **labels: str) -> float:
         return got.get((name, frozenset(labels.items())), -1.0)

@@ -9,9 +9,12 @@ import msgspec
 import pytest
 from nats.js.errors import APIError
 
+from services.executor.streams import ensure_all
 from shared.contracts.executor import TaskMessage, TaskStatus, new_id, queue_subject
 from shared.errors import QueueFull
+from shared.settings import Settings
 from shared.subjects import Stream
+from tests.integration.executor.conftest import Cluster
 
 
 async def test_high_before_normal_before_low_and_low_is_not_starved(
@@ -24,10 +27,9 @@ async def test_high_before_normal_before_low_and_low_is_not_starved(
     and so on; once high is drained, normal before low (low still taking its turns)."""
     async with new_cluster(executors=0, QUANTOPS_EXECUTOR_CONCURRENCY="1",
                            QUANTOPS_EXECUTOR_STARVATION_LIMIT="4") as c:
-        c.start_executor()
-        await c.wait_pulling(1)
         client = await c.client()
-        c.processes[0].stop()  # the streams exist; now queue with nobody consuming
+        # The streams and consumers, as the executor creates them at start-up; nobody consumes.
+        await ensure_all(client.bus.js, Settings.from_env(c.env).executor)
         ids: dict[str, str] = {}
         for prio in ("low", "normal", "high"):  # the worst order for FIFO
             for _ in range(12):
@@ -52,19 +54,16 @@ async def test_high_before_normal_before_low_and_low_is_not_starved(
         assert rest.index("normal") < rest.index("low") if "low" in rest else True
 
 
-async def test_one_high_task_overtakes_a_waiting_backlog(
-    new_cluster: Callable[..., Any],
-) -> None:
-    async with new_cluster(executors=1, QUANTOPS_EXECUTOR_CONCURRENCY="1") as c:
-        client = await c.client()
-        backlog = [(await client.submit("sleep", {"seconds": 0.05}, priority="low")).task_id
-                   for _ in range(8)]
-        urgent = (await client.submit("noop", {}, priority="high")).task_id
-        records = await client.wait_many([*backlog, urgent], timeout_s=20)
-        starts = sorted(records, key=lambda r: r.started_at or 0)
-        # At most the low task already running and the one held for the starvation guard
-        # start before the high one.
-        assert [r.id for r in starts].index(urgent) <= 2
+async def test_one_high_task_overtakes_a_waiting_backlog(one_slot: Cluster) -> None:
+    client = await one_slot.client()
+    backlog = [(await client.submit("sleep", {"seconds": 0.05}, priority="low")).task_id
+               for _ in range(8)]
+    urgent = (await client.submit("noop", {}, priority="high")).task_id
+    records = await client.wait_many([*backlog, urgent], timeout_s=20)
+    starts = sorted(records, key=lambda r: r.started_at or 0)
+    # At most the low task already running and the one held for the starvation guard
+    # start before the high one.
+    assert [r.id for r in starts].index(urgent) <= 2
 
 
 async def test_queue_full_is_refused_atomically(new_cluster: Callable[..., Any]) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from typing import Any
 
 import msgspec
 import pytest
@@ -98,17 +96,16 @@ async def test_direct_jetstream_publish_is_deduplicated_by_msg_id(
 
 
 async def test_a_task_published_directly_reads_as_queued_until_it_runs(
-    new_cluster: Callable[..., Any],
+    one_slot: Cluster,
 ) -> None:
-    async with new_cluster(executors=1, QUANTOPS_EXECUTOR_CONCURRENCY="1") as c:
-        client = await c.client()
-        blocker = (await client.submit("sleep", {"seconds": 1.0})).task_id
-        await _until(client, blocker, TaskStatus.RUNNING)
-        task_id = await client.enqueue("noop", {"value": 1})
-        # No record yet (published straight to the stream): the queue itself answers.
-        rec = await client.get(task_id)
-        assert (rec.status, rec.type, rec.attempts) == (TaskStatus.QUEUED, "noop", 0)
-        assert (await client.wait(task_id, timeout_s=10)).status == TaskStatus.SUCCEEDED
+    client = await one_slot.client()
+    blocker = (await client.submit("sleep", {"seconds": 1.0})).task_id
+    await _until(client, blocker, TaskStatus.RUNNING)
+    task_id = await client.enqueue("noop", {"value": 1})
+    # No record yet (published straight to the stream): the queue itself answers.
+    rec = await client.get(task_id)
+    assert (rec.status, rec.type, rec.attempts) == (TaskStatus.QUEUED, "noop", 0)
+    assert (await client.wait(task_id, timeout_s=10)).status == TaskStatus.SUCCEEDED
 
 
 async def _until(client: ExecutorClient, task_id: str, status: TaskStatus) -> TaskRecord:

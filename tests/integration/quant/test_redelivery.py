@@ -48,15 +48,17 @@ async def test_a_killed_training_registers_once(fast_redelivery: QuantSystem) ->
         executor = ExecutorClient(bus)
         task = await executor.submit("train_model", {
             "model_name": "killed", "start": "2005-01-01", "symbols": ["AAPL", "IBM", "MSFT"],
+            # Long enough to be killed mid-fit (progress is written at most once a second, so
+            # the first fold is seen after ~1 s), short enough for the whole retraining.
             "estimator": {"name": "random_forest",
-                          "hyperparameters": {"n_estimators": 60, "max_depth": 6}},
+                          "hyperparameters": {"n_estimators": 40, "max_depth": 6}},
             "walk_forward": {"n_splits": 3, "min_train_size": 504}})
         record = await executor.get(task.task_id)
-        for _ in range(300):  # until a worker fits folds (progress comes from the worker)
+        for _ in range(750):  # until a worker fits folds (progress comes from the worker)
             record = await executor.get(task.task_id)
             if record.status == TaskStatus.RUNNING and (record.progress or 0) > 0:
                 break
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.02)
         assert record.status == TaskStatus.RUNNING, record
         pid = int(record.worker.rpartition(":")[2])
         victim = next(p for p in fast_redelivery.processes if p.alive() and p.pid == pid)
