@@ -103,6 +103,9 @@ class ExecutorSettings(_Section):
         starvation_limit: a waiting lower-priority task starts after this many higher ones.
         plugins: extra task-plugin modules (comma-separated) besides ``quantops.tasks`` entry
             points.
+        entry_points: load the task plugins installed as ``quantops.tasks`` entry points (the
+            quant tasks among them); off, an executor runs only the built-ins and ``plugins``
+            (a pool dedicated to one plugin's queue, or a fast start without scikit-learn).
         max_result_bytes: a task result larger than this fails the task (use the object store).
         queue_full_retry_after_s: the Retry-After a "queue full" refusal suggests.
     """
@@ -119,6 +122,7 @@ class ExecutorSettings(_Section):
     shutdown_grace_s: Annotated[float, msgspec.Meta(ge=0)] = 10.0
     starvation_limit: PositiveInt = 10
     plugins: str = ""
+    entry_points: bool = True
     max_result_bytes: PositiveInt = 1 * MiB
     queue_full_retry_after_s: PositiveFloat = 5.0
 

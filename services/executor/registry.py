@@ -144,12 +144,15 @@ def _collect(obj: object) -> Iterable[TaskType[Any]]:
                     f"got {type(obj).__name__}")
 
 
-def build_registry(plugins: str = "", eps: Iterable[EntryPoint] | None = None) -> TaskRegistry:
-    """Built-ins first, then entry points, then ``QUANTOPS_EXECUTOR_PLUGINS`` modules."""
+def build_registry(plugins: str = "", eps: Iterable[EntryPoint] | None = None, *,
+                   entry_points: bool = True) -> TaskRegistry:
+    """Built-ins first, then entry points (unless ``entry_points`` is off), then
+    ``QUANTOPS_EXECUTOR_PLUGINS`` modules."""
     from services.executor import builtins
 
     registry = TaskRegistry()
     registry.add_all(builtins.TASKS, source="built-in")
-    registry.load_entry_points(eps)
+    if entry_points:
+        registry.load_entry_points(eps)
     registry.load_modules(p for p in plugins.split(",") if p.strip())
     return registry

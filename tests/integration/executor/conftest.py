@@ -38,6 +38,8 @@ FAST = {
     "QUANTOPS_EXECUTOR_RETRY_BACKOFF_S": "0.05",
     "QUANTOPS_EXECUTOR_SHUTDOWN_GRACE_S": "2",
     "QUANTOPS_EXECUTOR_PLUGINS": PLUGIN,
+    # The tests run their own plugin only: no scikit-learn import per executor start.
+    "QUANTOPS_EXECUTOR_ENTRY_POINTS": "false",
     "QUANTOPS_LOG_FORMAT": "text",
 }
 

@@ -34,6 +34,14 @@ def test_entry_points_load_lists_single_types_and_factories() -> None:
     assert info.input_schema["$defs"]["SquareInput"]["required"] == ["x"]
 
 
+def test_entry_points_can_be_switched_off_and_modules_still_load() -> None:
+    eps = [ep("many", f"{PLUGIN}:TASKS")]
+    assert "square" in build_registry(eps=eps).names()
+    reg = build_registry(PLUGIN, eps=eps, entry_points=False)
+    assert "square" in reg.names()  # from the module named in settings, not the entry point
+    assert build_registry(eps=eps, entry_points=False).names() == build_registry(eps=[]).names()
+
+
 def test_plugin_modules_from_settings() -> None:
     reg = build_registry(PLUGIN, eps=[])
     assert "greet" in reg.names()
