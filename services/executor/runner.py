@@ -164,13 +164,15 @@ class Runner:
             return await self._finish(run, tm, bad, 1, 0)
         if not tm.submitted_at:
             tm = msgspec.structs.replace(tm, submitted_at=queued_at)
-        if self.rt.is_cancelled(run.task_id):
-            early = outcome.cancelled("cancelled before it started")
-            return await self._finish(run, tm, early, 1, 0)
-        if run.attempt > 1 and await self._finished_before(run):
-            return None
         task_type = self.rt.registry.find(tm.type)
         timeout_s, max_attempts = limits(task_type, tm, self.rt.settings)
+        if self.rt.is_cancelled(run.task_id):
+            # This delivery never ran: the record counts only the attempts that did.
+            early = outcome.cancelled("cancelled before it started")
+            return await self._finish(run, tm, early, max_attempts, timeout_s,
+                                      attempts=run.attempt - 1)
+        if run.attempt > 1 and await self._finished_before(run):
+            return None
         if task_type is None:
             known = ", ".join(self.rt.registry.names())
             message = f"unknown task type {tm.type!r} (known: {known})"
@@ -276,12 +278,14 @@ class Runner:
         return Outcome(TaskStatus.SUCCEEDED, result=msgspec.Raw(data))
 
     def _record(self, run: Run, tm: TaskMessage, status: TaskStatus, max_attempts: int,
-                timeout_s: float, out: Outcome | None = None) -> TaskRecord:
+                timeout_s: float, out: Outcome | None = None, *, attempts: int | None = None
+                ) -> TaskRecord:
         now = time.time()
         final = status in TERMINAL
         return TaskRecord(
             id=run.task_id, type=tm.type, status=status, priority=run.priority,
-            attempts=run.attempt, max_attempts=max_attempts, timeout_s=timeout_s,
+            attempts=run.attempt if attempts is None else attempts,
+            max_attempts=max_attempts, timeout_s=timeout_s,
             submitted_at=tm.submitted_at, started_at=run.started or None,
             finished_at=now if final else None, updated_at=now,
             retry_at=now + out.delay_s if out is not None and out.ack == Ack.NAK else None,
@@ -294,8 +298,9 @@ class Runner:
             principal=tm.principal)
 
     async def _finish(self, run: Run, tm: TaskMessage, out: Outcome, max_attempts: int,
-                      timeout_s: float) -> None:
-        record = self._record(run, tm, out.status, max_attempts, timeout_s, out)
+                      timeout_s: float, *, attempts: int | None = None) -> None:
+        record = self._record(run, tm, out.status, max_attempts, timeout_s, out,
+                              attempts=attempts)
         self._count(run, record, out)
         if out.status == TaskStatus.DEAD or record.workflow_id:
             # Extra durable steps before the ack: the dead letter, the workflow's next nodes.
