@@ -64,6 +64,7 @@ class RunContext:
     async def run_in_process(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         def on_start(pid: int) -> None:
             self._run.worker_pid = pid
+            self._rt.note_worker(self._run)
 
         def on_progress(fraction: float, note: str) -> None:
             self._rt.note_progress(self._run, fraction, note, force=False)

@@ -125,6 +125,15 @@ class Runtime:
     is_cancelled: Callable[[str], bool]
     tracing: bool = False
 
+    def note_worker(self, run: Run) -> None:
+        """Record at once which worker process took the task (operators look for it there)."""
+        rec = run.running_record()
+        if rec is None or rec.status != TaskStatus.RUNNING:
+            return
+        run.record = msgspec.structs.replace(rec, worker_pid=run.worker_pid,
+                                             updated_at=time.time())
+        self.writer.write(run.task_id, TaskStatus.RUNNING, _encode(run.record))
+
     def note_progress(self, run: Run, fraction: float, note: str, *, force: bool) -> None:
         rec = run.running_record()
         if rec is None or rec.status != TaskStatus.RUNNING:

@@ -57,6 +57,21 @@ async def hybrid(inp: SpinInput, ctx: TaskContext) -> dict[str, Any]:
     return {"worker": out, "attempt": ctx.attempt}
 
 
+def quiet_spin(seconds: float) -> int:
+    """A CPU loop that reports nothing."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        pass
+    return os.getpid()
+
+
+@task("io_then_cpu", input=SpinInput)
+async def io_then_cpu(inp: SpinInput, ctx: TaskContext) -> dict[str, Any]:
+    """Running (I/O) for a moment before its CPU part starts, which reports no progress."""
+    await asyncio.sleep(0.3)
+    return {"pid": await ctx.run_in_process(quiet_spin, inp.for_attempt(ctx.attempt))}
+
+
 @task("nap", input=SpinInput)
 async def nap(inp: SpinInput, ctx: TaskContext) -> dict[str, Any]:
     """``sleep`` with a different length for a redelivery (``retry_seconds``)."""
@@ -95,5 +110,5 @@ async def echo(req: EchoRequest, ctx: Context) -> EchoReply:
 
 
 #: What QUANTOPS_EXECUTOR_PLUGINS names: task types plus an endpoint and a start hook.
-TASKS = Plugin(name="test-plugin", tasks=[collect, hybrid, nap, fan_out],
+TASKS = Plugin(name="test-plugin", tasks=[collect, hybrid, io_then_cpu, nap, fan_out],
                endpoints=[Endpoint("executor.test.echo", echo, EchoRequest)], start=_start)

@@ -84,6 +84,18 @@ async def test_cancel_running_cpu_task_kills_its_worker(client: ExecutorClient) 
     assert running.worker_pid is not None and not alive(running.worker_pid)
 
 
+async def test_worker_pid_is_recorded_when_the_worker_starts(client: ExecutorClient) -> None:
+    # The task is running before its CPU part takes a worker, and that part reports no
+    # progress: the pid must be written when the worker starts, not with a later progress.
+    reply = await client.submit("io_then_cpu", {"seconds": 30}, timeout_s=60)
+    running = await until(client, reply.task_id, lambda r: r.worker_pid is not None)
+    try:
+        assert running.status == TaskStatus.RUNNING and running.worker_pid is not None
+        assert alive(running.worker_pid)
+    finally:
+        await client.cancel(reply.task_id, reason="test over")
+
+
 async def test_cancel_queued_task_never_starts(one_slot: Cluster) -> None:
     client = await one_slot.client()
     blocker = (await client.submit("sleep", {"seconds": 1.0})).task_id
