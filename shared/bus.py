@@ -27,7 +27,7 @@ from nats.js import JetStreamContext
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from shared import errors, logs, telemetry
+from shared import errors, logs, natsauth, telemetry
 from shared.metrics import NATS_RECONNECTS, REQUEST_SECONDS, REQUESTS, UP
 from shared.settings import Settings
 from shared.subjects import STATUS_ERROR, Header
@@ -346,7 +346,9 @@ async def connect_nats(
         "connect_timeout": 2, "ping_interval": 10, "max_outstanding_pings": 3,
     }
     if settings.nats_user:
-        options |= {"user": settings.nats_user, "password": settings.nats_password.reveal()}
+        # Its own inbox prefix: the user may subscribe to no other inboxes (shared.natsauth).
+        options |= {"user": settings.nats_user, "password": settings.nats_password.reveal(),
+                    "inbox_prefix": natsauth.inbox_prefix(settings.nats_user)}
     url = settings.nats_url or f"nats://127.0.0.1:{settings.nats_port}"
     deadline = time.monotonic() + connect_timeout_s
     while True:

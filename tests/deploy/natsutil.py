@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+import nats
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
+
+from shared import natsauth
+
+
+async def connect_as(url: str, user: str, password: str, **options: Any) -> NATS:
+    """A connection with ``user``'s credentials and its own inbox prefix, as ``connect_nats``
+    makes it: with nats-py's default ``_INBOX`` its requests could get no reply."""
+    return await nats.connect(url, user=user, password=password,
+                              inbox_prefix=natsauth.inbox_prefix(user), **options)
 
 
 async def request_served(nc: NATS, subject: str, data: bytes, *, within_s: float = 3.0) -> Msg:

@@ -37,7 +37,7 @@ from tests.deploy.helmchart import (
     service_workloads,
     workloads,
 )
-from tests.deploy.natsutil import request_served
+from tests.deploy.natsutil import connect_as, request_served
 
 #: Custom resources: their schemas are not part of Kubernetes, so offline validation cannot
 #: know them. Skipped by name, so any other kind that fails to validate still fails.
@@ -316,9 +316,8 @@ def test_rendered_nats_config_is_accepted_by_nats_server(tmp_path) -> None:
 async def test_rendered_authorization_is_enforced(
     nats_factory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The chart's own rendering of the permissions, run by a real nats-server."""
-    import nats
-
+    """The chart's own rendering of the permissions, run by a real nats-server. The registry
+    may not publish to inboxes: its reply passes only through the rendered allow_responses."""
     passwords = {u: f"pw-{u}" for u in natsauth.USERS}
     for user, pw in passwords.items():
         monkeypatch.setenv(f"NATS_PASSWORD_{user.upper()}", pw)
@@ -328,9 +327,8 @@ async def test_rendered_authorization_is_enforced(
     async def on_error(e: Exception) -> None:
         errors.append(e)
 
-    registry = await nats.connect(server.url, user="registry", password=passwords["registry"])
-    gateway = await nats.connect(server.url, user="gateway", password=passwords["gateway"],
-                                 error_cb=on_error)
+    registry = await connect_as(server.url, "registry", passwords["registry"])
+    gateway = await connect_as(server.url, "gateway", passwords["gateway"], error_cb=on_error)
     try:
         async def answer(msg: Any) -> None:
             await msg.respond(b"ok")

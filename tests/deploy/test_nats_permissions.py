@@ -1,7 +1,8 @@
 """The NATS permission model, enforced by a real nats-server running the block that
 ``shared.natsauth`` writes for ``quantops up``: no credentials, no connection; the gateway
-cannot reach internal subjects, queues, buckets or forge events; each service can do its job,
-JetStream included, through exactly the API subjects it was granted."""
+cannot reach internal subjects, queues, buckets or forge events, nor read or write another
+user's inbox; each service can do its job, JetStream included, through exactly the API subjects
+it was granted, and answers requests through ``allow_responses`` alone."""
 
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ from nats.aio.client import Client as NATS
 from nats.js import api
 from nats.js.errors import KeyNotFoundError
 
-from shared.bus import flush
 from shared import natsauth
+from shared.bus import connect_nats, flush
 from shared.natsserver import EmbeddedNats
+from shared.settings import Settings
 from shared.subjects import Bucket, Stream
-from tests.deploy.natsutil import receive_after, request_served
+from tests.deploy.natsutil import connect_as, receive_after, request_served
 from tests.support import start_nats
 
 pytestmark = pytest.mark.timeout(60)
@@ -75,8 +77,8 @@ async def connect(
             errors.append(e)
 
         cred = auth.credentials[user]
-        nc = await nats.connect(secured.url, user=user, password=cred.password.reveal(),
-                                error_cb=on_error, allow_reconnect=False, connect_timeout=2)
+        nc = await connect_as(secured.url, user, cred.password.reveal(), error_cb=on_error,
+                              allow_reconnect=False, connect_timeout=2)
         opened.append(nc)
         return Conn(nc, errors)
 
@@ -144,6 +146,95 @@ async def test_gateway_calls_public_subjects_and_health(connect) -> None:
         reply = await request_served(gateway.nc, subject, b"{}")
         assert reply.data == b'{"ok": true}'
     assert gateway.errors == []
+
+
+@pytest.mark.parametrize("inbox", [
+    "_INBOX_executor.>",  # the executor's replies and JetStream deliveries
+    "_INBOX_state.abc.*",
+    "_INBOX.>",  # nats-py's default prefix: no one's, and no one may read it
+    ">",
+])
+async def test_gateway_cannot_read_other_inboxes(connect, inbox: str) -> None:
+    gateway = await connect("gateway")
+    await gateway.nc.subscribe(inbox)
+    await flush(gateway.nc)
+    assert f'subscription to "{inbox.lower()}"' in await gateway.violation()
+
+
+async def test_replies_to_another_user_stay_out_of_reach(connect, unique: str) -> None:
+    """The executor asks the registry; the gateway, listening where it may, sees nothing."""
+    registry = await connect("registry")
+    executor = await connect("executor")
+    gateway = await connect("gateway")
+
+    async def answer(msg: nats.aio.msg.Msg) -> None:
+        await msg.respond(b"secret")
+
+    await registry.nc.subscribe(f"registry.{unique}", queue="registry", cb=answer)
+    await flush(registry.nc)
+    own = await gateway.nc.subscribe(f"{natsauth.inbox_prefix('gateway')}.>")
+    await flush(gateway.nc)
+    reply = await request_served(executor.nc, f"registry.{unique}", b"{}")
+    assert reply.data == b"secret"
+    assert reply.subject.startswith(f"{natsauth.inbox_prefix('executor')}.")
+    with pytest.raises(TimeoutError):
+        await own.next_msg(timeout=0.3)
+    assert registry.errors == [] and executor.errors == [] and gateway.errors == []
+
+
+async def test_no_one_publishes_into_an_inbox_unasked(connect) -> None:
+    # A forged reply: only the reply subject of a request the registry received is open to it.
+    registry = await connect("registry")
+    await registry.nc.publish(f"{natsauth.inbox_prefix('gateway')}.x.y", b"forged")
+    await flush(registry.nc)
+    assert 'publish to "_inbox_gateway.x.y"' in await registry.violation()
+
+
+async def test_one_reply_per_request(connect, unique: str) -> None:
+    registry = await connect("registry")
+    gateway = await connect("gateway")
+
+    async def answer_twice(msg: nats.aio.msg.Msg) -> None:
+        await msg.respond(b"first")
+        await msg.respond(b"second")
+
+    await registry.nc.subscribe(f"registry.{unique}", queue="registry", cb=answer_twice)
+    await flush(registry.nc)
+    reply = await request_served(gateway.nc, f"registry.{unique}", b"{}")
+    assert reply.data == b"first"
+    assert "publish to \"_inbox_gateway." in await registry.violation()
+
+
+async def test_cli_user_serves_nothing(connect, unique: str) -> None:
+    # It may not subscribe to a service subject, so it never receives a request; and without
+    # allow_responses it could not answer one either.
+    assert natsauth.permissions(natsauth.CLI_USER).allow_responses is None
+    cli = await connect(natsauth.CLI_USER)
+    await cli.nc.subscribe(f"state.{unique}")
+    await flush(cli.nc)
+    assert f'subscription to "state.{unique}"' in await cli.violation()
+
+
+async def test_services_connect_with_their_own_inbox(
+    secured: EmbeddedNats, auth: natsauth.EmbeddedAuth, connect, tmp_path: Path
+) -> None:
+    """``connect_nats``, as every service connects: its own prefix, and requests work."""
+    registry = await connect("registry")
+
+    async def answer(msg: nats.aio.msg.Msg) -> None:
+        await msg.respond(b"pong")
+
+    await registry.nc.subscribe("registry.health", cb=answer)
+    await flush(registry.nc)
+    settings = Settings.from_env({
+        "QUANTOPS_DATA_DIR": str(tmp_path), "QUANTOPS_NATS_URL": secured.url,
+        **auth.env("gateway")})
+    nc = await connect_nats(settings, name="test-gateway", connect_timeout_s=5)
+    try:
+        assert nc.new_inbox().startswith("_INBOX_gateway.")
+        assert (await request_served(nc, "registry.health", b"{}")).data == b"pong"
+    finally:
+        await nc.close()
 
 
 async def test_no_one_else_can_serve_a_service_subject(connect) -> None:

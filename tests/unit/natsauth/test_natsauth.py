@@ -28,11 +28,45 @@ def test_only_the_owner_subscribes_to_its_subjects() -> None:
     model = natsauth.permission_model()
     for user, perms in model.items():
         others = [s for s in perms.subscribe_allow if s.split(".")[0] not in
-                  {"_INBOX", "events", user}]
+                  {natsauth.inbox_prefix(user), "events", user}]
         # Another service's change feed carries no requests: reading it impersonates no one.
         assert all(s.endswith(".changes.>") for s in others), f"{user}: {others}"
     for service in SERVICES:
         assert f"{service}.>" in model[str(service)].subscribe_allow
+
+
+def test_each_user_has_its_own_inbox_prefix() -> None:
+    prefixes = {natsauth.inbox_prefix(u) for u in natsauth.USERS}
+    assert len(prefixes) == len(natsauth.USERS)
+    assert natsauth.inbox_prefix("gateway") == "_INBOX_gateway"
+    # One token: a user's inboxes never match another's wildcard, nor nats-py's default.
+    assert all("." not in p and "*" not in p and ">" not in p for p in prefixes)
+    assert natsauth.DEFAULT_INBOX_PREFIX not in prefixes
+
+
+def test_each_user_receives_replies_on_its_own_inbox_only() -> None:
+    for user, perms in natsauth.permission_model().items():
+        inboxes = [s for s in perms.subscribe_allow if s.startswith("_INBOX")]
+        assert inboxes == [f"_INBOX_{user}.>"], user
+        assert not [s for s in perms.subscribe_allow if s in {">", "*.>", "_INBOX.>"}], user
+
+
+def test_no_one_publishes_to_inboxes_services_answer_through_allow_responses() -> None:
+    for user, perms in natsauth.permission_model().items():
+        assert not [s for s in perms.publish_allow
+                    if s.startswith("_INBOX") or s in {">", "*.>"}], user
+        if user == natsauth.CLI_USER:
+            assert perms.allow_responses is None  # asks health, serves nothing
+        else:
+            assert perms.allow_responses == natsauth.Responses(max=1, expires="5m"), user
+
+
+def test_allow_responses_in_the_server_config() -> None:
+    config = natsauth.permissions("state").to_config()
+    assert config["allow_responses"] == {"max": 1, "expires": "5m"}
+    assert "allow_responses" not in natsauth.permissions(natsauth.CLI_USER).to_config()
+    doc = natsauth.chart_document()["users"]
+    assert doc["gateway"]["allow_responses"] == {"max": 1, "expires": "5m"}  # type: ignore[index]
 
 
 def test_callers_may_follow_the_change_feeds_of_whom_they_call() -> None:
