@@ -20,11 +20,12 @@ without touching this file:
 - Each user has its own inbox prefix, ``_INBOX_<user>`` (``inbox_prefix``; ``connect_nats``
   passes it to nats-py, so requests, JetStream API calls and consumers use it), and may
   subscribe only to ``_INBOX_<user>.>``: no one reads the replies meant for another user.
-- No one may publish to an inbox. A service answers a request through nats-server's
-  ``allow_responses``: it may publish ``RESPONSES.max`` message(s) to the reply subject of a
-  request it received, within ``RESPONSES.expires``. Every handler sends exactly one reply
-  (``shared.bus``); JetStream replies come from the server and need no grant. The ``cli`` user
-  serves nothing and gets no response permission.
+- A service may publish into the inboxes of every user (``_INBOX_<user>.>``, each named): its
+  replies, health included, which anyone may ask. ``cli`` serves nothing and publishes into no
+  inbox. Not nats-server's ``allow_responses``: that makes the server remember the reply subject
+  of every message it delivers to such a user (each JetStream delivery included) until it
+  expires, which under a state replica's write feed grows by the write rate times the expiry.
+  A forged reply would need an inbox token the forger can never read.
 - JetStream: each stream and bucket lists its users and their access (``RESOURCES``); the
   grant is spelled as the JetStream API subjects of exactly that stream (``$JS.API.*.<stream>``),
   its capture subjects, its acks and flow control. No one may delete a stream.
@@ -131,49 +132,19 @@ def inbox_subjects(user: str) -> str:
 
 
 @dataclass(frozen=True)
-class Responses:
-    """nats-server's ``allow_responses``: a user that received a request with a reply subject
-    may publish ``max`` messages to it within ``expires``.
-
-    ``max`` is 1: ``shared.bus`` sends exactly one reply per request (object-store transfers go
-    through JetStream, whose acknowledgements come from the server). ``expires`` must outlast
-    the longest request timeout a caller uses (the gateway waits 300 s for a state restore):
-    a reply sent later is refused. It is not unlimited on purpose: nats-server remembers the
-    reply subject of *every* message it delivers to such a user (JetStream deliveries with
-    ``$JS.ACK`` replies included) until it is used up or expires, so without an expiry the
-    entries of messages never answered through this grant would pile up for good.
-    """
-
-    max: int = 1
-    expires: str = "5m"
-
-    def to_config(self) -> dict[str, int | str]:
-        return {"max": self.max, "expires": self.expires}
-
-
-RESPONSES: Final = Responses()
-
-
-@dataclass(frozen=True)
 class Permissions:
-    """A user's publish/subscribe allow and deny lists and its response permission, as
-    nats-server takes them."""
+    """A user's publish/subscribe allow and deny lists, as nats-server takes them."""
 
     publish_allow: tuple[str, ...]
     publish_deny: tuple[str, ...]
     subscribe_allow: tuple[str, ...]
-    allow_responses: Responses | None = None
 
-    def to_config(self) -> dict[str, object]:
+    def to_config(self) -> dict[str, dict[str, list[str]]]:
         """The ``permissions`` map of a nats-server user (JSON is valid nats-server config)."""
         publish: dict[str, list[str]] = {"allow": list(self.publish_allow)}
         if self.publish_deny:
             publish["deny"] = list(self.publish_deny)
-        config: dict[str, object] = {
-            "publish": publish, "subscribe": {"allow": list(self.subscribe_allow)}}
-        if self.allow_responses is not None:
-            config["allow_responses"] = self.allow_responses.to_config()
-        return config
+        return {"publish": publish, "subscribe": {"allow": list(self.subscribe_allow)}}
 
 
 def undeclared_resources() -> list[str]:
@@ -239,12 +210,13 @@ def _jetstream_grants(service: Service) -> list[str]:
 def permissions(user: str) -> Permissions:
     """The permissions of one user (a service name or ``CLI_USER``)."""
     if user == CLI_USER:
-        # Asks health, serves nothing: no response permission.
+        # Asks health, serves nothing: publishes into no inbox.
         return Permissions(publish_allow=("*.health",), publish_deny=(),
                            subscribe_allow=(inbox_subjects(user),))
     service = Service(user)
     calls = (service, *CALLS[service])
-    publish = ["*.health", *(f"{s}.>" for s in calls), *_jetstream_grants(service)]
+    replies = [inbox_subjects(u) for u in USERS]  # anyone may ask its health
+    publish = [*replies, "*.health", *(f"{s}.>" for s in calls), *_jetstream_grants(service)]
     # Only the front door is barred from internal subjects; backends it may call keep them.
     deny = (f"*.{INTERNAL_SEGMENT}.>",) if service is S.GATEWAY else ()
     feeds = [f"{s}.{FEED_SEGMENT}.>" for s in CALLS[service]]
@@ -252,8 +224,6 @@ def permissions(user: str) -> Permissions:
         publish_allow=tuple(dict.fromkeys(publish)),
         publish_deny=deny,
         subscribe_allow=(f"{service}.>", inbox_subjects(user), f"{EVENTS_PREFIX}.>", *feeds),
-        # Every service answers its own requests, health at least (shared.runtime).
-        allow_responses=RESPONSES,
     )
 
 

@@ -316,8 +316,9 @@ def test_rendered_nats_config_is_accepted_by_nats_server(tmp_path) -> None:
 async def test_rendered_authorization_is_enforced(
     nats_factory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The chart's own rendering of the permissions, run by a real nats-server. The registry
-    may not publish to inboxes: its reply passes only through the rendered allow_responses."""
+    """The chart's own rendering of the permissions, run by a real nats-server: each user has
+    its own inbox, the registry's reply reaches the gateway's, and the gateway is kept out of
+    internal subjects."""
     passwords = {u: f"pw-{u}" for u in natsauth.USERS}
     for user, pw in passwords.items():
         monkeypatch.setenv(f"NATS_PASSWORD_{user.upper()}", pw)

@@ -51,22 +51,14 @@ def test_each_user_receives_replies_on_its_own_inbox_only() -> None:
         assert not [s for s in perms.subscribe_allow if s in {">", "*.>", "_INBOX.>"}], user
 
 
-def test_no_one_publishes_to_inboxes_services_answer_through_allow_responses() -> None:
+def test_services_reply_into_each_named_inbox_and_cli_into_none() -> None:
+    every_inbox = {f"_INBOX_{u}.>" for u in natsauth.USERS}
     for user, perms in natsauth.permission_model().items():
-        assert not [s for s in perms.publish_allow
-                    if s.startswith("_INBOX") or s in {">", "*.>"}], user
-        if user == natsauth.CLI_USER:
-            assert perms.allow_responses is None  # asks health, serves nothing
-        else:
-            assert perms.allow_responses == natsauth.Responses(max=1, expires="5m"), user
-
-
-def test_allow_responses_in_the_server_config() -> None:
-    config = natsauth.permissions("state").to_config()
-    assert config["allow_responses"] == {"max": 1, "expires": "5m"}
-    assert "allow_responses" not in natsauth.permissions(natsauth.CLI_USER).to_config()
-    doc = natsauth.chart_document()["users"]
-    assert doc["gateway"]["allow_responses"] == {"max": 1, "expires": "5m"}  # type: ignore[index]
+        inboxes = {s for s in perms.publish_allow if s.startswith("_INBOX")}
+        assert not [s for s in perms.publish_allow if s in {">", "*.>", "_INBOX.>"}], user
+        # Replies only: the cli asks health and serves nothing.
+        assert inboxes == (set() if user == natsauth.CLI_USER else every_inbox), user
+        assert "allow_responses" not in perms.to_config(), user
 
 
 def test_callers_may_follow_the_change_feeds_of_whom_they_call() -> None:

@@ -85,9 +85,8 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- end }}
 
 {{/*
-One user's permissions in nats-server syntax (publish, subscribe, allow_responses). Not
-toJson: Go's JSON encoder writes ">" as \u003e, an escape nats-server's config parser does not
-read.
+One user's permissions in nats-server syntax. Not toJson: Go's JSON encoder writes ">" as
+\u003e, an escape nats-server's config parser does not read.
 */}}
 {{- define "quantops.natsPermissions" -}}
 {{- $parts := list }}
@@ -104,9 +103,6 @@ read.
 {{- end }}
 {{- $parts = append $parts (printf "%s: {%s}" $verb (join ", " $rules)) }}
 {{- end }}
-{{- end }}
-{{- with index $ "allow_responses" }}
-{{- $parts = append $parts (printf "allow_responses: {max: %d, expires: %s}" (int .max) (quote .expires)) }}
 {{- end }}
 {{- printf "{%s}" (join ", " $parts) }}
 {{- end }}
