@@ -17,6 +17,10 @@ without touching this file:
   committed change there): whoever calls the service may subscribe to it. A feed carries no
   requests, so reading it lets no one answer for the service.
 - Everyone may ask any ``<service>.health`` and read the facts on ``events.>``.
+- ``client`` is for people and programs talking NATS directly (``quantops up`` writes its
+  password beside the others): it may ask what the gateway may ask, upload into the artifact
+  and dataset buckets and follow change feeds, but serves nothing and never sees the gateway's
+  own subjects or auth bucket.
 - Each user has its own inbox prefix, ``_INBOX_<user>`` (``inbox_prefix``; ``connect_nats``
   passes it to nats-py, so requests, JetStream API calls and consumers use it), and may
   subscribe only to ``_INBOX_<user>.>``: no one reads the replies meant for another user.
@@ -57,7 +61,9 @@ from shared.subjects import EVENTS_PREFIX, TASK_QUEUE_PREFIX, Bucket, Service, S
 DEFAULT_INBOX_PREFIX: Final = "_INBOX"
 #: The operator's user: ``quantops status`` and nothing else (health only).
 CLI_USER: Final = "cli"
-USERS: Final = (*(str(s) for s in Service), CLI_USER)
+#: For people and programs that talk NATS directly: what the gateway may ask, as a client.
+CLIENT_USER: Final = "client"
+USERS: Final = (*(str(s) for s in Service), CLI_USER, CLIENT_USER)
 INTERNAL_SEGMENT: Final = "internal"
 FEED_SEGMENT: Final = "changes"
 CREDENTIALS_FILE: Final = "nats-credentials.json"
@@ -213,6 +219,8 @@ def permissions(user: str) -> Permissions:
         # Asks health, serves nothing: publishes into no inbox.
         return Permissions(publish_allow=("*.health",), publish_deny=(),
                            subscribe_allow=(inbox_subjects(user),))
+    if user == CLIENT_USER:
+        return _client_permissions()
     service = Service(user)
     calls = (service, *CALLS[service])
     replies = [inbox_subjects(u) for u in USERS]  # anyone may ask its health
@@ -225,6 +233,20 @@ def permissions(user: str) -> Permissions:
         publish_deny=deny,
         subscribe_allow=(f"{service}.>", inbox_subjects(user), f"{EVENTS_PREFIX}.>", *feeds),
     )
+
+
+def _client_permissions() -> Permissions:
+    """The gateway's reach without being the gateway: the public subjects of the services it
+    calls (never ``*.internal.>``), their change feeds, the facts, uploads into the artifact
+    and dataset buckets; not the gateway's own subjects or its auth bucket, and no replies."""
+    gateway = permissions(str(S.GATEWAY))
+    dropped = (str(Bucket.AUTH), ".STREAM.PURGE.", ".STREAM.MSG.DELETE.")  # uploads, not erasure
+    publish = [p for p in gateway.publish_allow
+               if not p.startswith((DEFAULT_INBOX_PREFIX, f"{S.GATEWAY}."))
+               and not any(d in p for d in dropped)]
+    feeds = [f"{s}.{FEED_SEGMENT}.>" for s in CALLS[S.GATEWAY]]
+    return Permissions(publish_allow=tuple(publish), publish_deny=gateway.publish_deny,
+                       subscribe_allow=(inbox_subjects(CLIENT_USER), f"{EVENTS_PREFIX}.>", *feeds))
 
 
 def permission_model() -> dict[str, Permissions]:

@@ -3,6 +3,8 @@ second run finds what the first one stored."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import signal
 import subprocess
 import sys
@@ -55,6 +57,21 @@ def _pids(ready: dict[str, object]) -> set[int]:
     return out
 
 
+async def _nats_as_the_readme_shows(port: int, data_dir: Path) -> dict[str, object]:
+    """README's "Talking NATS directly", verbatim but for the port and the data dir."""
+    import nats
+
+    passwords = json.loads((data_dir / "nats-credentials.json").read_text())["passwords"]
+    nc = await nats.connect(f"nats://127.0.0.1:{port}", user="client",
+                            password=passwords["client"], inbox_prefix="_INBOX_client")
+    try:
+        reply = await nc.request("state.kv.get", json.dumps(
+            {"namespace": "e2e", "key": "survivor"}).encode(), timeout=5)
+        return json.loads(reply.data)  # type: ignore[no-any-return]
+    finally:
+        await nc.close()
+
+
 def test_up_ready_then_ctrl_c_leaves_nothing_and_data_survives(tmp_path: Path) -> None:
     ports = {"nats": free_port(), "monitor": free_port(), "gateway": free_port()}
     url = f"http://127.0.0.1:{ports['gateway']}"
@@ -89,6 +106,9 @@ def test_up_ready_then_ctrl_c_leaves_nothing_and_data_survives(tmp_path: Path) -
         got = httpx.get(f"{url}/v1/state/e2e/survivor", timeout=5, headers=auth)
         assert got.status_code == 200, got.text
         assert got.json()["value"] == {"n": 1}
+        # NATS directly, as the `client` user README tells people to connect with.
+        direct = asyncio.run(_nats_as_the_readme_shows(ports["nats"], data_dir))
+        assert direct.get("value") == {"n": 1}, direct
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)

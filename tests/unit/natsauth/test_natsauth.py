@@ -51,13 +51,14 @@ def test_each_user_receives_replies_on_its_own_inbox_only() -> None:
         assert not [s for s in perms.subscribe_allow if s in {">", "*.>", "_INBOX.>"}], user
 
 
-def test_services_reply_into_each_named_inbox_and_cli_into_none() -> None:
+def test_services_reply_into_each_named_inbox_and_the_others_into_none() -> None:
     every_inbox = {f"_INBOX_{u}.>" for u in natsauth.USERS}
     for user, perms in natsauth.permission_model().items():
         inboxes = {s for s in perms.publish_allow if s.startswith("_INBOX")}
         assert not [s for s in perms.publish_allow if s in {">", "*.>", "_INBOX.>"}], user
-        # Replies only: the cli asks health and serves nothing.
-        assert inboxes == (set() if user == natsauth.CLI_USER else every_inbox), user
+        # Replies only: cli and client ask, and serve nothing.
+        askers = {natsauth.CLI_USER, natsauth.CLIENT_USER}
+        assert inboxes == (set() if user in askers else every_inbox), user
         assert "allow_responses" not in perms.to_config(), user
 
 
@@ -132,3 +133,16 @@ def test_with_local_credentials(tmp_path: Path, configured: bool) -> None:
 def test_no_credentials_file_leaves_settings_alone(tmp_path: Path) -> None:
     settings = Settings.from_env({"QUANTOPS_DATA_DIR": str(tmp_path)})
     assert natsauth.with_local_credentials(settings) is settings
+
+
+def test_client_asks_what_the_gateway_asks_and_nothing_a_service_alone_may() -> None:
+    client, gateway = natsauth.permissions("client"), natsauth.permissions("gateway")
+    assert {"state.>", "registry.>", "executor.>", "*.health"} <= set(client.publish_allow)
+    assert client.publish_deny == ("*.internal.>",)
+    assert set(client.publish_allow) < set(gateway.publish_allow) | {"*.health"}
+    assert not [p for p in client.publish_allow
+                if "quantops_auth" in p or "PURGE" in p or "MSG.DELETE" in p
+                or p.startswith(("gateway.", "_INBOX"))]
+    assert client.subscribe_allow[0] == "_INBOX_client.>"
+    assert not [s for s in client.subscribe_allow if s.endswith((".>",)) and s.split(".")[0]
+                in {"state", "registry", "executor", "gateway"} and ".changes." not in s]
