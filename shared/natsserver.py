@@ -4,6 +4,7 @@ file storage in a data directory, listening on loopback only."""
 from __future__ import annotations
 
 import contextlib
+import random
 import shutil
 import socket
 import subprocess
@@ -35,10 +36,41 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
+#: Ports ``free_port`` handed out in this process, not to be handed out twice.
+_handed_out: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback TCP port that is free now, for a process started later (tests, benches).
+
+    Outside the kernel's ephemeral range: a port from inside it (what binding to port 0 gives)
+    can be handed to some process's outgoing connection before the caller's child binds it,
+    which then fails with "address in use". Never the same port twice in one process.
+    """
+    low, high = _ephemeral_range()
+    spans = [(a, b) for a, b in ((10_000, low - 1), (high + 1, 65_535)) if b - a > 1000]
+    for _ in range(200):
+        a, b = random.choice(spans) if spans else (0, 0)
+        port = random.randint(a, b) if spans else 0
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            port = int(s.getsockname()[1])
+        _handed_out.add(port)
+        return port
+    raise OSError("no free port found outside the ephemeral range")
 
 
 def write_config(

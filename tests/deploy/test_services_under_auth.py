@@ -89,6 +89,8 @@ def _wait_ready(pods: Pods, timeout_s: float = 60.0) -> httpx.Response:
     deadline = time.monotonic() + timeout_s
     last: object = None
     while time.monotonic() < deadline:
+        if not all(p.alive() for p in pods.processes.values()):
+            break  # a pod that exited will not become ready: say why now
         try:
             r = httpx.get(f"{pods.gateway_url}/readyz", timeout=3)
             if r.status_code == 200:
@@ -98,7 +100,9 @@ def _wait_ready(pods: Pods, timeout_s: float = 60.0) -> httpx.Response:
             last = e
         time.sleep(0.1)  # under the anonymous rate limit (20/s) of public routes
     logs = {n: p.log()[-2000:] for n, p in pods.processes.items()}
-    raise AssertionError(f"not ready in {timeout_s}s: {last}\n{logs}\n{pods.violations()}")
+    exited = [n for n, p in pods.processes.items() if not p.alive()]
+    raise AssertionError(f"not ready in {timeout_s}s (exited: {exited}): {last}\n{logs}\n"
+                         f"{pods.violations()}")
 
 
 def test_services_become_ready_as_their_own_users(pods: Pods) -> None:
