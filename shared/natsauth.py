@@ -244,9 +244,11 @@ def _client_permissions() -> Permissions:
     publish = [p for p in gateway.publish_allow
                if not p.startswith((DEFAULT_INBOX_PREFIX, f"{S.GATEWAY}."))
                and not any(d in p for d in dropped)]
-    feeds = [f"{s}.{FEED_SEGMENT}.>" for s in CALLS[S.GATEWAY]]
+    # The gateway's subscriptions (facts, change feeds) without its own subjects and inbox.
+    follows = [s for s in gateway.subscribe_allow
+               if s not in (f"{S.GATEWAY}.>", inbox_subjects(str(S.GATEWAY)))]
     return Permissions(publish_allow=tuple(publish), publish_deny=gateway.publish_deny,
-                       subscribe_allow=(inbox_subjects(CLIENT_USER), f"{EVENTS_PREFIX}.>", *feeds))
+                       subscribe_allow=(inbox_subjects(CLIENT_USER), *follows))
 
 
 def permission_model() -> dict[str, Permissions]:

@@ -57,19 +57,15 @@ def free_port() -> int:
     """
     low, high = _ephemeral_range()
     spans = [(a, b) for a, b in ((10_000, low - 1), (high + 1, 65_535)) if b - a > 1000]
-    for _ in range(200):
-        a, b = random.choice(spans) if spans else (0, 0)
-        port = random.randint(a, b) if spans else 0
-        if port in _handed_out:
-            continue
+    if not spans:  # no room outside the ephemeral range: take one from the kernel
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            port = int(s.getsockname()[1])
-        _handed_out.add(port)
-        return port
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+    for _ in range(200):
+        port = random.randint(*random.choice(spans))
+        if port not in _handed_out and port_is_free(port):
+            _handed_out.add(port)
+            return port
     raise OSError("no free port found outside the ephemeral range")
 
 

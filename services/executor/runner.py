@@ -128,11 +128,8 @@ class Runtime:
     def note_worker(self, run: Run) -> None:
         """Record at once which worker process took the task (operators look for it there)."""
         rec = run.running_record()
-        if rec is None or rec.status != TaskStatus.RUNNING:
-            return
-        run.record = msgspec.structs.replace(rec, worker_pid=run.worker_pid,
-                                             updated_at=time.time())
-        self.writer.write(run.task_id, TaskStatus.RUNNING, _encode(run.record))
+        if rec is not None and rec.status == TaskStatus.RUNNING:
+            self._write_running(run, rec, updated_at=time.time())
 
     def note_progress(self, run: Run, fraction: float, note: str, *, force: bool) -> None:
         rec = run.running_record()
@@ -141,8 +138,12 @@ class Runtime:
         now = time.time()
         if not force and rec.progress is not None and now - rec.updated_at < 1.0:
             return
-        run.record = msgspec.structs.replace(rec, progress=fraction, progress_note=note[:200],
-                                             updated_at=now, worker_pid=run.worker_pid)
+        self._write_running(run, rec, progress=fraction, progress_note=note[:200],
+                            updated_at=now)
+
+    def _write_running(self, run: Run, rec: TaskRecord, **changes: Any) -> None:
+        """The running record with ``changes`` and the current worker pid, written."""
+        run.record = msgspec.structs.replace(rec, worker_pid=run.worker_pid, **changes)
         self.writer.write(run.task_id, TaskStatus.RUNNING, _encode(run.record))
 
 

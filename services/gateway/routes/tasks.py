@@ -137,8 +137,9 @@ async def _feed(request: Request[Any, Any, Any], subject: str, *,
         with contextlib.suppress(asyncio.QueueFull):  # a slow reader drops, never blocks NATS
             queue.put_nowait(msg.data)
 
-    sub = await bus_of(request).nc.subscribe(subject, cb=on_event)
-    await flush(bus_of(request).nc)
+    nc = bus_of(request).nc
+    sub = await nc.subscribe(subject, cb=on_event)
+    await flush(nc)
     try:
         if first is not None:
             yield _message(first)
