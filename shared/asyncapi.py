@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import json
 import re
 import sys
@@ -78,7 +79,19 @@ def _schemas() -> tuple[dict[type[Any], dict[str, Any]], dict[str, Any]]:
     with _raw_defaults():
         refs, components = msgspec.json.schema_components(types, ref_template=_REF,
                                                           schema_hook=_any_object)
-    return dict(zip(types, refs, strict=True)), components
+    return dict(zip(types, refs, strict=True)), _normalised(components)
+
+
+def _normalised(node: Any) -> Any:
+    """Descriptions cleaned by us, not by msgspec: how msgspec copies docstrings into a schema
+    changed between releases (0.23 strips their indentation, 0.22 keeps it), and the committed
+    documents must not move with the library's version."""
+    if isinstance(node, dict):
+        return {k: inspect.cleandoc(v) if k in ("description", "title") and isinstance(v, str)
+                else _normalised(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_normalised(v) for v in node]
+    return node
 
 
 def _message(ref: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:
