@@ -27,7 +27,7 @@ from nats.js import JetStreamContext
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from shared import errors, logs, natsauth, telemetry
+from shared import errors, jsondepth, logs, natsauth, telemetry
 from shared.metrics import NATS_RECONNECTS, REQUEST_SECONDS, REQUESTS, UP
 from shared.settings import Settings
 from shared.subjects import STATUS_ERROR, Header
@@ -168,6 +168,7 @@ class Bus:
         code = "ok"
         with self._consumer_span(msg.subject, ctx) as span:
             try:
+                jsondepth.check(msg.data)  # before decoding: decoders recurse per level
                 try:
                     request = decoder.decode(msg.data)
                 except (msgspec.ValidationError, msgspec.DecodeError) as e:

@@ -135,6 +135,8 @@ class GatewaySettings(_Section):
             a rate of 0 disables the limit (benchmarks).
         anonymous_rate_limit_per_s, anonymous_rate_limit_burst: token bucket per client IP for
             public routes and for failed authentication attempts.
+        max_body_bytes: the largest request body read whole into memory (a state snapshot
+            upload); JSON routes have their own, smaller limits and uploads stream.
         access_token_ttl_s, refresh_token_ttl_s: lifetimes of JWT access and refresh tokens.
         api_key_cache_ttl_s: how long a verified API key skips argon2 (0: verify every time).
         jwt_secret: HS256 signing key (>= 32 chars); empty: generated once into the data dir.
@@ -148,7 +150,7 @@ class GatewaySettings(_Section):
 
     host: str = "127.0.0.1"
     port: Port = 8080
-    max_body_bytes: PositiveInt = 512 * MiB
+    max_body_bytes: PositiveInt = 256 * MiB
     rate_limit_per_s: Annotated[float, msgspec.Meta(ge=0)] = 1000.0
     rate_limit_burst: PositiveInt = 2000
     anonymous_rate_limit_per_s: Annotated[float, msgspec.Meta(ge=0)] = 20.0

@@ -30,12 +30,15 @@ from services.gateway.routes import (
     tasks,
     users,
 )
+from services.gateway.strictbody import StrictRequest
 from shared import __version__
 from shared.bus import Bus
 from shared.settings import Settings
 
 ROUTE_MODULES = (health, auth, users, keys, state, models, tasks, specs, dashboard,
                  datasets, quant)
+#: Body limit of every route that declares none: JSON requests naming things, not carrying data.
+DEFAULT_BODY_BYTES = 64 * 1024
 #: Either header works on every route that is not public.
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
 
@@ -113,16 +116,27 @@ def _declare_security(handlers: list[BaseRouteHandler]) -> None:
         handler.responses = {**extra, **(handler.responses or {})}
 
 
+def _size_uploads(handlers: list[BaseRouteHandler], max_bytes: int) -> None:
+    """Routes that read a whole file into memory (``opt={"body": "upload"}``) take up to the
+    configured ``max_body_bytes``; streamed uploads declare their own ceiling."""
+    for handler in handlers:
+        if isinstance(handler, HTTPRouteHandler) and handler.opt.get("body") == "upload":
+            handler.request_max_body_size = max_bytes
+
+
 def create_app(settings: Settings, bus: Bus, auth: Auth) -> Litestar:
     """The app; raises ``RouteRoleError`` if any route lacks a role."""
     handlers = [r for m in ROUTE_MODULES for r in m.ROUTES]
     _declare_security(handlers)
+    _size_uploads(handlers, settings.gateway.max_body_bytes)
     config = AppConfig(
         route_handlers=handlers,
         guards=[auth.guard],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         state=State({"bus": bus, "settings": settings, "auth": auth}),
-        request_max_body_size=settings.gateway.max_body_bytes,
+        # A route that takes more says so itself (uploads stream; state values, tasks).
+        request_max_body_size=DEFAULT_BODY_BYTES,
+        request_class=StrictRequest,
         openapi_config=_openapi(),
         debug=False,
     )

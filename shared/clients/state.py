@@ -118,13 +118,16 @@ class StateClient:
 
     async def put(self, namespace: str, key: str, value: Any, *,
                   expected_revision: int | None = None, ttl_s: int | None = None,
-                  schema_version: int | None = None) -> PutReply:
-        """Write ``value`` (any JSON-encodable object, or pre-encoded ``msgspec.Raw``)."""
+                  schema_version: int | None = None, request_id: str = "") -> PutReply:
+        """Write ``value`` (any JSON-encodable object, or pre-encoded ``msgspec.Raw``).
+
+        ``request_id``: pass the same one when retrying after a timeout, and the write is
+        applied once (see ``PutRequest``)."""
         raw = value if isinstance(value, msgspec.Raw) else msgspec.Raw(_encoder.encode(value))
         reply = await self._call(StateSubject.PUT, PutRequest(
             namespace=namespace, key=key, value=raw, expected_revision=expected_revision,
-            ttl_s=ttl_s, schema_version=schema_version, min_revision=self.config_revision),
-            PutReply)
+            ttl_s=ttl_s, schema_version=schema_version, min_revision=self.config_revision,
+            request_id=request_id), PutReply)
         self._saw(reply.revision)
         return reply
 
@@ -143,10 +146,11 @@ class StateClient:
         return Entry(r.namespace, r.key, r.revision, msgspec.json.decode(r.value),
                      r.schema_version, r.updated_at, r.expires_at)
 
-    async def delete(self, namespace: str, key: str, *, expected_revision: int | None = None
-                     ) -> DeleteReply:
+    async def delete(self, namespace: str, key: str, *, expected_revision: int | None = None,
+                     request_id: str = "") -> DeleteReply:
         reply = await self._call(StateSubject.DELETE, DeleteRequest(
-            namespace=namespace, key=key, expected_revision=expected_revision), DeleteReply)
+            namespace=namespace, key=key, expected_revision=expected_revision,
+            request_id=request_id), DeleteReply)
         self._saw(reply.revision)
         return reply
 
