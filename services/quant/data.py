@@ -56,14 +56,13 @@ def _rename_columns(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _to_naive_timestamps(values: pd.Series) -> pd.Series:
+    # Mixed venues (``Z`` and ``+01:00`` in one column) are only comparable in one zone; UTC
+    # is the one that never jumps. Naive timestamps are taken as UTC already.
     try:
-        parsed = pd.to_datetime(values, utc=False)
-    except (ValueError, TypeError) as e:
+        parsed = pd.to_datetime(values, utc=True)
+        return parsed.dt.tz_localize(None).astype("datetime64[ns]")
+    except (ValueError, TypeError, OverflowError) as e:  # OutOfBoundsDatetime is a ValueError
         raise ValueError(f"cannot parse the timestamp column: {e}") from e
-    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        # Mixed venues are only comparable in one zone; UTC is the one that never jumps.
-        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    return parsed.astype("datetime64[ns]")
 
 
 def _apply_adjustment(frame: pd.DataFrame) -> pd.DataFrame:

@@ -26,6 +26,7 @@ from shared.contracts.quant import (
     TemplatesReply,
     TrialsReply,
     TrialsRequest,
+    check_time,
 )
 from shared.subjects import QuantSubject
 
@@ -49,6 +50,10 @@ class PredictBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     bars: Annotated[list[Bar], msgspec.Meta(max_length=100_000)] = []
     symbols: Annotated[list[str], msgspec.Meta(max_length=1000)] = []
     end: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.end is not None:
+            check_time(self.end, "end")
 
     def request(self, *, write_signals: bool) -> PredictRequest:
         return PredictRequest(model=self.model, dataset=self.dataset, bars=self.bars,

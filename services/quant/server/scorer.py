@@ -185,7 +185,10 @@ def _bars_features(bars: list[Bar], served: Served, end: datetime | None) -> Lat
     from services.quant.tasks.work import describe_issues
     from services.quant.validation import validate_ohlcv
 
-    frame = normalise_ohlcv(pd.DataFrame(msgspec.to_builtins(bars)))
+    try:
+        frame = normalise_ohlcv(pd.DataFrame(msgspec.to_builtins(bars)))
+    except ValueError as e:
+        raise InvalidRequest(f"request's bars: {e}", details={"field": "bars"}) from e
     report = validate_ohlcv(frame)
     if report.errors:
         raise InvalidRequest(describe_issues(report, "bars").replace("uploaded file",
