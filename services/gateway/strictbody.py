@@ -3,7 +3,7 @@
 Litestar decodes a body to plain Python first and then converts it with ``strict=False``, so
 ``"dry_run": 0`` became ``False`` and ``"limit": "5"`` became ``5``; and the first decode
 recurses once per nesting level. This request class checks the depth on the bytes
-(``shared.jsondepth``) and decodes straight into the route's declared body type with msgspec's
+(``shared.jsonscreen``) and decodes straight into the route's declared body type with msgspec's
 strict JSON decoder; the conversion Litestar runs afterwards sees the finished Struct and
 passes it through.
 """
@@ -17,7 +17,7 @@ from litestar import Request
 from litestar.exceptions import ValidationException
 from litestar.types import Empty
 
-from shared import jsondepth
+from shared import jsonscreen
 
 _decoders: dict[object, msgspec.json.Decoder[Any]] = {}
 
@@ -34,7 +34,7 @@ class StrictRequest(Request[Any, Any, Any]):
         if self._json is not Empty:
             return self._json
         body = await self.body() or b"null"
-        jsondepth.check(body)
+        jsonscreen.check(body)
         field = self.route_handler.parsed_data_field
         annotation = field.annotation if field is not None else Any
         try:

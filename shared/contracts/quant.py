@@ -27,6 +27,8 @@ Scalar = Any
 ModelRef = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 
+#: Bars one request may carry (they travel in one NATS message).
+MAX_BARS = 50_000
 #: A price or volume: finite and non-negative (JSON's 1e999 would decode as infinity).
 Price = Annotated[float, msgspec.Meta(ge=0, le=1e15)]
 #: Timestamps a bar or a cut-off may carry: what pandas' nanosecond clock can hold, with room.
@@ -66,7 +68,7 @@ class PredictRequest(Message):
 
     model: ModelRef
     dataset: Annotated[str, msgspec.Meta(max_length=200)] = ""
-    bars: Annotated[list[Bar], msgspec.Meta(max_length=100_000)] = []
+    bars: Annotated[list[Bar], msgspec.Meta(max_length=MAX_BARS)] = []
     symbols: Annotated[list[str], msgspec.Meta(max_length=1000)] = []
     end: datetime | None = None
     write_signals: bool = False

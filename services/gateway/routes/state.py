@@ -18,9 +18,11 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, delete, get, post, put
+from litestar.openapi import ResponseSpec
 from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
+from services.gateway.documented import problem
 from services.gateway.forward import bus_of, call, forward
 from shared.clients.state import StateClient
 from shared.contracts.base import Empty
@@ -51,6 +53,7 @@ _ETAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
 #: A comment line this often keeps an idle SSE stream open through proxies.
 SSE_KEEPALIVE_S = 15.0
 _encoder = msgspec.json.Encoder()
+_PRECONDITION = problem("If-Match / If-None-Match failed: details name the current revision")
 #: A value travels in one NATS message (the server's max_payload, 8 MiB in every deployment).
 VALUE_BODY_BYTES = 8 * 1024 * 1024
 
@@ -117,6 +120,7 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None
 
 
 @get("/v1/state/{namespace:str}/{key:path}", opt={"role": "viewer"}, tags=TAGS,
+     responses={304: ResponseSpec(None, description="Not modified (If-None-Match)")},
      summary="Read a key (latest, or ?revision=)")
 async def get_value(request: Req, namespace: Namespace, key: Key,
                     if_none_match: IfNoneMatch = None, revision: Revision = None,
@@ -131,7 +135,9 @@ async def get_value(request: Req, namespace: Namespace, key: Key,
 
 
 @put("/v1/state/{namespace:str}/{key:path}", opt={"role": "operator"}, tags=TAGS,
-     request_max_body_size=VALUE_BODY_BYTES,
+     request_max_body_size=VALUE_BODY_BYTES, responses={
+         201: ResponseSpec(PutReply, description="Created (If-None-Match: *)",
+                           generate_examples=False), 412: _PRECONDITION},
      summary="Write a key (If-Match: compare-and-set; If-None-Match: * create)")
 async def put_value(request: Req, namespace: Namespace, key: Key, data: JSONBody[PutBody],
                     if_match: IfMatch = None, if_none_match: IfNoneMatch = None,
@@ -150,6 +156,7 @@ async def put_value(request: Req, namespace: Namespace, key: Key, data: JSONBody
 
 
 @delete("/v1/state/{namespace:str}/{key:path}", opt={"role": "operator"}, tags=TAGS,
+        responses={412: _PRECONDITION},
         status_code=200, summary="Delete a key (a tombstone in its history)")
 async def delete_value(request: Req, namespace: Namespace, key: Key,
                        if_match: IfMatch = None, idempotency_key: IdempotencyKey = ""
@@ -179,7 +186,7 @@ async def history(request: Req, namespace: Namespace, key: Key,
         namespace=namespace, key=key.lstrip("/"), limit=limit))
 
 
-@get("/v1/state/_watch/{namespace:str}", opt={"role": "viewer"}, tags=TAGS,
+@get("/v1/state/_watch/{namespace:str}", opt={"role": "viewer", "stream": True}, tags=TAGS,
      summary="Server-Sent Events: changes of a namespace (?prefix=)")
 async def watch(request: Req, namespace: Namespace, prefix: Prefix = ""
                 ) -> ServerSentEvent:

@@ -20,6 +20,8 @@ from shared.clients.executor import ExecutorClient
 from shared.contracts import executor as c
 
 VIEWER, OPERATOR, ADMIN = {"role": "viewer"}, {"role": "operator"}, {"role": "admin"}
+#: Event-stream routes (``services.gateway.documented`` declares them text/event-stream).
+STREAM = {"role": "viewer", "stream": True}
 TAGS = ["tasks"]
 BODY = 4 * 1024 * 1024
 KEEPALIVE_S = 15.0
@@ -107,7 +109,7 @@ async def cancel(request: Request[Any, Any, Any], task_id: TaskId,
     return await client_of(request).cancel(task_id, reason=data.reason if data else "")
 
 
-@get("/v1/tasks/{task_id:str}/events", opt=VIEWER, tags=TAGS,
+@get("/v1/tasks/{task_id:str}/events", opt=STREAM, tags=TAGS,
      summary="Server-sent events: the task's record now, then each change until it finishes")
 async def task_events(request: Request[Any, Any, Any], task_id: TaskId) -> ServerSentEvent:
     client = client_of(request)
@@ -116,7 +118,7 @@ async def task_events(request: Request[Any, Any, Any], task_id: TaskId) -> Serve
     return ServerSentEvent(feed)
 
 
-@get("/v1/task-events", opt=VIEWER, tags=TAGS,
+@get("/v1/task-events", opt=STREAM, tags=TAGS,
      summary="Server-sent events: every task status change, optionally of one type or status")
 async def all_task_events(request: Request[Any, Any, Any], type: Text = "",
                           status: Statuses = None) -> ServerSentEvent:

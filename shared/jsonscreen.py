@@ -1,4 +1,4 @@
-"""How deeply a JSON document nests, measured on its bytes before anything decodes them.
+"""Cheap checks of JSON bytes before anything decodes them: UTF-8, and how deeply they nest.
 
 Decoders recurse once per level: a 2 KB body of ``[[[[...`` costs a ``RecursionError`` in
 msgspec (or a C stack in anything else) and the error surfaced as a 500. Checking the depth
@@ -8,6 +8,10 @@ The scan is vectorised (numpy, already here through pandas): bracket characters 
 strings do not count, a quote preceded by an odd run of backslashes does not end a string.
 Bodies with fewer opening brackets than the limit skip the scan entirely (``bytes.count`` is
 a C loop), which is every ordinary request.
+
+UTF-8 is checked here because JSON is UTF-8 (RFC 8259) and decoders skip the bytes of fields
+they do not know without looking at them: invalid bytes would otherwise be accepted, stored and
+handed to a reader that chokes on them.
 """
 
 from __future__ import annotations
@@ -47,8 +51,14 @@ def depth(data: bytes | bytearray | memoryview) -> int:
 
 
 def check(data: bytes | bytearray | memoryview, max_depth: int = MAX_DEPTH) -> None:
-    """Raise ``InvalidRequest`` if ``data`` nests deeper than ``max_depth``."""
+    """Raise ``InvalidRequest`` if ``data`` is not UTF-8 or nests deeper than ``max_depth``."""
     raw = bytes(data) if not isinstance(data, bytes) else data
+    if not raw.isascii():
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise InvalidRequest(f"the body is not UTF-8 (byte {e.start})",
+                                 details={"reason": "not_utf8", "position": e.start}) from None
     if raw.count(b"[") + raw.count(b"{") <= max_depth:
         return
     found = depth(raw)
