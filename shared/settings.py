@@ -63,7 +63,7 @@ class StateSettings(_Section):
         max_list_limit: most keys one list page returns.
     """
 
-    max_value_bytes: PositiveInt = 1 * MiB
+    max_value_bytes: Annotated[int, msgspec.Meta(ge=1, le=64 * MiB)] = 1 * MiB
     max_namespace_bytes: PositiveInt = 256 * MiB
     compress_threshold_bytes: PositiveInt = 4096
     history: Annotated[int, msgspec.Meta(ge=1, le=64)] = 64
@@ -139,6 +139,9 @@ class GatewaySettings(_Section):
             upload); JSON routes have their own, smaller limits and uploads stream.
         access_token_ttl_s, refresh_token_ttl_s: lifetimes of JWT access and refresh tokens.
         api_key_cache_ttl_s: how long a verified API key skips argon2 (0: verify every time).
+        max_streams_per_principal: event streams (SSE) one user may hold open at once.
+        stream_buffer_bytes: how far an event stream's reader may fall behind (older events
+            are dropped beyond it).
         jwt_secret: HS256 signing key (>= 32 chars); empty: generated once into the data dir.
         bootstrap_api_key: the first admin's API key (``qo_<id>_<secret>``, e.g. from a
             Kubernetes Secret); empty: generated on first start and written to the data dir.
@@ -158,6 +161,8 @@ class GatewaySettings(_Section):
     access_token_ttl_s: PositiveInt = 900
     refresh_token_ttl_s: PositiveInt = 7 * 24 * 3600
     api_key_cache_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0
+    max_streams_per_principal: PositiveInt = 8
+    stream_buffer_bytes: Annotated[int, msgspec.Meta(ge=64 * 1024)] = 4 * MiB
     jwt_secret: Secret = Secret("")
     bootstrap_api_key: Secret = Secret("")
     auth_store: Literal["sqlite", "kv"] = "sqlite"

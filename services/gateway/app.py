@@ -32,6 +32,7 @@ from services.gateway.routes import (
     tasks,
     users,
 )
+from services.gateway.streams import StreamSlots
 from services.gateway.strictbody import StrictRequest
 from shared import __version__
 from shared.bus import Bus
@@ -141,7 +142,8 @@ def create_app(settings: Settings, bus: Bus, auth: Auth) -> Litestar:
         route_handlers=handlers,
         guards=[auth.guard],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        state=State({"bus": bus, "settings": settings, "auth": auth}),
+        state=State({"bus": bus, "settings": settings, "auth": auth,
+                     "streams": StreamSlots(settings.gateway.max_streams_per_principal)}),
         # A route that takes more says so itself (uploads stream; state values, tasks).
         request_max_body_size=DEFAULT_BODY_BYTES,
         request_class=StrictRequest,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Final
 
+import msgspec
 from litestar.handlers import HTTPRouteHandler
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import ResponseSpec
@@ -37,11 +38,24 @@ _EVERY = {400: problem("Invalid request: bad JSON, wrong types, unknown fields, 
 _CREDENTIALS = {401: problem("Missing, invalid, expired or revoked credentials")}
 _ROLE = {403: problem("The caller's role is too weak")}
 _SERVICES = {404: problem("What the request names does not exist"),
+             422: problem("Stored bytes failed verification (digest, size, snapshot check)"),
              503: problem("The service behind this route does not answer; retry"),
              504: problem("The service behind this route did not answer in time")}
 _WRITE = {409: problem("Conflicts with the current state (duplicate, illegal change)"),
           413: problem("Body, value or quota over its limit")}
-_STREAM = ResponseSpec(data_container=str, media_type=SSE, generate_examples=False,
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True):
+    """One Server-Sent Event as a client's parser yields it (``data`` is JSON on data events,
+    empty on keep-alives)."""
+
+    event: str = "message"
+    data: str = ""
+    id: str | None = None
+    retry: int | None = None
+
+
+_STREAM = ResponseSpec(data_container=Event, media_type=SSE, generate_examples=False,
                        description="Server-Sent Events, until the client disconnects")
 
 

@@ -33,6 +33,7 @@ from nats.js import api
 from nats.js.errors import ObjectNotFoundError
 
 from shared.bus import Bus, flush
+from shared.bytequeue import ByteQueue
 from shared.contracts.base import Empty
 from shared.contracts.state import (
     NULL,
@@ -89,6 +90,10 @@ class Entry:
 def changes_subject(namespace: str) -> str:
     """The watch feed of one namespace (``state.changes.<namespace>.>``)."""
     return f"{STATE_CHANGES_PREFIX}.{namespace}.>"
+
+
+#: What a watcher may fall behind by before the oldest changes are dropped.
+WATCH_BUFFER_BYTES = 4 * 1024 * 1024
 
 
 class StateClient:
@@ -245,23 +250,21 @@ class StateClient:
         head = data.partition(b"\n")[0].decode(errors="replace")[:4096]
         await store.put(name, data, meta=api.ObjectMeta(name=name, description=head))
 
-    async def watch(self, namespace: str, *, prefix: str = "", idle_s: float | None = None
+    async def watch(self, namespace: str, *, prefix: str = "", idle_s: float | None = None,
+                    max_buffer_bytes: int = WATCH_BUFFER_BYTES
                     ) -> AsyncGenerator[ChangeEvent | None, None]:
         """Changes of ``namespace`` (keys starting with ``prefix``) as they are committed;
-        with ``idle_s``, a ``None`` after each quiet ``idle_s`` (for keep-alives).
+        with ``idle_s``, a ``None`` after each quiet ``idle_s`` (for keep-alives). A reader
+        that falls more than ``max_buffer_bytes`` behind loses the oldest changes.
 
         Core NATS delivery: changes made while nobody listens are not replayed (read the
         current values first, then watch, and compare revisions).
         """
-        if not _NAMESPACE.fullmatch(namespace):
-            raise InvalidRequest(f"invalid namespace {namespace[:80]!r}",
-                                 details={"field": "namespace"})
-        queue: asyncio.Queue[Msg] = asyncio.Queue(maxsize=10_000)
+        check_namespace(namespace)
+        queue: ByteQueue[Msg] = ByteQueue(max_buffer_bytes)
 
         async def on_message(msg: Msg) -> None:
-            if queue.full():  # a reader that cannot keep up loses the oldest, not the process
-                queue.get_nowait()
-            queue.put_nowait(msg)
+            queue.put_nowait(msg, len(msg.data))  # a slow reader loses the oldest, not memory
 
         sub = await self.bus.nc.subscribe(changes_subject(namespace), cb=on_message)
         await flush(self.bus.nc)  # a change made once the watch is running is not missed
@@ -278,6 +281,14 @@ class StateClient:
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
+
+
+def check_namespace(namespace: str) -> str:
+    """``namespace`` if it is a valid namespace name, else ``InvalidRequest``."""
+    if not _NAMESPACE.fullmatch(namespace):
+        raise InvalidRequest(f"invalid namespace {namespace[:80]!r}",
+                             details={"field": "namespace"})
+    return namespace
 
 
 def change_event(msg: Msg) -> ChangeEvent | None:

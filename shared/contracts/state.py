@@ -26,8 +26,11 @@ from shared.contracts.bounds import (
     SchemaVersion,
     Seconds,
 )
+from shared.errors import IntegrityError
 
 Limit = Annotated[int, msgspec.Meta(ge=1, le=MAX_ITEMS)]
+#: The largest value a namespace may allow: values are checked, stored and inflated whole.
+MAX_VALUE_BYTES: Final = 64 * 1024 * 1024
 #: A namespace's byte limits: positive, and no larger than any number JSON keeps exact.
 ByteLimit = Annotated[int, msgspec.Meta(ge=1, le=MAX_SAFE_INT)]
 #: Idempotency key of a write: the caller's id for "this write", at most once applied.
@@ -162,7 +165,7 @@ class NamespaceConfig(Message):
     """What a namespace declares; a missing limit falls back to the service default."""
 
     schema_version: SchemaVersion = 1
-    max_value_bytes: ByteLimit | None = None
+    max_value_bytes: Annotated[int, msgspec.Meta(ge=1, le=MAX_VALUE_BYTES)] | None = None
     max_total_bytes: ByteLimit | None = None
 
 
@@ -266,8 +269,21 @@ ZLIB: Final = "zlib"
 TOMBSTONES: Final = frozenset({"DEL", "PURGE"})
 
 
-def decode_stored(data: bytes, headers: Mapping[str, str] | None) -> bytes:
-    """The JSON document of a stored state value: decompressed if it was stored compressed."""
-    if headers and headers.get(StoredHeader.ENCODING) == ZLIB:
-        return zlib.decompress(data)
-    return data
+def decode_stored(data: bytes, headers: Mapping[str, str] | None,
+                  max_bytes: int = MAX_VALUE_BYTES) -> bytes:
+    """The JSON document of a stored state value: decompressed if it was stored compressed.
+
+    Inflation stops at ``max_bytes`` (no value may be larger): a crafted message in the bucket
+    (a few kilobytes inflating to gigabytes) costs an ``IntegrityError``, not the process.
+    """
+    if not (headers and headers.get(StoredHeader.ENCODING) == ZLIB):
+        return data
+    inflater = zlib.decompressobj()
+    try:
+        document = inflater.decompress(data, max_bytes)
+    except zlib.error as e:
+        raise IntegrityError(f"a stored value does not inflate: {e}") from e
+    if inflater.unconsumed_tail or not inflater.eof:
+        raise IntegrityError(f"a stored value inflates beyond {max_bytes} bytes (or is cut)",
+                             details={"max_bytes": max_bytes})
+    return document

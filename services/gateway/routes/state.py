@@ -24,7 +24,8 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from services.gateway.documented import problem
 from services.gateway.forward import bus_of, call, forward
-from shared.clients.state import StateClient
+from services.gateway.streams import limited
+from shared.clients.state import StateClient, check_namespace
 from shared.contracts.base import Empty
 from shared.contracts.bounds import MAX_SAFE_INT, FloatSeconds, Name, SchemaVersion, Seconds
 from shared.contracts.state import (
@@ -190,8 +191,11 @@ async def history(request: Req, namespace: Namespace, key: Key,
      summary="Server-Sent Events: changes of a namespace (?prefix=)")
 async def watch(request: Req, namespace: Namespace, prefix: Prefix = ""
                 ) -> ServerSentEvent:
-    changes = StateClient(bus_of(request)).watch(namespace, prefix=prefix,
-                                                 idle_s=SSE_KEEPALIVE_S)
+    check_namespace(namespace)  # now: once the stream has started, a 400 cannot be sent
+    settings = request.app.state.settings.gateway
+    changes = StateClient(bus_of(request)).watch(
+        namespace, prefix=prefix, idle_s=SSE_KEEPALIVE_S,
+        max_buffer_bytes=settings.stream_buffer_bytes)
 
     async def events() -> AsyncIterator[ServerSentEventMessage]:
         # Named events ("ready", "ping") reach only listeners of those names, never a plain
@@ -207,7 +211,7 @@ async def watch(request: Req, namespace: Namespace, prefix: Prefix = ""
         finally:
             await changes.aclose()
 
-    return ServerSentEvent(events())
+    return ServerSentEvent(limited(request, events()))
 
 
 @get("/v1/state/_namespaces", opt={"role": "viewer"}, tags=TAGS,

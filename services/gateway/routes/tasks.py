@@ -15,7 +15,9 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from services.gateway.forward import bus_of, nats_headers
+from services.gateway.streams import limited
 from shared.bus import flush
+from shared.bytequeue import ByteQueue
 from shared.clients.executor import ExecutorClient
 from shared.contracts import executor as c
 
@@ -115,7 +117,7 @@ async def task_events(request: Request[Any, Any, Any], task_id: TaskId) -> Serve
     client = client_of(request)
     first = await client.get(task_id)  # 404 before the stream starts
     feed = _feed(request, c.task_event_subject("*", task_id), first=first)
-    return ServerSentEvent(feed)
+    return ServerSentEvent(limited(request, feed))
 
 
 @get("/v1/task-events", opt=STREAM, tags=TAGS,
@@ -123,8 +125,8 @@ async def task_events(request: Request[Any, Any, Any], task_id: TaskId) -> Serve
 async def all_task_events(request: Request[Any, Any, Any], type: Text = "",
                           status: Statuses = None) -> ServerSentEvent:
     wanted = {str(s) for s in status or []}
-    return ServerSentEvent(_feed(request, c.task_event_subject("*", "*"), type_=type,
-                                 statuses=wanted, follow=True))
+    return ServerSentEvent(limited(request, _feed(
+        request, c.task_event_subject("*", "*"), type_=type, statuses=wanted, follow=True)))
 
 
 async def _feed(request: Request[Any, Any, Any], subject: str, *,
@@ -132,12 +134,11 @@ async def _feed(request: Request[Any, Any, Any], subject: str, *,
                 statuses: set[str] | None = None, follow: bool = False
                 ) -> AsyncIterator[ServerSentEventMessage]:
     """Relay task events; a single task's feed ends with its final record."""
-    queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=10_000)
+    queue: ByteQueue[bytes] = ByteQueue(request.app.state.settings.gateway.stream_buffer_bytes)
     decode = msgspec.json.Decoder(c.TaskRecord).decode
 
     async def on_event(msg: Any) -> None:
-        with contextlib.suppress(asyncio.QueueFull):  # a slow reader drops, never blocks NATS
-            queue.put_nowait(msg.data)
+        queue.put_nowait(msg.data, len(msg.data))  # a slow reader drops, never blocks NATS
 
     nc = bus_of(request).nc
     sub = await nc.subscribe(subject, cb=on_event)

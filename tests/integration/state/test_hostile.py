@@ -3,6 +3,8 @@ deep and oversized bodies, loose types. Each case first shown as what used to go
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import msgspec
 import pytest
@@ -164,3 +166,30 @@ async def test_dry_run_zero_is_not_false(http: httpx.AsyncClient, ns: str) -> No
     assert (await http.get(f"/v1/state/{ns}/keep")).status_code == 200
     r = await http.put(f"/v1/state/{ns}/k", json={"value": 1, "ttl_s": "5"})
     assert r.status_code == 400, r.text
+
+
+# --- case 7: event streams per principal ---------------------------------------------------
+
+async def test_event_streams_per_principal_are_capped(http: httpx.AsyncClient, ns: str) -> None:
+    """Eight streams at once (the default cap); the ninth is a 429 before it starts, and a
+    closed stream gives its slot back."""
+    import contextlib
+
+    async with contextlib.AsyncExitStack() as stack:
+        for _ in range(8):
+            r = await stack.enter_async_context(http.stream("GET", f"/v1/state/_watch/{ns}"))
+            assert r.status_code == 200
+        refused = await http.get(f"/v1/state/_watch/{ns}")
+        assert refused.status_code == 429, refused.text
+        assert refused.headers["Retry-After"] and refused.json()["details"]["max_streams"] == 8
+    # The slots come back once the server has seen the clients leave.
+    deadline = asyncio.get_running_loop().time() + 10
+    while (again := await _stream_status(http, f"/v1/state/_watch/{ns}")) == 429:
+        assert asyncio.get_running_loop().time() < deadline, "stream slots never came back"
+        await asyncio.sleep(0.05)
+    assert again == 200
+
+
+async def _stream_status(http: httpx.AsyncClient, path: str) -> int:
+    async with http.stream("GET", path) as r:
+        return r.status_code
