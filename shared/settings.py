@@ -139,6 +139,11 @@ class GatewaySettings(_Section):
             upload); JSON routes have their own, smaller limits and uploads stream.
         access_token_ttl_s, refresh_token_ttl_s: lifetimes of JWT access and refresh tokens.
         api_key_cache_ttl_s: how long a verified API key skips argon2 (0: verify every time).
+        trusted_proxies: comma-separated addresses or CIDR networks (an ingress, a load
+            balancer) whose ``X-Forwarded-For`` names the client; empty: the socket's peer is.
+        failed_auth_per_s, failed_auth_burst: failed attempts one API key id may take (besides
+            its address's budget) before uncached checks of it wait.
+        max_keys_per_user: active API keys one user may hold.
         max_streams_per_principal: event streams (SSE) one user may hold open at once.
         stream_buffer_bytes: how far an event stream's reader may fall behind (older events
             are dropped beyond it).
@@ -161,6 +166,10 @@ class GatewaySettings(_Section):
     access_token_ttl_s: PositiveInt = 900
     refresh_token_ttl_s: PositiveInt = 7 * 24 * 3600
     api_key_cache_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0
+    trusted_proxies: str = ""
+    failed_auth_per_s: Annotated[float, msgspec.Meta(ge=0)] = 1.0
+    failed_auth_burst: PositiveInt = 20
+    max_keys_per_user: PositiveInt = 100
     max_streams_per_principal: PositiveInt = 8
     stream_buffer_bytes: Annotated[int, msgspec.Meta(ge=64 * 1024)] = 4 * MiB
     jwt_secret: Secret = Secret("")
