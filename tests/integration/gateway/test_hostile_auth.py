@@ -48,20 +48,20 @@ async def test_one_address_failing_does_not_lock_out_valid_keys(
 
 async def test_forwarded_for_is_believed_from_trusted_proxies_only(
         start_gateway: Callable[..., Any]) -> None:
-    async with start_gateway(QUANTOPS_GATEWAY_TRUSTED_PROXIES="127.0.0.0/8", **STRICT) as gw:
-        async with gw.client() as http:
-            attacker = {"X-Forwarded-For": "203.0.113.9"}
-            assert (await _spend_failures(http, attacker))[-1] == 429
-            # Another client behind the same proxy has its own budget.
-            other = await http.get("/v1/me", headers={"Authorization": f"Bearer {WRONG}",
-                                                      "X-Forwarded-For": "198.51.100.7"})
-            assert other.status_code == 401
-            # A client cannot pick its address by writing the header itself: the proxy's
-            # appended entry (rightmost untrusted) is the one believed.
-            spoofed = await http.get("/v1/me", headers={
-                "Authorization": f"Bearer {WRONG}",
-                "X-Forwarded-For": "198.51.100.7, 203.0.113.9"})
-            assert spoofed.status_code == 429
+    trusted = start_gateway(QUANTOPS_GATEWAY_TRUSTED_PROXIES="127.0.0.0/8", **STRICT)
+    async with trusted as gw, gw.client() as http:
+        attacker = {"X-Forwarded-For": "203.0.113.9"}
+        assert (await _spend_failures(http, attacker))[-1] == 429
+        # Another client behind the same proxy has its own budget.
+        other = await http.get("/v1/me", headers={"Authorization": f"Bearer {WRONG}",
+                                                  "X-Forwarded-For": "198.51.100.7"})
+        assert other.status_code == 401
+        # A client cannot pick its address by writing the header itself: the proxy's
+        # appended entry (rightmost untrusted) is the one believed.
+        spoofed = await http.get("/v1/me", headers={
+            "Authorization": f"Bearer {WRONG}",
+            "X-Forwarded-For": "198.51.100.7, 203.0.113.9"})
+        assert spoofed.status_code == 429
     async with start_gateway(**STRICT) as gw, gw.client() as http:
         # Without trusted proxies the header is nobody's word: one budget for the peer.
         await _spend_failures(http, {"X-Forwarded-For": "203.0.113.9"})
@@ -71,16 +71,16 @@ async def test_forwarded_for_is_believed_from_trusted_proxies_only(
 
 
 async def test_api_keys_per_user_are_capped(start_gateway: Callable[..., Any]) -> None:
-    async with start_gateway(QUANTOPS_GATEWAY_MAX_KEYS_PER_USER="3") as gw:
-        async with gw.client(gw.admin_key) as http:
-            assert (await http.post("/v1/users", json={"name": "many", "role": "viewer"})
-                    ).status_code == 201
-            for n in range(3):
-                r = await http.post("/v1/keys", json={"user": "many", "label": f"k{n}"})
-                assert r.status_code == 201, r.text
-            r = await http.post("/v1/keys", json={"user": "many", "label": "one too many"})
-            assert r.status_code == 409 and r.json()["details"]["max_keys"] == 3
-            key_id = (await http.get("/v1/keys", params={"user": "many"})).json()["items"][0]["id"]
-            assert (await http.delete(f"/v1/keys/{key_id}")).status_code in (200, 204)
-            r = await http.post("/v1/keys", json={"user": "many", "label": "after revoking"})
+    gateway = start_gateway(QUANTOPS_GATEWAY_MAX_KEYS_PER_USER="3")
+    async with gateway as gw, gw.client(gw.admin_key) as http:
+        assert (await http.post("/v1/users", json={"name": "many", "role": "viewer"})
+                ).status_code == 201
+        for n in range(3):
+            r = await http.post("/v1/keys", json={"user": "many", "label": f"k{n}"})
             assert r.status_code == 201, r.text
+        r = await http.post("/v1/keys", json={"user": "many", "label": "one too many"})
+        assert r.status_code == 409 and r.json()["details"]["max_keys"] == 3
+        key_id = (await http.get("/v1/keys", params={"user": "many"})).json()["items"][0]["id"]
+        assert (await http.delete(f"/v1/keys/{key_id}")).status_code in (200, 204)
+        r = await http.post("/v1/keys", json={"user": "many", "label": "after revoking"})
+        assert r.status_code == 201, r.text
