@@ -202,6 +202,7 @@ class QuantSettings(_Section):
             ``calendar_gap`` validation warnings (a task may pass its own).
         serve: executor processes answer ``executor.quant.*`` (predict, trial history).
         model_cache_size, model_cache_ttl_s: loaded models each executor keeps for predict.
+        model_cache_bytes: their total memory (estimated from what their files unpack to).
         resolve_ttl_s: how long a moving ref (``name@production``, a dataset name) is trusted
             without an event saying it moved.
         dataset_cache_bytes: dataset bytes each executor keeps in memory for tasks.
@@ -214,6 +215,7 @@ class QuantSettings(_Section):
     max_gap_factor: PositiveFloat = 3.0
     serve: bool = True
     model_cache_size: PositiveInt = 16
+    model_cache_bytes: PositiveInt = 256 * MiB
     model_cache_ttl_s: PositiveFloat = 3600.0
     resolve_ttl_s: PositiveFloat = 5.0
     dataset_cache_bytes: PositiveInt = 512 * MiB

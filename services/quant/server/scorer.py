@@ -79,6 +79,7 @@ class Scorer:
         self.settings = settings
         self.clock = clock
         self.models = LiveModels(RegistryClient(bus), max_models=settings.model_cache_size,
+                                 max_bytes=settings.model_cache_bytes,
                                  ttl_s=settings.model_cache_ttl_s,
                                  resolve_ttl_s=settings.resolve_ttl_s, clock=clock)
         self.datasets = DatasetClient(bus)
