@@ -34,5 +34,7 @@ Seconds = Annotated[int, msgspec.Meta(ge=1, le=MAX_SECONDS)]
 FloatSeconds = Annotated[float, msgspec.Meta(ge=0, le=MAX_SECONDS)]
 Bytes = Annotated[int, msgspec.Meta(ge=1, le=MAX_SAFE_INT)]
 PageLimit = Annotated[int, msgspec.Meta(ge=1, le=MAX_ITEMS)]
+#: Any finite number (a metric): JSON's 1e999 decodes as infinity, refused here.
+Finite = Annotated[float, msgspec.Meta(ge=-1e300, le=1e300)]
 Name = Annotated[str, msgspec.Meta(max_length=MAX_NAME_CHARS)]
 Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT_CHARS)]

@@ -25,6 +25,7 @@ from shared.contracts.base import Message
 #: ``float`` alone would turn ``max_depth: 3`` into ``3.0`` in a decoding client.
 Scalar = Any
 ModelRef = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Symbol = Annotated[str, msgspec.Meta(max_length=64)]
 
 
 #: Bars one request may carry (they travel in one NATS message).
@@ -50,7 +51,7 @@ class Bar(Message):
     low: Price
     close: Price
     volume: Price
-    symbol: Annotated[str, msgspec.Meta(max_length=64)] = "UNKNOWN"
+    symbol: Symbol = "UNKNOWN"
 
     def __post_init__(self) -> None:
         check_time(self.timestamp, "timestamp")
@@ -69,7 +70,7 @@ class PredictRequest(Message):
     model: ModelRef
     dataset: Annotated[str, msgspec.Meta(max_length=200)] = ""
     bars: Annotated[list[Bar], msgspec.Meta(max_length=MAX_BARS)] = []
-    symbols: Annotated[list[str], msgspec.Meta(max_length=1000)] = []
+    symbols: Annotated[list[Symbol], msgspec.Meta(max_length=1000)] = []
     end: datetime | None = None
     write_signals: bool = False
 
