@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: up test test-fast bench lint format clean status
+.PHONY: up test test-fast fuzz bench lint format clean status
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# Longer hostile-input run: 100 schemathesis examples per operation and mode (make test: 5).
+fuzz: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/fuzz --fuzz-examples=100
 
 bench: $(STAMP)
 	@set -e; for b in bench/bench_*.py; do \
