@@ -29,7 +29,7 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
-# Longer hostile-input run: 100 schemathesis examples per operation and mode (make test: 5).
+# Longer hostile-input run: 100 schemathesis examples per operation and mode (make test: 3).
 fuzz: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/fuzz --fuzz-examples=100
 

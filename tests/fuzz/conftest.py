@@ -20,7 +20,7 @@ UNLIMITED = {"QUANTOPS_GATEWAY_RATE_LIMIT_PER_S": "0",
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--fuzz-examples", type=int, default=5,
+    parser.addoption("--fuzz-examples", type=int, default=3,
                      help="schemathesis examples per operation and mode (make fuzz: 100)")
 
 
