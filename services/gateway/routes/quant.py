@@ -24,6 +24,7 @@ from shared.contracts.quant import (
     ModelRef,
     PredictReply,
     PredictRequest,
+    Symbol,
     TemplatesReply,
     TrialsReply,
     TrialsRequest,
@@ -50,7 +51,7 @@ class PredictBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     model: ModelRef
     dataset: Annotated[str, msgspec.Meta(max_length=200)] = ""
     bars: Annotated[list[Bar], msgspec.Meta(max_length=MAX_BARS)] = []
-    symbols: Annotated[list[str], msgspec.Meta(max_length=1000)] = []
+    symbols: Annotated[list[Symbol], msgspec.Meta(max_length=1000)] = []
     end: datetime | None = None
 
     def __post_init__(self) -> None:
