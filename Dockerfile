@@ -25,6 +25,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 COPY README.md ./
 COPY shared ./shared
 COPY services ./services
+COPY cli ./cli
 RUN pip install --no-deps . \
     && python -m compileall -q /opt/venv
 

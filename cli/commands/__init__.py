@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.cli_commands import datasets, keys, models, state, tasks
+from cli.commands import datasets, keys, models, state, tasks
 
 FAMILIES = (models, tasks, state, datasets, keys)
 

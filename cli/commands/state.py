@@ -8,8 +8,8 @@ from typing import Any
 
 import msgspec
 
-from services.cli_commands.common import command, json_value
-from services.cli_commands.output import epoch, print_json, print_table, size
+from cli.commands.common import command, json_value
+from cli.commands.output import epoch, print_json, print_table, size
 from shared.clients.http import Client
 
 

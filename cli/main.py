@@ -1,6 +1,6 @@
 """The ``quantops`` command: run the system, one service, or ask it how it is; and work with
 it through the gateway (``models``, ``tasks``, ``state``, ``datasets``, ``keys``:
-``services.cli_commands``)."""
+``cli.commands``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import importlib
 import sys
 from pathlib import Path
 
-from services import cli_commands
+from cli import commands
 from shared.settings import Settings, SettingsError
 from shared.subjects import SERVICES
 
@@ -33,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--timeout", type=float, default=2.0)
     tr = sub.add_parser("trace", help="print a trace's span tree from the local trace file")
     tr.add_argument("id", help="trace id or correlation id")
-    cli_commands.register(sub)
+    commands.register(sub)
     return p
 
 
@@ -44,11 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if hasattr(args, "run"):  # a gateway command (services.cli_commands)
+    if hasattr(args, "run"):  # a gateway command (cli.commands)
         return int(args.run(args, settings))
     match args.command:
         case "up":
-            from services.supervisor import up
+            from cli.supervisor import up
 
             return up(settings)
         case "serve":
@@ -58,13 +58,13 @@ def main(argv: list[str] | None = None) -> int:
             run(module.create, args.service, settings)
             return 0
         case "status":
-            from services.status import print_status
+            from cli.status import print_status
             from shared import natsauth
 
             settings = natsauth.with_local_credentials(settings)
             return asyncio.run(print_status(settings, timeout_s=args.timeout))
         case "trace":
-            from services.tracetree import print_trace
+            from cli.tracetree import print_trace
 
             return print_trace(trace_file(settings), args.id)
     return 2

@@ -44,7 +44,7 @@ class Child:
         fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         out = os.fdopen(fd, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "serve", self.service],
+            [sys.executable, "-m", "cli.main", "serve", self.service],
             env=self.env, stdout=out, stderr=out, preexec_fn=die_with_parent,
         )
         out.close()

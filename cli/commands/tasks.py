@@ -8,8 +8,8 @@ import json
 import sys
 from typing import Any
 
-from services.cli_commands.common import command, json_value
-from services.cli_commands.output import epoch, print_json, print_table
+from cli.commands.common import command, json_value
+from cli.commands.output import epoch, print_json, print_table
 from shared.clients.http import Client
 from shared.contracts.executor import PRIORITIES, TERMINAL, TaskRecord, TaskStatus
 

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from services.cli_commands.common import command
-from services.cli_commands.output import ProgressBar, print_json, print_table, size
+from cli.commands.common import command
+from cli.commands.output import ProgressBar, print_json, print_table, size
 from shared.clients.http import Client
 from shared.contracts.datasets import DatasetInfo
 from shared.errors import InvalidRequest, NotFound

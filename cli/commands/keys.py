@@ -6,8 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-from services.cli_commands.common import command
-from services.cli_commands.output import epoch, print_json, print_table
+from cli.commands.common import command
+from cli.commands.output import epoch, print_json, print_table
 from shared.clients.http import Client
 
 
