@@ -26,6 +26,7 @@ COPY README.md ./
 COPY shared ./shared
 COPY services ./services
 COPY cli ./cli
+COPY quant ./quant
 RUN pip install --no-deps . \
     && python -m compileall -q /opt/venv
 

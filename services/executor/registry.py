@@ -1,15 +1,17 @@
 """The task-type registry: built-ins, ``quantops.tasks`` entry points and plugin modules.
 
 An entry point (or plugin module attribute ``TASKS``) may name a ``TaskType``, an iterable of
-them, a ``Plugin`` (task types, endpoints, start/stop hooks), or a zero-argument callable
-returning any of these. A plugin that fails to load is reported in
-``errors`` (and in the health details) instead of stopping the executor: the other types keep
-running.
+them, a ``Plugin`` (task types, endpoints, start/stop hooks), or a callable returning any of
+these: called with the executor's ``Settings`` when it takes an argument (a plugin is configured
+by the one settings object, never by reading the environment), else with none. A plugin that
+fails to load is reported in ``errors`` (and in the health details) instead of stopping the
+executor: the other types keep running.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 from collections.abc import Iterable
 from importlib.metadata import EntryPoint, entry_points
@@ -19,6 +21,7 @@ import msgspec
 
 from shared.contracts.executor import TaskTypeInfo
 from shared.errors import InvalidRequest
+from shared.settings import Settings
 from shared.tasks import Plugin, TaskType
 
 log = logging.getLogger(__name__)
@@ -29,7 +32,8 @@ ENTRY_POINT_GROUP = "quantops.tasks"
 class TaskRegistry:
     """Task types by name, with a cached input decoder per type."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
         self._types: dict[str, TaskType[Any]] = {}
         self._decoders: dict[str, msgspec.json.Decoder[Any]] = {}
         self.errors: list[str] = []
@@ -50,7 +54,7 @@ class TaskRegistry:
     def add_all(self, obj: object, *, source: str) -> int:
         """Register what a plugin exposes; returns how many types it added."""
         if callable(obj) and not isinstance(obj, type | TaskType | Plugin):
-            obj = obj()
+            obj = obj(self.settings) if inspect.signature(obj).parameters else obj()
         if isinstance(obj, Plugin):
             taken = {e.subject for p in self.plugins for e in p.endpoints}
             clash = [e.subject for e in obj.endpoints if e.subject in taken]
@@ -145,12 +149,12 @@ def _collect(obj: object) -> Iterable[TaskType[Any]]:
 
 
 def build_registry(plugins: str = "", eps: Iterable[EntryPoint] | None = None, *,
-                   entry_points: bool = True) -> TaskRegistry:
+                   entry_points: bool = True, settings: Settings | None = None) -> TaskRegistry:
     """Built-ins first, then entry points (unless ``entry_points`` is off), then
     ``QUANTOPS_EXECUTOR_PLUGINS`` modules."""
     from services.executor import builtins
 
-    registry = TaskRegistry()
+    registry = TaskRegistry(settings)
     registry.add_all(builtins.TASKS, source="built-in")
     if entry_points:
         registry.load_entry_points(eps)

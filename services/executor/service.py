@@ -39,7 +39,8 @@ class ExecutorApp:
     def __init__(self, settings: Settings, registry: TaskRegistry | None = None) -> None:
         self.settings = settings
         self.registry = registry or build_registry(
-            settings.executor.plugins, entry_points=settings.executor.entry_points)
+            settings.executor.plugins, entry_points=settings.executor.entry_points,
+            settings=settings)
         self.instance = f"{socket.gethostname()}:{os.getpid()}"
         self.pool = WorkerPool(settings.executor.worker_processes,
                                preload=[m for m in self.registry.modules if m != "__main__"])

@@ -31,7 +31,7 @@ DatasetName = Annotated[str, msgspec.Meta(
 
 
 class Issue(Message):
-    """One validation finding (``services.quant.validation.Issue`` on the wire): which check,
+    """One validation finding (what ``quant.validation.validate_ohlcv`` reports): which check,
     which symbol, the first offending row positions (0-based, in the file's row order) and
     their timestamps, and how many rows in all."""
 
