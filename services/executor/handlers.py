@@ -10,9 +10,9 @@ from typing import Any
 from services.executor import queries
 from services.executor.cancellation import Canceller
 from services.executor.deadletters import DeadLetters
-from services.executor.registry import TaskRegistry
 from services.executor.store import StatusStore
 from services.executor.submission import Submitter
+from services.executor.tasktypes import TaskRegistry
 from services.executor.workflows import Workflows
 from shared.bus import Context
 from shared.contracts.base import Empty

@@ -42,10 +42,10 @@ from shared.tasks import TaskKind, TaskType
 
 if TYPE_CHECKING:
     from services.executor.deadletters import DeadLetters
-    from services.executor.registry import TaskRegistry
     from services.executor.statuswriter import StatusWriter
     from services.executor.store import StatusStore
     from services.executor.submission import Submitter
+    from services.executor.tasktypes import TaskRegistry
     from services.executor.workers import WorkerPool
     from services.executor.workflows import Workflows
     from shared.bus import Bus

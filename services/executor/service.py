@@ -13,12 +13,12 @@ from services.executor.cancellation import Canceller
 from services.executor.deadletters import DeadLetters
 from services.executor.engine import Engine, consumer_name
 from services.executor.handlers import Handlers
-from services.executor.registry import TaskRegistry, build_registry
 from services.executor.runner import Runtime
 from services.executor.statuswriter import StatusWriter
 from services.executor.store import StatusStore
 from services.executor.streams import ensure_all
 from services.executor.submission import Submitter
+from services.executor.tasktypes import TaskRegistry, build_registry
 from services.executor.workers import WorkerPool
 from services.executor.workflows import Workflows
 from shared import telemetry

@@ -16,8 +16,8 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.errors import APIError
 
-from services.executor.registry import TaskRegistry
 from services.executor.store import StatusStore
+from services.executor.tasktypes import TaskRegistry
 from shared import telemetry
 from shared.contracts.executor import (
     Priority,

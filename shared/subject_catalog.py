@@ -5,8 +5,8 @@ and reply Struct of every request/reply subject (as the services' handlers decod
 them), and the payload of every published subject, stream and bucket. The AsyncAPI document
 (``shared.asyncapi``) and ``docs/subjects.md`` are generated from it:
 
-    python -m shared.catalog --write-docs      # docs/asyncapi.json and docs/subjects.md
-    python -m shared.catalog --check           # exit 1 if the committed docs are stale
+    python -m shared.subject_catalog --write-docs      # docs/asyncapi.json and docs/subjects.md
+    python -m shared.subject_catalog --check           # exit 1 if the committed docs are stale
 
 A test fails when a member of a ``<Service>Subject`` enum is missing here.
 """

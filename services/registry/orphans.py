@@ -41,7 +41,7 @@ class SweepReport:
     refused: str = ""
 
 
-class Sweeper:
+class OrphanRemover:
     def __init__(self, catalog: Catalog, artifacts: ArtifactStore, publisher: Publisher, *,
                  upload_ttl_s: float, clock: Callable[[], float] = time.time) -> None:
         self.catalog, self.artifacts, self.publisher = catalog, artifacts, publisher

@@ -7,7 +7,7 @@ from importlib.metadata import EntryPoint
 import msgspec
 import pytest
 
-from services.executor.registry import ENTRY_POINT_GROUP, TaskRegistry, build_registry
+from services.executor.tasktypes import ENTRY_POINT_GROUP, TaskRegistry, build_registry
 from shared.errors import InvalidRequest
 from shared.tasks import TaskContext, TaskKind, TaskType, task
 

@@ -9,7 +9,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from shared import asyncapi, catalog, subjects
+from shared import asyncapi, subjects
+from shared import subject_catalog as catalog
 
 
 def test_every_member_of_every_subject_enum_is_catalogued() -> None:
@@ -65,6 +66,6 @@ def test_asyncapi_document_is_self_consistent() -> None:
 def test_committed_docs_are_what_the_code_generates(path: Any) -> None:
     want = asyncapi.rendered()[path]
     assert path.exists() and path.read_text() == want, (
-        f"{path.name} is stale: run `python -m shared.catalog --write-docs` and commit it")
+        f"{path.name} is stale: run `python -m shared.subject_catalog --write-docs` and commit it")
     if path.suffix == ".json":
         assert json.loads(path.read_text())["channels"]
