@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from typing import TYPE_CHECKING
 
 import msgspec
 from nats.aio.msg import Msg
@@ -30,6 +31,7 @@ from services.executor import metrics
 from services.executor.puller import Puller
 from services.executor.runner import SHUTDOWN, TIMEOUT, Run, Runner, Runtime
 from services.executor.scheduler import PriorityScheduler
+from shared.bus import Bus
 from shared.contracts.executor import (
     CANCEL_REQUESTED,
     PRIORITIES,
@@ -37,7 +39,17 @@ from shared.contracts.executor import (
     Priority,
     task_event_subject,
 )
+from shared.settings import ExecutorSettings
 from shared.subjects import Stream
+
+if TYPE_CHECKING:
+    from services.executor.deadletters import DeadLetters
+    from services.executor.statuswriter import StatusWriter
+    from services.executor.store import StatusStore
+    from services.executor.submission import Submitter
+    from services.executor.tasktypes import TaskRegistry
+    from services.executor.workers import WorkerPool
+    from services.executor.workflows import Workflows
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +63,20 @@ def consumer_name(priority: Priority) -> str:
 
 
 class Engine:
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
-        s = rt.settings
+    """Consumes, schedules and runs tasks. It builds the ``Runtime`` its runs share, wired to
+    its own slot release and cancellation memory, from the executor's parts."""
+
+    def __init__(self, *, bus: Bus, settings: ExecutorSettings, registry: TaskRegistry,
+                 writer: StatusWriter, store: StatusStore, submitter: Submitter,
+                 dead_letters: DeadLetters, workflows: Workflows, pool: WorkerPool,
+                 instance: str, tracing: bool = False) -> None:
+        s = settings
+        self.cancelled: dict[str, float] = {}
+        self.rt = rt = Runtime(bus=bus, settings=s, registry=registry, writer=writer,
+                               store=store, submitter=submitter, dead_letters=dead_letters,
+                               workflows=workflows, pool=pool, instance=instance,
+                               release=self._release, is_cancelled=self.cancelled.__contains__,
+                               tracing=tracing)
         self.concurrency = s.concurrency
         # Running + buffered (up to concurrency + 1 of one class, 1 of each other) + awaiting
         # their final record: generous enough that lower classes never use up a higher one's.
@@ -64,7 +87,6 @@ class Engine:
         # Messages this process holds, by id(): nats-py's Msg is an unhashable dataclass.
         self.held: dict[int, Msg] = {}
         self.running = 0
-        self.cancelled: dict[str, float] = {}
         self.stopping = False
         self.pullers: list[Puller] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -72,8 +94,6 @@ class Engine:
         self._reaper: asyncio.Task[None] | None = None
         self._hold_timer: asyncio.TimerHandle | None = None
         self._idle = asyncio.Event()
-        rt.release = self._release
-        rt.is_cancelled = self.cancelled.__contains__
         metrics.SLOTS.set(self.concurrency)
 
     async def start(self) -> None:

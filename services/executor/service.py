@@ -13,7 +13,6 @@ from services.executor.cancellation import Canceller
 from services.executor.deadletters import DeadLetters
 from services.executor.engine import Engine, consumer_name
 from services.executor.handlers import Handlers
-from services.executor.runner import Runtime
 from services.executor.statuswriter import StatusWriter
 from services.executor.store import StatusStore
 from services.executor.streams import ensure_all
@@ -64,15 +63,14 @@ class ExecutorApp:
         dead = DeadLetters(bus.js, submitter)
         canceller = Canceller(bus.nc, bus.js, store, writer, workflows)
         workflows.cancel_task = canceller.cancel
-        rt = Runtime(bus=bus, settings=s, registry=self.registry, writer=writer, store=store,
-                     submitter=submitter, dead_letters=dead, workflows=workflows,
-                     pool=self.pool, instance=self.instance, release=lambda r: None,
-                     is_cancelled=lambda t: False, tracing=telemetry.recording())
         handlers = Handlers(self.registry, store, submitter, canceller, dead, workflows)
         for subject, fn, request_type in handlers.routes():
             await bus.serve(subject, fn, request_type)
         await self._start_plugins(bus)
-        self.engine = Engine(rt)
+        self.engine = Engine(bus=bus, settings=s, registry=self.registry, writer=writer,
+                             store=store, submitter=submitter, dead_letters=dead,
+                             workflows=workflows, pool=self.pool, instance=self.instance,
+                             tracing=telemetry.recording())
         await self.engine.start()
         self._depth = asyncio.create_task(self._report_depth(bus))
         log.info("executor ready", extra={"types": self.registry.names(),
