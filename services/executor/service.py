@@ -9,17 +9,17 @@ import os
 import socket
 
 from services.executor import metrics
-from services.executor.cancellation import Canceller
-from services.executor.deadletters import DeadLetters
-from services.executor.engine import Engine, consumer_name
-from services.executor.handlers import Handlers
-from services.executor.statuswriter import StatusWriter
-from services.executor.store import StatusStore
-from services.executor.streams import ensure_all
-from services.executor.submission import Submitter
+from services.executor.api.cancellation import Canceller
+from services.executor.api.deadletters import DeadLetters
+from services.executor.api.handlers import Handlers
+from services.executor.api.submission import Submitter
+from services.executor.api.workflows import Workflows
+from services.executor.runtime.engine import Engine, consumer_name
+from services.executor.runtime.workers import WorkerPool
+from services.executor.storage.statuswriter import StatusWriter
+from services.executor.storage.store import StatusStore
+from services.executor.storage.streams import ensure_all
 from services.executor.tasktypes import TaskRegistry, build_registry
-from services.executor.workers import WorkerPool
-from services.executor.workflows import Workflows
 from shared import telemetry
 from shared.bus import Bus
 from shared.contracts.base import DependencyStatus

@@ -21,7 +21,7 @@ from nats.js import JetStreamContext, api
 from nats.js.errors import APIError, BadRequestError
 from nats.js.kv import KeyValue
 
-from services.executor.engine import consumer_name
+from services.executor.runtime.engine import consumer_name
 from shared.contracts.executor import DEAD_LETTER_PREFIX, PRIORITIES
 from shared.settings import ExecutorSettings
 from shared.streams import ensure_stream, events_config

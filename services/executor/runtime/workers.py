@@ -21,7 +21,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
 
 from services.executor import metrics
-from services.executor.worker_main import worker_main
+from services.executor.runtime.worker_main import worker_main
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -65,7 +65,8 @@ class WorkerPool:
     def __init__(self, size: int, *, preload: list[str] | None = None) -> None:
         self.size = size
         self._ctx = multiprocessing.get_context("forkserver")
-        self._ctx.set_forkserver_preload(["services.executor.worker_main", *(preload or [])])
+        self._ctx.set_forkserver_preload(["services.executor.runtime.worker_main",
+                                          *(preload or [])])
         self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
         self._all: dict[int, _Worker] = {}
         self._loop: asyncio.AbstractEventLoop | None = None

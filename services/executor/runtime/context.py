@@ -17,7 +17,7 @@ from shared.contracts.executor import Priority, SubmitTask, TaskMessage, TaskRec
 from shared.subjects import Header
 
 if TYPE_CHECKING:
-    from services.executor.runner import Run, Runtime
+    from services.executor.runtime.runner import Run, Runtime
 
 log = logging.getLogger("quantops.task")
 T = TypeVar("T")

@@ -22,10 +22,10 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from services.executor import dag
-from services.executor.statuswriter import StatusWriter
-from services.executor.store import StatusStore, find_queued
-from services.executor.submission import Submitter, limits
+from services.executor.api import dag
+from services.executor.api.submission import Submitter, limits
+from services.executor.storage.statuswriter import StatusWriter
+from services.executor.storage.store import StatusStore, find_queued
 from shared import telemetry
 from shared.contracts.executor import (
     TERMINAL,

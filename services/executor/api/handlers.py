@@ -7,13 +7,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from services.executor import queries
-from services.executor.cancellation import Canceller
-from services.executor.deadletters import DeadLetters
-from services.executor.store import StatusStore
-from services.executor.submission import Submitter
+from services.executor.api import queries
+from services.executor.api.cancellation import Canceller
+from services.executor.api.deadletters import DeadLetters
+from services.executor.api.submission import Submitter
+from services.executor.api.workflows import Workflows
+from services.executor.storage.store import StatusStore
 from services.executor.tasktypes import TaskRegistry
-from services.executor.workflows import Workflows
 from shared.bus import Context
 from shared.contracts.base import Empty
 from shared.contracts.executor import (

@@ -13,8 +13,8 @@ import msgspec
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from services.executor.store import scan_stream
-from services.executor.submission import Submitter
+from services.executor.api.submission import Submitter
+from services.executor.storage.store import scan_stream
 from shared.contracts.executor import (
     DEAD_LETTER_PREFIX,
     DeadLetter,

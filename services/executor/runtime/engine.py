@@ -28,9 +28,9 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from services.executor import metrics
-from services.executor.puller import Puller
-from services.executor.runner import SHUTDOWN, TIMEOUT, Run, Runner, Runtime
-from services.executor.scheduler import PriorityScheduler
+from services.executor.runtime.puller import Puller
+from services.executor.runtime.runner import SHUTDOWN, TIMEOUT, Run, Runner, Runtime
+from services.executor.runtime.scheduler import PriorityScheduler
 from shared.bus import Bus
 from shared.contracts.executor import (
     CANCEL_REQUESTED,
@@ -43,13 +43,13 @@ from shared.settings import ExecutorSettings
 from shared.subjects import Stream
 
 if TYPE_CHECKING:
-    from services.executor.deadletters import DeadLetters
-    from services.executor.statuswriter import StatusWriter
-    from services.executor.store import StatusStore
-    from services.executor.submission import Submitter
+    from services.executor.api.deadletters import DeadLetters
+    from services.executor.api.submission import Submitter
+    from services.executor.api.workflows import Workflows
+    from services.executor.runtime.workers import WorkerPool
+    from services.executor.storage.statuswriter import StatusWriter
+    from services.executor.storage.store import StatusStore
     from services.executor.tasktypes import TaskRegistry
-    from services.executor.workers import WorkerPool
-    from services.executor.workflows import Workflows
 
 log = logging.getLogger(__name__)
 

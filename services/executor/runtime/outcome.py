@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from services.executor.workers import WorkerError, WorkerLost
+from services.executor.runtime.workers import WorkerError, WorkerLost
 from shared.contracts.executor import TaskError, TaskStatus
 from shared.tasks import Reject, Retry
 

@@ -16,7 +16,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.errors import APIError
 
-from services.executor.store import StatusStore
+from services.executor.storage.store import StatusStore
 from services.executor.tasktypes import TaskRegistry
 from shared import telemetry
 from shared.contracts.executor import (

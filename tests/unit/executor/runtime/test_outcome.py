@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from services.executor import outcome
-from services.executor.outcome import Ack
-from services.executor.workers import WorkerError, WorkerLost
+from services.executor.runtime import outcome
+from services.executor.runtime.outcome import Ack
+from services.executor.runtime.workers import WorkerError, WorkerLost
 from shared.contracts.executor import TaskStatus
 from shared.errors import ServiceUnavailable
 from shared.tasks import Reject, Retry

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.executor import dag
+from services.executor.api import dag
 from shared.contracts.executor import (
     NodeState,
     OnFailure,

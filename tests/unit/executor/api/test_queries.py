@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.executor import queries
+from services.executor.api import queries
 from shared.contracts.executor import ListTasks, TaskError, TaskRecord, TaskStatus
 from shared.errors import InvalidRequest
 

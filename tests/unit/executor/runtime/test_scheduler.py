@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from services.executor.scheduler import PriorityScheduler
+from services.executor.runtime.scheduler import PriorityScheduler
 from shared.contracts.executor import Priority
 
 H, N, L = Priority.HIGH, Priority.NORMAL, Priority.LOW

@@ -19,9 +19,9 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from services.executor.statuswriter import StatusWriter
-from services.executor.store import StatusStore, find_queued
-from services.executor.workflows import Workflows
+from services.executor.api.workflows import Workflows
+from services.executor.storage.statuswriter import StatusWriter
+from services.executor.storage.store import StatusStore, find_queued
 from shared.contracts.executor import (
     CANCEL_REQUESTED,
     TERMINAL,

@@ -22,11 +22,12 @@ from nats.aio.msg import Msg
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from services.executor import metrics, outcome
-from services.executor.context import RunContext
-from services.executor.outcome import Ack, Outcome
-from services.executor.puller import ack_info
-from services.executor.submission import limits
+from services.executor import metrics
+from services.executor.api.submission import limits
+from services.executor.runtime import outcome
+from services.executor.runtime.context import RunContext
+from services.executor.runtime.outcome import Ack, Outcome
+from services.executor.runtime.puller import ack_info
 from shared import telemetry
 from shared.contracts.executor import (
     TERMINAL,
@@ -41,13 +42,13 @@ from shared.errors import QuantopsError
 from shared.tasks import TaskKind, TaskType
 
 if TYPE_CHECKING:
-    from services.executor.deadletters import DeadLetters
-    from services.executor.statuswriter import StatusWriter
-    from services.executor.store import StatusStore
-    from services.executor.submission import Submitter
+    from services.executor.api.deadletters import DeadLetters
+    from services.executor.api.submission import Submitter
+    from services.executor.api.workflows import Workflows
+    from services.executor.runtime.workers import WorkerPool
+    from services.executor.storage.statuswriter import StatusWriter
+    from services.executor.storage.store import StatusStore
     from services.executor.tasktypes import TaskRegistry
-    from services.executor.workers import WorkerPool
-    from services.executor.workflows import Workflows
     from shared.bus import Bus
     from shared.settings import ExecutorSettings
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from services.executor.workers import WorkerError, WorkerLost, WorkerPool
+from services.executor.runtime.workers import WorkerError, WorkerLost, WorkerPool
 from shared.tasks import Retry
 from tests.support import pid_alive
 from tests.unit.executor import jobs
