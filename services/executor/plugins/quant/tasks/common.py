@@ -21,6 +21,7 @@ from shared.bus import Bus
 from shared.clients.datasets import DatasetClient
 from shared.clients.registry import RegistryClient
 from shared.clients.state import StateClient
+from shared.contracts.base import NAME_PATTERN
 from shared.contracts.datasets import DEMO_DATASET, DatasetInfo
 from shared.settings import QuantSettings
 from shared.tasks import Reject, TaskContext
@@ -30,8 +31,8 @@ T = TypeVar("T")
 
 DatasetRef = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 IsoTime = Annotated[str, msgspec.Meta(max_length=40)]
-ModelName = Annotated[str, msgspec.Meta(
-    pattern=r"^$|^[a-z0-9](?:[a-z0-9_-]|\.(?!\.)){0,100}[a-z0-9]$|^[a-z0-9]$")]
+#: A model name, or "" for the default one.
+ModelName = Annotated[str, msgspec.Meta(pattern=r"^$|" + NAME_PATTERN)]
 
 
 class DataInput(msgspec.Struct, frozen=True, kw_only=True):
