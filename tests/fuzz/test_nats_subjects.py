@@ -11,8 +11,8 @@ import nats
 import pytest
 
 from shared import errors, subjects
-from shared.catalog import OPERATIONS, Operation, missing_subjects
 from shared.contracts.base import HealthReply
+from shared.subject_catalog import OPERATIONS, Operation, missing_subjects
 from shared.subjects import STATUS_ERROR, Header
 
 REQUESTS = [op for op in OPERATIONS if not op.subject.endswith(".health")]

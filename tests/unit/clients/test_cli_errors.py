@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from services.cli import main
+from cli.main import main
 from shared.natsserver import free_port
 
 

@@ -12,8 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from services.quant.data import MAX_DATASET_ROWS, read_ohlcv
-from services.quant.estimators import MAX_MODEL_UNPACKED_BYTES, load_model, unpacked_size
+from quant.data import MAX_DATASET_ROWS, read_ohlcv
+from quant.estimators import MAX_MODEL_UNPACKED_BYTES, load_model, unpacked_size
 
 
 def test_a_tiny_parquet_of_millions_of_rows_is_refused_before_decoding() -> None:
@@ -37,7 +37,7 @@ def test_a_csv_with_too_many_lines_is_refused() -> None:
 
 def test_a_model_file_that_inflates_beyond_the_bound_is_refused_before_loading(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from services.quant import estimators
+    from quant import estimators
 
     assert MAX_MODEL_UNPACKED_BYTES == 256 << 20
     monkeypatch.setattr(estimators, "MAX_MODEL_UNPACKED_BYTES", 4 << 20)  # a quicker bomb
