@@ -34,6 +34,12 @@ Then = Callable[[], Awaitable[Any] | None]
 Data = bytes | Callable[[], bytes]
 
 
+def describe(e: BaseException) -> str:
+    """``TimeoutError`` and some nats-py errors print as empty strings."""
+    text = str(e)
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
 class _Acks:
     """The PubAcks of one batch, matched by reply token: a counter, not a future per write."""
 
@@ -160,7 +166,9 @@ class StatusWriter:
                 await self.nc.publish(self.prefix + task_id, entry.data, reply=f"{reply}{i}")
             await asyncio.wait_for(acks.done.wait(), self.timeout_s)
         except Exception as e:  # disconnected, or no answer in time: retry what is missing
-            log.warning("status batch incomplete: %s", e or type(e).__name__)
+            # str() of a timeout is empty: name the exception and say how much is missing.
+            log.warning("status batch incomplete: %d of %d records unacknowledged after %s: %s",
+                        acks.remaining, len(items), self.timeout_s, describe(e))
         finally:
             self._acks = None
         failed: dict[str, _Pending] = {}

@@ -263,7 +263,7 @@ def test_nats_is_a_durable_three_server_jetstream_cluster(values_name: str) -> N
     assert sts["spec"]["podManagementPolicy"] == "Parallel"
     assert sts["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
     conf = nats_config(docs)
-    assert "sync_interval: always" in conf
+    assert 'sync_interval: "always"' in conf
     assert "store_dir: /data/jetstream" in conf
     assert conf.count(":6222\n") == 3 + 1  # three routes and the cluster listener
     headless = named(docs, "Service", "nats-headless")

@@ -13,6 +13,7 @@ import pytest
 
 from shared.clients.executor import ExecutorClient
 from shared.contracts.executor import TaskRecord, TaskStatus, WorkflowTask, task_event_subject
+from shared.settings import Settings
 from shared.subjects import Stream
 from tests.integration.executor.test_cpu_and_cancel import alive, until
 
@@ -49,6 +50,30 @@ async def test_sigkilled_executor_task_completes_once_on_the_survivor(
         assert await event_count(client, "succeeded", reply.task_id) == 1
         # The dead executor's worker process did not outlive it.
         assert not alive(running.worker_pid)
+
+
+async def test_a_dead_executors_tasks_are_redelivered_within_seconds(
+    new_cluster: Callable[..., Any],
+) -> None:
+    """Default ack_wait (5 s) with heartbeats every third of it: the survivor starts the dead
+    executor's task a few seconds after the kill, not the 30 s it used to take."""
+    assert Settings().executor.ack_wait_s == 5.0
+    async with new_cluster(executors=2) as c:
+        client = await c.client()
+        reply = await client.submit("hybrid", {"seconds": 30, "retry_seconds": 0.1})
+        running = await until(client, reply.task_id, lambda r: r.worker_pid is not None)
+        # Heartbeats keep it: well past ack_wait, it is still on its first attempt.
+        await asyncio.sleep(Settings().executor.ack_wait_s * 1.5)
+        held = await client.get(reply.task_id)
+        assert held.attempts == 1 and held.status == TaskStatus.RUNNING
+        victim = next(p for p in c.processes if p.pid == pid_of(running))
+        killed_at = time.time()
+        victim.kill()
+        again = await until(client, reply.task_id, lambda r: r.attempts == 2, timeout_s=20)
+        assert again.attempts == 2 and again.started_at is not None
+        delay = again.started_at - killed_at
+        print(f"redelivered {delay:.2f} s after SIGKILL (ack_wait 5 s)")
+        assert delay < 7.0, delay
 
 
 async def test_nothing_is_lost_across_a_nats_server_restart(
