@@ -13,6 +13,7 @@ import pytest
 
 from shared.clients.executor import ExecutorClient
 from shared.contracts.executor import TaskRecord, TaskStatus, WorkflowTask, task_event_subject
+from shared.errors import NotFound
 from shared.settings import Settings
 from shared.subjects import Stream
 from tests.integration.executor.test_cpu_and_cancel import alive, until
@@ -140,3 +141,23 @@ async def test_a_workflow_survives_its_executor_being_killed(
             "a": {"slept_s": 0.1, "attempt": 2}}, "node": "b"}}
         assert (await client.get(f"{wf.id}-a")).attempts == 2
         assert os.getpid() != pid_of(c_rec) == survivor.pid
+
+
+async def test_final_records_expire_by_their_ttl_running_ones_stay(
+    new_cluster: Callable[..., Any],
+) -> None:
+    async with new_cluster(executors=1, QUANTOPS_EXECUTOR_RECORD_TTL_S="2") as c:
+        client = await c.client()
+        done = (await client.submit("noop", {})).task_id
+        running = (await client.submit("nap", {"seconds": 8, "retry_seconds": 0.1})).task_id
+        await client.wait(done, timeout_s=10)
+        expired_by = time.monotonic() + 6  # TTL 2 s, plus the server's expiry sweep
+        while True:
+            try:
+                await client.get(done)
+            except NotFound:
+                break
+            assert time.monotonic() < expired_by, "a final record outlived its TTL"
+            await asyncio.sleep(0.1)
+        rec = await client.get(running)
+        assert rec.status == TaskStatus.RUNNING  # written without a TTL: kept while it runs
