@@ -8,6 +8,7 @@ process with a message naming the variable; secrets are ``Secret`` and never pri
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -218,6 +219,11 @@ class QuantSettings(_Section):
     signals_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 7 * DAY_S
     trials_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 30 * DAY_S
     backtests_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 90 * DAY_S
+
+
+def ttl_or_none(seconds: float) -> int | None:
+    """A retention setting as a state-service ``ttl_s``: whole seconds, 0 meaning none."""
+    return max(1, math.ceil(seconds)) if seconds > 0 else None
 
 
 class TelemetrySettings(_Section):

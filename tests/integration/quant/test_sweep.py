@@ -10,6 +10,8 @@ from shared.bus import Bus
 from shared.clients.executor import ExecutorClient
 from shared.clients.quant import QuantClient
 from shared.clients.registry import RegistryClient
+from shared.clients.state import StateClient
+from shared.settings import Settings
 from tests.integration.quant.helpers import SMALL, run
 
 SPACE = {"alpha": {"type": "range", "low": 0.01, "high": 1000.0, "log": True}}
@@ -48,6 +50,12 @@ async def test_a_sweep_fans_out_narrows_records_and_promotes(qbus: Bus, unique: 
     assert history.best.metrics["sharpe"] == best["metrics"]["sharpe"]
     assert history.trend in ("improving", "stable", "declining")
     assert 0.01 <= float(history.recommended["alpha"]) <= 1000.0  # type: ignore[arg-type]
+    # Trial records expire by themselves (QUANTOPS_QUANT_TRIALS_TTL_S).
+    state = StateClient(qbus)
+    key = [k.key async for k in state.keys("trials", prefix=f"train_model.{model}.")][0]
+    stored = await state.get_reply("trials", key)
+    assert stored.expires_at is not None
+    assert abs(stored.expires_at - stored.updated_at - Settings().quant.trials_ttl_s) < 5
     assert "alpha" in history.parameters
     ats = [r.at for r in history.runs]
     assert ats == sorted(ats) and len(ats) == 12  # oldest first
