@@ -202,6 +202,8 @@ class QuantSettings(_Section):
         signals_namespace, trials_namespace, backtests_namespace: state-service namespaces.
         signals_ttl_s, trials_ttl_s, backtests_ttl_s: how long a record written there lives
             (its ``Nats-TTL``); 0 keeps it until deleted.
+        sweep_keep_best: a finished sweep keeps the registered versions of its best N trials
+            (and any an alias points to) and deletes the rest; 0 keeps them all.
     """
 
     seed_demo: bool = True
@@ -219,6 +221,7 @@ class QuantSettings(_Section):
     signals_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 7 * DAY_S
     trials_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 30 * DAY_S
     backtests_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 90 * DAY_S
+    sweep_keep_best: Annotated[int, msgspec.Meta(ge=0, le=500)] = 10
 
 
 def ttl_or_none(seconds: float) -> int | None:

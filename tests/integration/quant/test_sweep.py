@@ -21,7 +21,8 @@ async def test_a_sweep_fans_out_narrows_records_and_promotes(qbus: Bus, unique: 
     model = f"sweep-{unique}"
     record = await run(qbus, "sweep", {**SMALL, "estimator": "ridge", "space": SPACE,
                                        "n_trials": 6, "rounds": 2, "top_k": 2,
-                                       "model_name": model, "promote": True}, timeout_s=120)
+                                       "model_name": model, "promote": True,
+                                       "keep_best": 3}, timeout_s=120)
     result = record.result
     assert isinstance(result, dict)
     trials = result["trials"]
@@ -36,8 +37,11 @@ async def test_a_sweep_fans_out_narrows_records_and_promotes(qbus: Bus, unique: 
     assert result["promotion"]["promoted"] and result["promotion"]["to"] == best["version"]
     registry = RegistryClient(qbus)
     assert (await registry.aliases(model))["production"] == best["version"]
+    # Retention: the best 3 keep their versions, and production's (ties may put it 4th).
     versions = [v async for v in registry.iter_versions(model, tags={"sweep": record.id})]
-    assert len(versions) == 12
+    assert 3 <= len(versions) <= 4 and best["version"] in {v.version for v in versions}
+    assert len(result["pruned"]) == 12 - len(versions)
+    assert sum(bool(t.get("pruned")) for t in trials) == len(result["pruned"])
     own = [t for t in trials if t.get("ran_in") == "sweep"]
     assert len(own) == 2  # the last point of each round, trained by the sweep itself
     children = [await ExecutorClient(qbus).get(t["task_id"]) for t in trials if t not in own]
@@ -52,8 +56,9 @@ async def test_a_sweep_fans_out_narrows_records_and_promotes(qbus: Bus, unique: 
     assert 0.01 <= float(history.recommended["alpha"]) <= 1000.0  # type: ignore[arg-type]
     # Trial records expire by themselves (QUANTOPS_QUANT_TRIALS_TTL_S).
     state = StateClient(qbus)
-    key = [k.key async for k in state.keys("trials", prefix=f"train_model.{model}.")][0]
-    stored = await state.get_reply("trials", key)
+    keys = [k.key async for k in state.keys("trials", prefix=f"train_model.{model}.")]
+    assert len(keys) == 12  # every trial's record stays, pruned version or not
+    stored = await state.get_reply("trials", keys[0])
     assert stored.expires_at is not None
     assert abs(stored.expires_at - stored.updated_at - Settings().quant.trials_ttl_s) < 5
     assert "alpha" in history.parameters
