@@ -1,6 +1,7 @@
 """``quantops up`` keeps everything running: a SIGKILLed nats-server comes back with the same
 store (and is reaped, not left defunct); an executor killed again and again is restarted within
-the 2 s backoff cap, and submissions keep working meanwhile because the other executor answers."""
+the 2 s backoff cap, and submissions keep working meanwhile because the other executor answers.
+Health reports storage (free disk, JetStream use against its reservation) along the way."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import httpx
 import pytest
 
 from shared.natsserver import free_port
+from shared.settings import Settings
 from tests.e2e.test_up import _start_up, _wait_ready
 from tests.gateway_auth import admin_headers
 from tests.support import pid_alive
@@ -42,7 +44,10 @@ def test_up_restarts_nats_server_and_executors(tmp_path: Path) -> None:
     data_dir, log = tmp_path / "data", tmp_path / "up.log"
     proc = _start_up(data_dir, ports, log)
     try:
-        _wait_ready(url, timeout_s=60)
+        ready = _wait_ready(url, timeout_s=60)
+        storage = ready["services"]["state"]["health"]["details"]["storage"]  # type: ignore[index]
+        assert storage["jetstream_reserved_bytes"] == Settings().nats_max_file_store
+        assert storage["data_dir_free_bytes"] > 0 and storage["jetstream_used_bytes"] >= 0
         auth = admin_headers(data_dir)
         put = httpx.put(f"{url}/v1/state/e2e/kept", json={"value": 1}, headers=auth, timeout=5)
         assert put.status_code in (200, 201), put.text
