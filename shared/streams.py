@@ -24,7 +24,9 @@ def events_config(settings: Settings) -> api.StreamConfig:
         name=Stream.EVENTS, subjects=[f"{EVENTS_PREFIX}.>"], retention=api.RetentionPolicy.LIMITS,
         storage=api.StorageType.FILE, max_age=settings.events_max_age_s,
         max_bytes=settings.events_max_bytes, discard=api.DiscardPolicy.OLD,
-        duplicate_window=120.0, num_replicas=settings.stream_replicas)
+        # JetStream refuses a duplicate window longer than max_age.
+        duplicate_window=min(120.0, settings.events_max_age_s),
+        num_replicas=settings.stream_replicas)
 
 
 async def ensure_stream(js: JetStreamContext, config: api.StreamConfig, *,

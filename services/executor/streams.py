@@ -47,7 +47,9 @@ def dead_config(settings: ExecutorSettings, replicas: int = 1) -> api.StreamConf
     return api.StreamConfig(
         name=Stream.TASKS_DEAD, subjects=[f"{DEAD_LETTER_PREFIX}.>"],
         retention=api.RetentionPolicy.LIMITS, storage=api.StorageType.FILE,
-        max_age=settings.dead_letter_max_age_s, duplicate_window=120.0, num_replicas=replicas)
+        max_age=settings.dead_letter_max_age_s,
+        # JetStream refuses a duplicate window longer than max_age.
+        duplicate_window=min(120.0, settings.dead_letter_max_age_s), num_replicas=replicas)
 
 
 def consumer_config(settings: ExecutorSettings, priority: str) -> api.ConsumerConfig:

@@ -146,7 +146,10 @@ async def test_a_workflow_survives_its_executor_being_killed(
 async def test_final_records_expire_by_their_ttl_running_ones_stay(
     new_cluster: Callable[..., Any],
 ) -> None:
-    async with new_cluster(executors=1, QUANTOPS_EXECUTOR_RECORD_TTL_S="2") as c:
+    # The shortest stream limits the settings allow (duplicate windows must shrink with them).
+    async with new_cluster(executors=1, QUANTOPS_EXECUTOR_RECORD_TTL_S="2",
+                           QUANTOPS_EVENTS_MAX_AGE_S="60",
+                           QUANTOPS_EXECUTOR_DEAD_LETTER_MAX_AGE_S="60") as c:
         client = await c.client()
         done = (await client.submit("noop", {})).task_id
         running = (await client.submit("nap", {"seconds": 8, "retry_seconds": 0.1})).task_id
