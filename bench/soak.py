@@ -74,6 +74,7 @@ class Soak:
     latencies: list[tuple[float, float]] = field(default_factory=list)
     minutes: list[Minute] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
+    last_streams: dict[str, dict[str, int]] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
 
     def env(self) -> dict[str, str]:
@@ -196,10 +197,11 @@ class Soak:
             await client.failed_summary(window_s=3600)
             fs_ms = (time.perf_counter() - t0) * 1000
             report = jsz(self.ports["monitor"])
+            self.last_streams = streams(report)
             assert self.proc is not None
             m = Minute(minute=minute, tasks=len(lat), p50_ms=_pct(lat, 0.5) * 1000,
                        p99_ms=_pct(lat, 0.99) * 1000, failed_summary_ms=fs_ms,
-                       records=streams(report).get(RECORDS, {}).get("messages", 0),
+                       records=self.last_streams.get(RECORDS, {}).get("messages", 0),
                        store_bytes=int(report.get("storage", 0)),  # type: ignore[call-overload]
                        rss=process_rss(self.proc.pid))
             self.minutes.append(m)
@@ -238,6 +240,11 @@ def verdict(soak: Soak, window_min: int, warmup_min: int) -> list[str]:
     lines.append(f"{'PASS' if ratio <= 1.2 else 'FAIL'}  store bytes: last {window_min} min mean "
                  f"{mb_final:.1f} MB vs {mb_settled:.1f} MB after warm-up (bar: levels off, "
                  f"<= 1.2x; is {ratio:.2f}x)")
+    predicted = soak.args.tasks_per_s * soak.args.retention_s
+    held = statistics.mean(m.records for m in ms[-window_min:])
+    lines.append(f"{'PASS' if abs(held / predicted - 1) < 0.2 else 'FAIL'}  task records: "
+                 f"{held:.0f} held vs {predicted:.0f} predicted (noop rate x record TTL; "
+                 f"sweep children add a few)")
     if soak.errors:
         lines.append(f"errors during the run: {soak.errors}")
     return lines
@@ -281,6 +288,9 @@ def main() -> None:
         soak.stop()
     if len(soak.minutes) < 2 or not soak.latencies:
         raise SystemExit("too short to judge")
+    print("\nstore by stream at the end (messages, MB):")
+    for name, s in sorted(soak.last_streams.items(), key=lambda kv: -kv[1]["bytes"]):
+        print(f"  {name:<28} {s['messages']:>8} {s['bytes'] / 2**20:>8.2f}")
     print("\nverdict:")
     for line in verdict(soak, window, warmup):
         print("  " + line)
