@@ -135,6 +135,7 @@ def trial_entry(rec: TaskRecord, params: dict[str, Scalar], label: str) -> dict[
         metrics = rec.result.get("metrics", {})
         entry |= {"ref": rec.result.get("ref", ""),
                   "version": rec.result.get("version", 0),
+                  "evaluation": rec.result.get("evaluation", ""),
                   "metrics": {k: metrics[k] for k in SHOWN_METRICS if k in metrics},
                   "all_metrics": metrics}
     elif rec.error is not None:
@@ -165,6 +166,7 @@ async def run_here(ctx: TaskContext, inp: SweepInput, params: dict[str, Scalar],
         return entry | {"status": "failed", "error": e.reason[:500]}
     metrics = result["metrics"]
     return entry | {"status": "succeeded", "ref": result["ref"], "version": result["version"],
+                    "evaluation": result.get("evaluation", ""),
                     "metrics": {k: metrics[k] for k in SHOWN_METRICS if k in metrics},
                     "all_metrics": metrics}
 

@@ -40,8 +40,11 @@ async def test_a_sweep_fans_out_narrows_records_and_promotes(qbus: Bus, unique: 
     # Retention: the best 3 keep their versions, and production's (ties may put it 4th).
     versions = [v async for v in registry.iter_versions(model, tags={"sweep": record.id})]
     assert 3 <= len(versions) <= 4 and best["version"] in {v.version for v in versions}
-    assert len(result["pruned"]) == 12 - len(versions)
-    assert sum(bool(t.get("pruned")) for t in trials) == len(result["pruned"])
+    # Each pruned trial takes its evaluation with it.
+    assert len(result["pruned"]) == 2 * (12 - len(versions))
+    evaluations = [v async for v in registry.iter_versions(f"{model}.evaluation")]
+    assert len(evaluations) == len(versions)
+    assert sum(bool(t.get("pruned")) for t in trials) == 12 - len(versions)
     own = [t for t in trials if t.get("ran_in") == "sweep"]
     assert len(own) == 2  # the last point of each round, trained by the sweep itself
     children = [await ExecutorClient(qbus).get(t["task_id"]) for t in trials if t not in own]
