@@ -4,7 +4,8 @@
                          [--sweep-every-s 60] [--retention-s 60]      (``make soak``)
 
 Load: noop tasks and state writes (each with a TTL) at fixed rates, a small sweep (two
-``train_model`` trials on the bundled prices, ``keep_best`` 1, then a registry cleanup keeping 3 of the model and 3 of its evaluations)
+``train_model`` trials on the bundled prices, ``keep_best`` 1, then a registry cleanup keeping 3
+of the model and 3 of its evaluations)
 every ``--sweep-every-s``. Retention is set short (records, trials, state TTLs =
 ``--retention-s``; events and dead letters = max(60 s, that)) so it cycles many times.
 
