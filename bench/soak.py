@@ -96,7 +96,7 @@ class Soak:
 
     def start(self) -> None:
         log = open(self.data_dir.parent / "up.log", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen([sys.executable, "-m", "services.cli", "up"],
+        self.proc = subprocess.Popen([sys.executable, "-m", "cli.main", "up"],
                                      env=self.env(), stdout=log, stderr=log, cwd=ROOT)
         url = f"http://127.0.0.1:{self.ports['gateway']}/readyz"
         deadline = time.monotonic() + 180

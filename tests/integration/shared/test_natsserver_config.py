@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from services.supervisor import embedded_nats
+from cli.supervisor import embedded_nats
 from shared.natsserver import free_port
 from shared.settings import Settings, SettingsError
 

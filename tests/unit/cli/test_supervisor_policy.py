@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from services.logfiles import ErrorLines, RotatingFile, pipe_to
-from services.supervisor import FIRST_BACKOFF_S, HEALTHY_S, MAX_BACKOFF_S, Restarts, service_names
+from cli.logfiles import ErrorLines, RotatingFile, pipe_to
+from cli.supervisor import FIRST_BACKOFF_S, HEALTHY_S, MAX_BACKOFF_S, Restarts, service_names
 from shared.settings import Settings
 
 
