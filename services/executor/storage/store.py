@@ -8,6 +8,7 @@ picks it up; ``get`` then answers from the queue stream itself, so such a task s
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -111,6 +112,16 @@ async def find_queued(
     return priority, raw.seq, when, _message.decode(raw.data or b"{}")
 
 
+#: Start times are clamped to what a datetime holds: a window of 1e300 s means "everything".
+_LATEST_S = 253402300799.0  # 9999-12-31T23:59:59Z
+
+
+def _utc(epoch_s: float) -> datetime:
+    if math.isnan(epoch_s):
+        epoch_s = 0.0
+    return datetime.fromtimestamp(min(max(epoch_s, 0.0), _LATEST_S), UTC)
+
+
 async def scan_stream(
     js: JetStreamContext, stream: str, subject: str | list[str], *,
     last_per_subject: bool = False, since: float | None = None, batch: int = 1000,
@@ -131,7 +142,7 @@ async def scan_stream(
         filter_subject=subjects[0] if len(subjects) == 1 else None,
         filter_subjects=subjects if len(subjects) > 1 else None,
         ack_policy=api.AckPolicy.NONE, inactive_threshold=30.0, deliver_policy=policy,
-        opt_start_time=(datetime.fromtimestamp(since, UTC) if since is not None else None),
+        opt_start_time=(_utc(since) if since is not None else None),
         mem_storage=True)
     info = await js.add_consumer(stream, config)
     try:
