@@ -8,6 +8,7 @@ process with a message naming the variable; secrets are ``Secret`` and never pri
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +21,8 @@ PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
 
 MiB = 1024 * 1024
+GiB = 1024 * MiB
+DAY_S = 24 * 3600.0
 T = TypeVar("T")
 
 
@@ -97,7 +100,12 @@ class ExecutorSettings(_Section):
         max_queue: waiting tasks the queue stream holds; a submission above it is refused.
         default_timeout_s, default_max_attempts: for tasks whose submission and type say none.
         retry_backoff_s, retry_backoff_max_s: first retry delay, doubled per attempt, capped.
-        ack_wait_s: a task whose executor stops heartbeating is redelivered after this long.
+        ack_wait_s: a task whose executor stops heartbeating is redelivered after this long
+            (executors heartbeat every third of it, so it can be short: a dead executor's
+            tasks are back in the queue within seconds).
+        record_ttl_s: a finished task's status record expires this long after it finished
+            (JetStream per-message TTL on the final record); running records never expire.
+        dead_letter_max_age_s: dead letters are kept this long (the stream's ``max_age``).
         dedupe_window_s: a resubmitted idempotency key inside this window is the same task.
         shutdown_grace_s: on SIGTERM, how long running tasks may finish before being handed back.
         starvation_limit: a waiting lower-priority task starts after this many higher ones.
@@ -117,7 +125,9 @@ class ExecutorSettings(_Section):
     default_max_attempts: Annotated[int, msgspec.Meta(ge=1, le=100)] = 3
     retry_backoff_s: PositiveFloat = 1.0
     retry_backoff_max_s: PositiveFloat = 300.0
-    ack_wait_s: Annotated[float, msgspec.Meta(ge=1)] = 30.0
+    ack_wait_s: Annotated[float, msgspec.Meta(ge=1)] = 5.0
+    record_ttl_s: Annotated[float, msgspec.Meta(ge=1)] = 7 * DAY_S
+    dead_letter_max_age_s: Annotated[float, msgspec.Meta(ge=60)] = 30 * DAY_S
     dedupe_window_s: Annotated[float, msgspec.Meta(ge=1)] = 120.0
     shutdown_grace_s: Annotated[float, msgspec.Meta(ge=0)] = 10.0
     starvation_limit: PositiveInt = 10
@@ -207,6 +217,10 @@ class QuantSettings(_Section):
             without an event saying it moved.
         dataset_cache_bytes: dataset bytes each executor keeps in memory for tasks.
         signals_namespace, trials_namespace, backtests_namespace: state-service namespaces.
+        signals_ttl_s, trials_ttl_s, backtests_ttl_s: how long a record written there lives
+            (its ``Nats-TTL``); 0 keeps it until deleted.
+        sweep_keep_best: a finished sweep keeps the registered versions of its best N trials
+            (and any an alias points to) and deletes the rest; 0 keeps them all.
     """
 
     seed_demo: bool = True
@@ -222,6 +236,15 @@ class QuantSettings(_Section):
     signals_namespace: str = "signals"
     trials_namespace: str = "trials"
     backtests_namespace: str = "backtests"
+    signals_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 7 * DAY_S
+    trials_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 30 * DAY_S
+    backtests_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 90 * DAY_S
+    sweep_keep_best: Annotated[int, msgspec.Meta(ge=0, le=500)] = 10
+
+
+def ttl_or_none(seconds: float) -> int | None:
+    """A retention setting as a state-service ``ttl_s``: whole seconds, 0 meaning none."""
+    return max(1, math.ceil(seconds)) if seconds > 0 else None
 
 
 class TelemetrySettings(_Section):
@@ -238,12 +261,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         data_dir: where the embedded server, catalogs and credentials live.
         nats_port: port of the embedded nats-server (loopback only).
         nats_monitor_port: HTTP monitoring port of the embedded server (``/varz``); 0: none.
-        nats_sync_interval: JetStream fsync policy of the embedded server: empty keeps the
-            nats-server default (2m), ``always`` puts every acknowledged write on disk (the
-            Helm chart's default for a cluster).
+        nats_sync_interval: JetStream fsync policy of the embedded server: ``always`` (the
+            default) puts every acknowledged write on disk before acknowledging it; a duration
+            (``2m``, NATS's own default) or empty trades the last moments before a machine
+            crash for write throughput (docs/operations.md has the measured cost).
+        nats_max_file_store: JetStream storage the embedded server reserves (bytes); health and
+            the ``QuantopsJetStreamStorageFilling`` alert measure use against it.
+        events_max_age_s, events_max_bytes: limits of the shared events stream (oldest dropped
+            first); a service that finds the stream configured otherwise brings it to these.
+        log_max_bytes, log_backups: under ``quantops up``, each log file rotates at this size
+            and this many old files are kept (errors also go to ``errors.log``).
+        up_executors: executor processes ``quantops up`` runs (two: submissions keep a
+            responder while one restarts).
         metrics_port: Prometheus port of this process; 0 picks a free one.
         metrics_base_port: under ``quantops up``, services get consecutive metrics ports from
-            here (state, registry, executor, gateway); 0 lets each pick a free one.
+            here (state, registry, each executor, gateway); 0 lets each pick a free one.
         request_timeout_s: default timeout of a request to another service.
         stream_replicas: replicas of every stream, KV bucket and object store a service
             creates (3 on a clustered JetStream; 1 for the embedded single server).
@@ -257,7 +289,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     data_dir: Path = Path(".quantops")
     nats_port: Port = 4222
     nats_monitor_port: Port = 8222
-    nats_sync_interval: Annotated[str, msgspec.Meta(pattern=r"^(|always|\d+(ms|s|m|h))$")] = ""
+    nats_sync_interval: Annotated[str, msgspec.Meta(pattern=r"^(|always|\d+(ms|s|m|h))$")] = (
+        "always")
+    nats_max_file_store: Annotated[int, msgspec.Meta(ge=64 * MiB)] = 64 * GiB
+    events_max_age_s: Annotated[float, msgspec.Meta(ge=60)] = 30 * DAY_S
+    events_max_bytes: Annotated[int, msgspec.Meta(ge=1 * MiB)] = 1 * GiB
+    log_max_bytes: Annotated[int, msgspec.Meta(ge=64 * 1024)] = 20 * MiB
+    log_backups: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
+    up_executors: Annotated[int, msgspec.Meta(ge=1, le=16)] = 2
     metrics_port: Port = 0
     metrics_host: str = "127.0.0.1"
     metrics_base_port: Port = 9101

@@ -30,7 +30,7 @@ from shared.clients.state import StateClient
 from shared.contracts.datasets import DIGEST_PREFIX, DatasetEvent, parse_ref
 from shared.contracts.quant import Bar, Prediction, PredictReply, PredictRequest
 from shared.errors import InvalidRequest
-from shared.settings import QuantSettings
+from shared.settings import QuantSettings, ttl_or_none
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -159,11 +159,12 @@ class Scorer:
 
     async def _write_signals(self, reply: PredictReply) -> int:
         ns, at = self.settings.signals_namespace, time.time()
+        ttl_s = ttl_or_none(self.settings.signals_ttl_s)
         puts = [self.state.put(ns, f"{_key_part(reply.model)}.{_key_part(p.symbol)}", {
             "model": f"{reply.model}@{reply.version}", "sha256": reply.sha256,
             "symbol": p.symbol, "timestamp": p.timestamp, "prediction": p.prediction,
             "signal": p.signal, "position": p.position, "kind": reply.kind,
-            "horizon": reply.horizon, "at": at}) for p in reply.predictions]
+            "horizon": reply.horizon, "at": at}, ttl_s=ttl_s) for p in reply.predictions]
         await asyncio.gather(*puts)
         return len(puts)
 

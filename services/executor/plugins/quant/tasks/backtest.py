@@ -30,6 +30,7 @@ from services.executor.plugins.quant.tasks.records import now, record_trial
 from shared.contracts.datasets import DatasetInfo
 from shared.contracts.quant import TrialRecord
 from shared.contracts.registry import VersionInfo
+from shared.settings import ttl_or_none
 from shared.tasks import Reject, TaskContext, task
 
 RESULT_POINTS = 250
@@ -107,8 +108,10 @@ async def backtest(inp: BacktestInput, ctx: TaskContext) -> dict[str, Any]:
     group = version.model if version else f"strategy-{inp.strategy}"
     key = f"{version.model}.{version.version}.{ctx.task_id}" if version \
         else f"{group}.{ctx.task_id}"
-    await state(ctx).put(settings().backtests_namespace, key,
-                         _stored(ctx, inp, info, out, version, warnings))
+    cfg = settings()
+    await state(ctx).put(cfg.backtests_namespace, key,
+                         _stored(ctx, inp, info, out, version, warnings),
+                         ttl_s=ttl_or_none(cfg.backtests_ttl_s))
     metrics = {k: float(v) for k, v in msgspec.to_builtins(out.metrics).items()
                if isinstance(v, int | float)}
     params: dict[str, Any] = dict(inp.params) if inp.strategy else {
