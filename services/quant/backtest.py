@@ -28,11 +28,14 @@ PositionMode = Literal["long_short", "long_flat"]
 
 
 class BacktestResult(msgspec.Struct, frozen=True, kw_only=True):
-    """Metrics and the equity curve as ``(ISO timestamp, equity)`` pairs, starting from 1.0."""
+    """Metrics and the equity curve as ``(ISO timestamp, equity)`` pairs, starting from 1.0;
+    ``positions`` holds each symbol's position per bar, aligned with ``equity`` (0 where the
+    symbol had no bar)."""
 
     metrics: TradingMetrics
     equity: list[tuple[str, float]]
     symbols: list[str]
+    positions: dict[str, list[float]] = {}
 
     def equity_points(self, max_points: int = 500) -> list[tuple[str, float]]:
         """The curve thinned to at most ``max_points`` (see ``downsample``)."""
@@ -64,8 +67,9 @@ def next_returns(frame: pd.DataFrame) -> pd.DataFrame:
 
 def portfolio_result(
     rows: pd.DataFrame, *, cost_bps: float, periods_per_year: float = 252
-) -> tuple[TradingResult, pd.DatetimeIndex]:
-    """Trading result of rows with ``timestamp, symbol, position, next_return``.
+) -> tuple[TradingResult, pd.DataFrame]:
+    """Trading result of rows with ``timestamp, symbol, position, next_return``, and the
+    positions it traded (timestamps by symbols, NaN where a symbol had no bar).
 
     Rows without a known next return are dropped; symbols are pivoted into columns.
     """
@@ -77,7 +81,7 @@ def portfolio_result(
         index="timestamp", columns="symbol", values="next_return", aggfunc="last"
     ).reindex(index=positions.index, columns=positions.columns)
     result = trading_metrics(positions.to_numpy(), returns.to_numpy(), cost_bps, periods_per_year)
-    return result, pd.DatetimeIndex(positions.index)
+    return result, positions
 
 
 def backtest_positions(
@@ -94,10 +98,14 @@ def backtest_positions(
     )
     if merged.empty:
         raise ValueError("no positions line up with the price data")
-    result, stamps = portfolio_result(merged, cost_bps=costs.bps, periods_per_year=periods_per_year)
+    result, held = portfolio_result(merged, cost_bps=costs.bps, periods_per_year=periods_per_year)
+    stamps = pd.DatetimeIndex(held.index)
     equity = [(ts.isoformat(), float(v)) for ts, v in zip(stamps, result.equity, strict=True)]
+    positions = {str(symbol): held[symbol].fillna(0.0).astype(float).tolist()
+                 for symbol in held.columns}
     return BacktestResult(
-        metrics=result.metrics, equity=equity, symbols=sorted(merged["symbol"].unique().tolist())
+        metrics=result.metrics, equity=equity, symbols=sorted(merged["symbol"].unique().tolist()),
+        positions=positions,
     )
 
 

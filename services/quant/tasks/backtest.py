@@ -88,6 +88,8 @@ def _stored(ctx: TaskContext, inp: BacktestInput, info: DatasetInfo, out: Backte
         "start": out.start, "end": out.end, "frequency": out.frequency,
         "metrics": msgspec.to_builtins(out.metrics), "warnings": warnings,
         "equity": downsample(out.equity, STORED_POINTS),
+        # Every bar, not thinned: what a live replay of the same model is compared with.
+        "timestamps": [t for t, _ in out.equity], "positions": out.positions,
     }
 
 
