@@ -91,6 +91,17 @@ class StrategyEngine:
         assert self.state is not None
         self.state.killed, self.state.kill_reason = True, reason
 
+    def flatten(self, reason: str) -> list[Fill]:
+        """Trip the kill switch and close every position now, at the last known closes."""
+        assert self.state is not None
+        self.kill(reason)
+        book = self.state.book
+        open_ = {s: 0.0 for s, p in book.positions.items() if p != 0.0}
+        fills = fill(book, open_, book.closes, self.state.last_timestamp,
+                     cost_bps=self.costs.bps)
+        self.state.orders += len(fills)
+        return fills
+
     def step(self, timestamp: str, bars: dict[str, BarValues], model: Model | None, *,
              now_s: float = 0.0, model_ref: str = "") -> Step:
         state = self.state

@@ -189,7 +189,10 @@ class QuantSettings(_Section):
         resolve_ttl_s: how long a moving ref (``name@production``, a dataset name) is trusted
             without an event saying it moved.
         dataset_cache_bytes: dataset bytes each executor keeps in memory for tasks.
-        signals_namespace, trials_namespace, backtests_namespace: state-service namespaces.
+        signals_namespace, trials_namespace, backtests_namespace, live_namespace:
+            state-service namespaces (``live``: strategies' specs and checkpoints).
+        bars_max_age_s, bars_duplicate_window_s: retention of the market-data stream and how
+            long JetStream remembers a bar's id to drop a re-sent copy.
     """
 
     seed_demo: bool = True
@@ -204,6 +207,9 @@ class QuantSettings(_Section):
     signals_namespace: str = "signals"
     trials_namespace: str = "trials"
     backtests_namespace: str = "backtests"
+    live_namespace: str = "live"
+    bars_max_age_s: PositiveFloat = 30 * 24 * 3600.0
+    bars_duplicate_window_s: PositiveFloat = 120.0
 
 
 class TelemetrySettings(_Section):

@@ -150,12 +150,43 @@ class QuantSubject(StrEnum):
     TEMPLATES = "executor.quant.templates"  # the shipped pipeline templates
 
 
+class LiveSubject(StrEnum):
+    """Request/reply subjects of the live trading loop, served by every executor process that
+    loads the quant plugin (Structs in ``shared.contracts.live``)."""
+
+    START = "executor.live.start"  # store a strategy and run it (operator)
+    STOP = "executor.live.stop"  # stop its runner, positions kept (operator)
+    KILL = "executor.live.kill"  # the kill switch: flatten and stop (operator)
+    STATUS = "executor.live.status"  # positions, P&L, risk state, latest fills
+    LIST = "executor.live.list"  # every strategy's status
+
+
+class LiveEvent(StrEnum):
+    """Facts of the live loop on the EVENTS stream; the subject ends with the strategy name."""
+
+    FILL = "events.live.fill"  # FillEvent
+    BREACH = "events.live.risk"  # BreachEvent
+
+
+def live_event_subject(event: LiveEvent, strategy: str) -> str:
+    return f"{event}.{strategy}"
+
+
+#: Market data: ``bars.<symbol>`` on the BARS stream (body ``shared.contracts.quant.Bar``).
+BARS_PREFIX: Final = "bars"
+
+
+def bar_subject(symbol: str) -> str:
+    return f"{BARS_PREFIX}.{symbol}"
+
+
 class Stream(StrEnum):
     """JetStream streams and the subjects they capture."""
 
     TASKS = "QUANTOPS_TASKS"  # work queue: tasks.queue.<priority>.<task_id>
     TASKS_DEAD = "QUANTOPS_TASKS_DEAD"  # dead letters: tasks.dead.<task_id>
     EVENTS = "QUANTOPS_EVENTS"
+    BARS = "QUANTOPS_BARS"  # market data: bars.<symbol>, deduplicated by symbol and timestamp
 
 
 #: Task messages: ``tasks.queue.<high|normal|low>.<task_id>`` (shared.contracts.executor).

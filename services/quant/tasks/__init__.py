@@ -7,6 +7,7 @@
     sweep             hyperparameter search over child train_model tasks, narrowing rounds
     run_pipeline      a declarative pipeline as an executor workflow of pipeline_step tasks
     pipeline_step     one step of such a workflow
+    live_strategy     one live strategy, following bars until stopped (``executor.live.*``)
 
 The plugin also serves the ``executor.quant.*`` subjects (``services.quant.server``): predictions
 from cached models, trial history, templates, from every executor process.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.executor.plugins.quant.live.service import live_strategy
 from services.quant.tasks.backtest import backtest_task
 from services.quant.tasks.pipeline import run_pipeline
 from services.quant.tasks.predict import predict
@@ -27,12 +29,14 @@ from shared.bus import Bus
 from shared.tasks import Plugin, TaskType
 
 TASKS: list[TaskType[Any]] = [validate_dataset, train_model, backtest_task, predict,
-                              sweep_task, run_pipeline, pipeline_step]
+                              sweep_task, run_pipeline, pipeline_step, live_strategy]
 
 
 def plugin() -> Plugin:
     """The entry point: task types, endpoints, and the hooks that give the predict path its
     caches on the executor's own connection (``QUANTOPS_QUANT_SERVE=false``: tasks only)."""
+    from services.executor.plugins.quant.live.marketdata import ensure_bars_stream
+    from services.executor.plugins.quant.live.service import LiveServer
     from services.quant.server.service import QuantServer
     from services.quant.tasks.common import settings
     from services.quant.tasks.predict import share
@@ -40,11 +44,14 @@ def plugin() -> Plugin:
     cfg = settings()
     if not cfg.serve:
         return Plugin(name="quant", tasks=TASKS)
-    server = QuantServer(cfg)
+    server, live = QuantServer(cfg), LiveServer()
 
     async def start(bus: Bus) -> None:
         await server.start(bus)
-        share(bus, server)  # the predict task uses the same caches
+        share(bus, server)  # the predict task and live strategies use the same caches
+        await ensure_bars_stream(bus.nc.jetstream(), max_age_s=cfg.bars_max_age_s,
+                                 duplicate_window_s=cfg.bars_duplicate_window_s)
+        await live.start(bus)
 
-    return Plugin(name="quant", tasks=TASKS, endpoints=server.endpoints(), start=start,
-                  stop=server.stop)
+    return Plugin(name="quant", tasks=TASKS, endpoints=server.endpoints() + live.endpoints(),
+                  start=start, stop=server.stop)

@@ -1,0 +1,1 @@
+"""The quant plugin of the executor."""
