@@ -23,6 +23,7 @@ from services.gateway.routes import (
     datasets,
     health,
     keys,
+    live,
     models,
     quant,
     specs,
@@ -35,7 +36,7 @@ from shared.bus import Bus
 from shared.settings import Settings
 
 ROUTE_MODULES = (health, auth, users, keys, state, models, tasks, specs, dashboard,
-                 datasets, quant)
+                 datasets, quant, live)
 #: Either header works on every route that is not public.
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
 

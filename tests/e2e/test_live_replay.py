@@ -4,6 +4,7 @@ trades on the same bars: the same positions bar by bar, the same fills, the same
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from services.executor.plugins.quant.live.feeds import ReplaySource, pump
@@ -14,6 +15,7 @@ from shared.clients.live import LiveClient
 from shared.clients.state import StateClient
 from shared.contracts.executor import TaskStatus
 from shared.contracts.live import StrategySpec
+from tests.gateway_auth import admin_headers
 from tests.live import SYMBOLS, fills, positions_by_bar, renamed, trained_model, wait_for
 
 pytestmark = pytest.mark.timeout(300)
@@ -62,9 +64,28 @@ async def test_live_replay_equals_the_backtest(system: dict[str, object], bus: B
     # A replay of the same bars again is dropped by JetStream, and so changes nothing.
     again = await pump(ReplaySource(frame.tail(30)), bus.nc.jetstream())
     assert again.duplicates == 30
-    stopped = await live.stop(name)
-    assert stopped.desired == "stopped"
+    await _kill_through_the_gateway(system, bus, name, status.equity)
     ended = await executor.wait(started.task_id, timeout_s=30)
     assert ended.status == TaskStatus.SUCCEEDED, ended.error
-    final = await live.status(name)
-    assert final.equity == status.equity and final.bars == status.bars
+
+
+async def _kill_through_the_gateway(system: dict[str, object], bus: Bus, name: str,
+                                    equity: float) -> None:
+    """A viewer reads the strategy but may not touch the kill switch; an operator may."""
+    admin = admin_headers(system["data_dir"])  # type: ignore[arg-type]
+    async with httpx.AsyncClient(base_url=str(system["gateway_url"]), timeout=30) as http:
+        key = await http.post("/v1/keys", json={"label": "live", "role": "viewer"},
+                              headers=admin)
+        viewer = {"X-API-Key": key.json()["key"]}
+        seen = await http.get(f"/v1/strategies/{name}", headers=viewer)
+        assert seen.status_code == 200 and seen.json()["equity"] == equity
+        assert any(s["name"] == name for s in
+                   (await http.get("/v1/strategies", headers=viewer)).json()["strategies"])
+        refused = await http.post(f"/v1/strategies/{name}/kill", json={}, headers=viewer)
+        assert refused.status_code == 403, refused.text
+        killed = await http.post(f"/v1/strategies/{name}/kill", json={"reason": "test"},
+                                 headers=admin)
+        assert killed.status_code == 200 and killed.json()["desired"] == "killed"
+    flat = await wait_for(bus, name, lambda s: s.killed)
+    assert all(p.position == 0.0 and p.quantity == 0.0 for p in flat.positions)
+    assert flat.kill_reason == "operator kill switch" and flat.breaches >= 1
