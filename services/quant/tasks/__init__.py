@@ -8,6 +8,7 @@
     run_pipeline      a declarative pipeline as an executor workflow of pipeline_step tasks
     pipeline_step     one step of such a workflow
     live_strategy     one live strategy, following bars until stopped (``executor.live.*``)
+    replay_bars       a dataset published to the market-data stream as a live feed
 
 The plugin also serves the ``executor.quant.*`` subjects (``services.quant.server``): predictions
 from cached models, trial history, templates, from every executor process.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.executor.plugins.quant.live.replay import replay_bars
 from services.executor.plugins.quant.live.service import live_strategy
 from services.quant.tasks.backtest import backtest_task
 from services.quant.tasks.pipeline import run_pipeline
@@ -29,7 +31,8 @@ from shared.bus import Bus
 from shared.tasks import Plugin, TaskType
 
 TASKS: list[TaskType[Any]] = [validate_dataset, train_model, backtest_task, predict,
-                              sweep_task, run_pipeline, pipeline_step, live_strategy]
+                              sweep_task, run_pipeline, pipeline_step, live_strategy,
+                              replay_bars]
 
 
 def plugin() -> Plugin:
