@@ -39,7 +39,7 @@ from shared.clients.executor import ExecutorClient
 from shared.clients.live import LiveClient
 from shared.clients.registry import RegistryClient
 from shared.contracts.live import FillEvent, StrategySpec
-from shared.subjects import STATE_CHANGES_PREFIX, LiveEvent, live_event_subject
+from shared.subjects import STATE_CHANGES_PREFIX, live_fill_subject
 
 WARMUP_BARS = 300
 MODEL = "bench-live"
@@ -74,7 +74,7 @@ async def latency(bus: Bus, ref: str, n: int) -> list[Result]:
         fills[msgspec.json.decode(msg.data, type=FillEvent).timestamp] = time.perf_counter()
 
     subs = [await bus.nc.subscribe(book_changes(name), cb=on_checkpoint),
-            await bus.nc.subscribe(live_event_subject(LiveEvent.FILL, name), cb=on_fill)]
+            await bus.nc.subscribe(live_fill_subject(name), cb=on_fill)]
     await bus.nc.flush()
     await LiveClient(bus).start(StrategySpec(name=name, model=ref, symbols=[symbol]))
     for _ in range(WARMUP_BARS):  # the runner catches up with the warm-up history

@@ -29,7 +29,6 @@ from shared.contracts.base import Empty, HealthReply
 from shared.subjects import SERVICES, Bucket, DatasetEvent, ModelEvent, Stream, health
 from shared.subjects import DatasetSubject as D
 from shared.subjects import ExecutorSubject as E
-from shared.subjects import LiveEvent as LE
 from shared.subjects import LiveSubject as L
 from shared.subjects import QuantSubject as Q
 from shared.subjects import RegistrySubject as R
@@ -190,11 +189,11 @@ PUBLICATIONS: tuple[Publication, ...] = (
                 "A market-data bar; JetStream drops a re-sent one (same symbol and timestamp)",
                 Stream.BARS, {"symbol": "the instrument (letters, digits, _ and -)"},
                 {"Nats-Msg-Id": "<symbol>@<ISO timestamp>", "traceparent": "the bar's trace"}),
-    Publication(f"{LE.FILL}.{{strategy}}", lv.FillEvent,
+    Publication(f"{subjects.LIVE_FILL_EVENTS}.{{strategy}}", lv.FillEvent,
                 "A paper fill of a live strategy (once per strategy, bar and symbol)",
                 Stream.EVENTS, {"strategy": "the strategy's name"},
                 {"Nats-Msg-Id": "fill:<strategy>:<timestamp>:<symbol>"}),
-    Publication(f"{LE.BREACH}.{{strategy}}", lv.BreachEvent,
+    Publication(f"{subjects.LIVE_RISK_EVENTS}.{{strategy}}", lv.BreachEvent,
                 "A risk limit that acted on a live strategy (kill: the kill switch tripped)",
                 Stream.EVENTS, {"strategy": "the strategy's name"},
                 {"Nats-Msg-Id": "risk:<strategy>:<timestamp>:<limit>:<symbol>"}),

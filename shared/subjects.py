@@ -161,15 +161,18 @@ class LiveSubject(StrEnum):
     LIST = "executor.live.list"  # every strategy's status
 
 
-class LiveEvent(StrEnum):
-    """Facts of the live loop on the EVENTS stream; the subject ends with the strategy name."""
+#: Facts of the live loop on the EVENTS stream, ``<prefix>.<strategy>``: fills (``FillEvent``)
+#: and risk-limit breaches (``BreachEvent``).
+LIVE_FILL_EVENTS: Final = "events.live.fill"
+LIVE_RISK_EVENTS: Final = "events.live.risk"
 
-    FILL = "events.live.fill"  # FillEvent
-    BREACH = "events.live.risk"  # BreachEvent
+
+def live_fill_subject(strategy: str) -> str:
+    return f"{LIVE_FILL_EVENTS}.{strategy}"
 
 
-def live_event_subject(event: LiveEvent, strategy: str) -> str:
-    return f"{event}.{strategy}"
+def live_risk_subject(strategy: str) -> str:
+    return f"{LIVE_RISK_EVENTS}.{strategy}"
 
 
 #: Market data: ``bars.<symbol>`` on the BARS stream (body ``shared.contracts.quant.Bar``).

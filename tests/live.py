@@ -18,7 +18,7 @@ from shared.clients.live import LiveClient
 from shared.clients.registry import RegistryClient
 from shared.contracts.executor import TaskStatus
 from shared.contracts.live import FillEvent, StrategyStatus
-from shared.subjects import LiveEvent, Stream, live_event_subject
+from shared.subjects import Stream, live_fill_subject
 
 SYMBOLS = ["AAPL", "IBM", "MSFT"]
 TRAIN = {"symbols": SYMBOLS, "start": "2000-03-01", "end": "2003-12-31",
@@ -62,7 +62,7 @@ async def wait_for(bus: Bus, name: str, done: Callable[[StrategyStatus], bool], 
 async def fills(bus: Bus, name: str) -> list[FillEvent]:
     """Every fill event of a strategy, from the EVENTS stream, in order."""
     js = bus.nc.jetstream()
-    subject = live_event_subject(LiveEvent.FILL, name)
+    subject = live_fill_subject(name)
     info = await js.stream_info(Stream.EVENTS, subjects_filter=subject)
     total = (info.state.subjects or {}).get(subject, 0)
     out: list[FillEvent] = []

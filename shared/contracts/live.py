@@ -1,5 +1,6 @@
-"""Wire messages of the live trading loop (``shared.subjects.LiveSubject``, ``LiveEvent`` and the
-``QUANTOPS_BARS`` stream), served by every executor process that loads the quant plugin.
+"""Wire messages of the live trading loop (``shared.subjects.LiveSubject``, ``LIVE_*_EVENTS``
+and the ``QUANTOPS_BARS`` stream), served by every executor process that loads the quant
+plugin.
 
 - Bars: ``bars.<symbol>`` on the ``QUANTOPS_BARS`` stream, body ``Bar`` (the predict request's
   bar), ``Nats-Msg-Id: <symbol>@<ISO timestamp>`` so that JetStream drops a re-sent bar.

@@ -43,7 +43,13 @@ from services.quant.specs import CostSpec, TradingSpec
 from shared import telemetry
 from shared.bus import Bus
 from shared.contracts.live import BreachEvent, FillEvent, StrategySpec
-from shared.subjects import Header, LiveEvent, Stream, bar_subject, live_event_subject
+from shared.subjects import (
+    Header,
+    Stream,
+    bar_subject,
+    live_fill_subject,
+    live_risk_subject,
+)
 
 log = logging.getLogger(__name__)
 _encoder = msgspec.json.Encoder()
@@ -193,7 +199,7 @@ class StrategyRunner:
 
     async def _publish_fills(self, fills: list[Fill], suffix: str = "") -> None:
         js = self.bus.nc.jetstream()
-        subject = live_event_subject(LiveEvent.FILL, self.spec.name)
+        subject = live_fill_subject(self.spec.name)
         for f in fills:
             event = self._fill_event(f)
             headers = telemetry.inject({
@@ -203,7 +209,7 @@ class StrategyRunner:
 
     async def _publish_breaches(self, timestamp: str, breaches: list[Breach]) -> None:
         js = self.bus.nc.jetstream()
-        subject = live_event_subject(LiveEvent.BREACH, self.spec.name)
+        subject = live_risk_subject(self.spec.name)
         for b in breaches:
             event = BreachEvent(strategy=self.spec.name, timestamp=timestamp, limit=b.limit,
                                 threshold=b.threshold, observed=b.observed, symbol=b.symbol,
