@@ -31,9 +31,9 @@ import uvloop
 
 from bench.bench_quant import DATA, Stack
 from bench.common import Result, run_load, table
+from quant.data import load_demo_prices
 from services.executor.plugins.quant.live.feeds import ReplaySource, frame_bars, pump
 from services.executor.plugins.quant.live.marketdata import ensure_bars_stream, publish_bar
-from services.quant.data import load_demo_prices
 from shared.bus import Bus
 from shared.clients.executor import ExecutorClient
 from shared.clients.live import LiveClient

@@ -1,6 +1,6 @@
 """The paper broker's arithmetic: fills, positions, cash and P&L, by the backtest's rules.
 
-Convention (shared with ``services.quant.backtest`` and ``metrics.trading_metrics``):
+Convention (shared with ``quant.backtest`` and ``performance.trading_metrics``):
 
 - A strategy's capital is split equally between its ``n`` symbols ("slots"). A *position* is a
   target exposure of a slot, -1..+1 (short, flat, long), decided at bar t's close from

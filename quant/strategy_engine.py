@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 import msgspec
 import numpy as np
 
+from quant.estimators import Model, predict_scores
 from quant.paper_broker import Book, Fill, fill, mark, new_book
+from quant.performance import positions_from_signal, to_signal
 from quant.risk_limits import Breach, OrderRate, RiskLimits, limit_targets, loss_breach
+from quant.specs import CostSpec, FeatureSpec, TargetKind, TradingSpec
 from quant.streaming_features import BarValues, StreamingFeatures
-from services.quant.estimators import Model, predict_scores
-from services.quant.metrics import positions_from_signal, to_signal
-from services.quant.specs import CostSpec, FeatureSpec, TargetKind, TradingSpec
 
 
 class EngineState(msgspec.Struct, kw_only=True):

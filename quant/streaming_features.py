@@ -1,6 +1,6 @@
 """Technical features computed one bar at a time, equal to ``compute_features`` on the same bars.
 
-``services.quant.features`` computes a whole frame at once; a live strategy sees one bar per
+``quant.features`` computes a whole frame at once; a live strategy sees one bar per
 symbol at a time and cannot afford to recompute years of history per bar. Each feature here
 keeps the smallest state that reproduces the batch value exactly: a window of the last bars for
 rolling statistics, the running value for recursive ones (EMA, Wilder averages). The recursions
@@ -21,8 +21,8 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
-from services.quant.features import default_feature_set, feature_columns
-from services.quant.specs import FeatureSpec
+from quant.features import default_feature_set, feature_columns
+from quant.specs import FeatureSpec
 
 NAN = math.nan
 

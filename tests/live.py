@@ -11,7 +11,7 @@ import msgspec
 import pandas as pd
 from nats.js import api
 
-from services.quant.data import load_demo_prices
+from quant.data import load_demo_prices
 from shared.bus import Bus
 from shared.clients.executor import ExecutorClient
 from shared.clients.live import LiveClient

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from services import cli
+from cli import main as cli_main
 from shared.bus import Bus
 from shared.clients.executor import ExecutorClient
 from shared.contracts.executor import TaskStatus
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.timeout(240)
 
 def quantops(capsys: pytest.CaptureFixture[str], *argv: str) -> object:
     capsys.readouterr()
-    assert cli.main([*argv, "--json"]) == 0
+    assert cli_main.main([*argv, "--json"]) == 0
     return json.loads(capsys.readouterr().out)
 
 

@@ -20,8 +20,8 @@ from typing import Protocol
 import pandas as pd
 from nats.js import JetStreamContext
 
+from quant.data import normalise_ohlcv
 from services.executor.plugins.quant.live.marketdata import PublishStats, publish_bar
-from services.quant.data import normalise_ohlcv
 from shared.contracts.quant import Bar
 
 
@@ -45,7 +45,7 @@ class ReplaySource:
     """A stored dataset replayed as a live feed.
 
     Args:
-        frame: normalised OHLCV (``services.quant.data``).
+        frame: normalised OHLCV (``quant.data``).
         speed: bar-time seconds per wall-clock second; 0 replays as fast as possible.
     """
 
@@ -65,7 +65,7 @@ class ReplaySource:
 class CsvFollower:
     """Follows a CSV file that grows (``tail -f``): each complete new line is a bar.
 
-    The header names the columns (the aliases ``services.quant.data`` accepts: ``Date``,
+    The header names the columns (the aliases ``quant.data`` accepts: ``Date``,
     ``Ticker``, ``Adj Close``...). A half-written last line waits for its newline.
 
     Args:

@@ -11,8 +11,13 @@ import msgspec
 
 from services.executor.plugins.quant.live.feeds import ReplaySource, pump
 from services.executor.plugins.quant.live.marketdata import ensure_bars_stream
-from services.quant.tasks.common import DataInput, load_dataset, selection, settings
-from services.quant.tasks.work import parsed, select
+from services.executor.plugins.quant.tasks.common import (
+    DataInput,
+    load_dataset,
+    selection,
+    settings,
+)
+from services.executor.plugins.quant.tasks.work import parsed, select
 from shared.tasks import Reject, TaskContext, task
 
 

@@ -34,12 +34,12 @@ from opentelemetry import context as otel_context
 from quant.bar_gate import BarGate
 from quant.paper_broker import Fill
 from quant.risk_limits import Breach, RiskLimits
+from quant.specs import CostSpec, TradingSpec
 from quant.strategy_engine import EngineState, Step, StrategyEngine
 from quant.streaming_features import BarValues
 from services.executor.plugins.quant.live.checkpoint import RECENT_FILLS, Checkpoint, Records
 from services.executor.plugins.quant.live.marketdata import bar_decoder, bar_time
-from services.quant.server.live import LiveModels, Served
-from services.quant.specs import CostSpec, TradingSpec
+from services.executor.plugins.quant.server.live import LiveModels, Served
 from shared import telemetry
 from shared.bus import Bus
 from shared.contracts.live import BreachEvent, FillEvent, StrategySpec

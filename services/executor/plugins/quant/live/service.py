@@ -27,8 +27,8 @@ from services.executor.plugins.quant.live.checkpoint import (
     spec_key,
 )
 from services.executor.plugins.quant.live.runner import StrategyRunner
-from services.quant.tasks.common import settings
-from services.quant.tasks.predict import scorer_for
+from services.executor.plugins.quant.tasks.common import settings
+from services.executor.plugins.quant.tasks.predict import scorer_for
 from shared.bus import Bus, Context
 from shared.clients.executor import ExecutorClient
 from shared.clients.state import StateClient
