@@ -1,7 +1,9 @@
 """Backtests of predictions and of simple rule-based strategies, without look-ahead.
 
 Timing: a position decided at bar t's close (from data up to t) earns the simple return from
-t's close to t+1's close. The last bar of each symbol has no next return and is not traded.
+t's close to t+1's close (``fill="close"``), or, filled at bar t+1's open
+(``fill="next_open"``), from t+1's open to t+2's open. Bars without that next return (the last
+one, or two) are not traded.
 Several symbols form an equal-weight portfolio (see ``metrics.trading_metrics``).
 """
 
@@ -25,6 +27,7 @@ from quant.performance import (
 from quant.specs import CostSpec, TargetKind, TradingSpec
 
 PositionMode = Literal["long_short", "long_flat"]
+Fill = Literal["close", "next_open"]
 
 
 class BacktestResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -52,15 +55,20 @@ def downsample(points: list[tuple[str, float]], max_points: int) -> list[tuple[s
     return [points[i] for i in picks]
 
 
-def next_returns(frame: pd.DataFrame) -> pd.DataFrame:
-    """``timestamp, symbol, next_return`` (t close to t+1 close) for ``sort_frame(frame)``."""
+def next_returns(frame: pd.DataFrame, fill: Fill = "close") -> pd.DataFrame:
+    """``timestamp, symbol, next_return`` for ``sort_frame(frame)``: what a position decided at
+    t earns: t close to t+1 close, or t+1 open to t+2 open for ``fill="next_open"``."""
     bars = sort_frame(frame)
-    following = bars.groupby("symbol", sort=False)["close"].shift(-1)
+    grouped = bars.groupby("symbol", sort=False)
+    if fill == "next_open":
+        ret = grouped["open"].shift(-2) / grouped["open"].shift(-1) - 1.0
+    else:
+        ret = grouped["close"].shift(-1) / bars["close"] - 1.0
     return pd.DataFrame(
         {
             "timestamp": bars["timestamp"],
             "symbol": bars["symbol"],
-            "next_return": (following / bars["close"] - 1.0).astype("float64"),
+            "next_return": ret.astype("float64"),
         }
     )
 
@@ -90,10 +98,12 @@ def backtest_positions(
     *,
     costs: CostSpec | None = None,
     periods_per_year: float = 252,
+    fill: Fill = "close",
 ) -> BacktestResult:
-    """Backtest ``positions`` (``timestamp, symbol, position``) against ``frame``'s prices."""
+    """Backtest ``positions`` (``timestamp, symbol, position``) against ``frame``'s prices,
+    filled by the ``fill`` convention (see the module)."""
     costs = costs or CostSpec()
-    merged = next_returns(frame).merge(
+    merged = next_returns(frame, fill).merge(
         positions[["timestamp", "symbol", "position"]], on=["timestamp", "symbol"], how="inner"
     )
     if merged.empty:
@@ -125,7 +135,8 @@ def backtest_predictions(
     positioned = predictions[["timestamp", "symbol"]].assign(
         position=positions_from_signal(signal, trading)
     )
-    return backtest_positions(frame, positioned, costs=costs, periods_per_year=periods_per_year)
+    return backtest_positions(frame, positioned, costs=costs, periods_per_year=periods_per_year,
+                              fill=trading.fill)
 
 
 def _positions_frame(bars: pd.DataFrame, signal: pd.Series, mode: PositionMode) -> pd.DataFrame:

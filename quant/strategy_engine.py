@@ -13,6 +13,11 @@ Per complete timestamp t:
    complete features targets flat, as the backtest has no position for it;
 5. apply the order limits and fill every change at t's close.
 
+With ``trading.fill == "next_open"`` the decision of step 4 waits (``EngineState.pending``)
+and is filled at bar t+1's open, before that bar's own decision: the book is marked to t+1's
+open, the pending targets fill there, and the held quantities are marked on to t+1's close. The
+equity reported for a step is then the one marked at its open, before its fills.
+
 A symbol without a bar at t keeps its position: it has no price to trade at.
 """
 
@@ -42,6 +47,7 @@ class EngineState(msgspec.Struct, kw_only=True):
     bars: int = 0
     orders: int = 0
     refused: int = 0
+    pending: dict[str, float] = {}  # decided at the last close, filled at the next open
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,9 @@ class StrategyEngine:
 
     def step(self, timestamp: str, bars: dict[str, BarValues], model: Model | None, *,
              now_s: float = 0.0, model_ref: str = "") -> Step:
+        if self.trading.fill == "next_open":
+            return self._step_next_open(timestamp, bars, model, now_s=now_s,
+                                        model_ref=model_ref)
         state = self.state
         assert state is not None
         vectors = {s: self._streams[s].update(bar) for s, bar in bars.items()}
@@ -127,6 +136,33 @@ class StrategyEngine:
         state.orders += len(fills)
         return Step(timestamp=timestamp, equity=equity, targets=targets, fills=fills,
                     breaches=breaches, model=model_ref)
+
+    def _step_next_open(self, timestamp: str, bars: dict[str, BarValues], model: Model | None,
+                        *, now_s: float, model_ref: str) -> Step:
+        state = self.state
+        assert state is not None
+        vectors = {s: self._streams[s].update(bar) for s, bar in bars.items()}
+        day = timestamp[:10]
+        mark(state.book, {s: bar.open for s, bar in bars.items()}, day=day)
+        equity = state.book.equity
+        breaches: list[Breach] = []
+        loss = None if state.killed else loss_breach(state.book, self.limits)
+        if loss is not None:
+            breaches.append(loss)
+            self.kill(loss.limit)
+        due = {s: 0.0 for s in bars} if state.killed else \
+            {s: t for s, t in state.pending.items() if s in bars}
+        due = self._rate_limited(due, now_s, breaches)
+        fills = fill(state.book, due, {s: bars[s].open for s in due}, timestamp,
+                     cost_bps=self.costs.bps)
+        mark(state.book, {s: bar.close for s, bar in bars.items()}, day=day)
+        wanted = {} if state.killed or model is None else self._targets(vectors, model)
+        decided, limited = limit_targets(wanted, self.limits, state.book.slots)
+        state.pending = {**{s: t for s, t in state.pending.items() if s not in due}, **decided}
+        state.last_timestamp, state.bars = timestamp, state.bars + len(bars)
+        state.orders += len(fills)
+        return Step(timestamp=timestamp, equity=equity, targets=decided, fills=fills,
+                    breaches=breaches + limited, model=model_ref)
 
     def _targets(self, vectors: dict[str, np.ndarray], model: Model) -> dict[str, float]:
         ready = sorted(s for s, v in vectors.items() if np.isfinite(v).all())

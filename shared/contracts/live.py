@@ -47,8 +47,9 @@ class StrategySpec(Message):
             model between two bars.
         symbols: traded together, each with an equal share of ``capital``.
         limits: risk limits.
-        cost_bps, mode, threshold: override the model's own costs and trading rule.
-        fill: ``close`` fills at bar t's close (the backtest's convention).
+        cost_bps, mode, threshold, fill: override the model's own costs and trading rule;
+            ``fill`` is ``close`` (at bar t's close) or ``next_open`` (at bar t+1's open), the
+            backtest's two conventions.
     """
 
     name: StrategyName
@@ -59,7 +60,7 @@ class StrategySpec(Message):
     cost_bps: Annotated[float, msgspec.Meta(ge=0, le=10_000)] | None = None
     mode: Literal["long_short", "long_flat"] | None = None
     threshold: Annotated[float, msgspec.Meta(ge=0)] | None = None
-    fill: Literal["close"] = "close"
+    fill: Literal["close", "next_open"] | None = None
 
 
 class StartRequest(Message):

@@ -48,7 +48,8 @@ def replay(frame: pd.DataFrame, engine: StrategyEngine, model: Model) -> list[St
 @pytest.mark.parametrize(("kind", "trading", "estimator"), [
     ("regression", TradingSpec(), "ridge"),
     ("direction", TradingSpec(mode="long_flat", threshold=0.02), "logistic_regression"),
-])
+    ("regression", TradingSpec(fill="next_open"), "ridge"),
+], ids=["close", "direction-long-flat", "next-open"])
 def test_live_steps_equal_the_backtest(frame: pd.DataFrame, kind: str, trading: TradingSpec,
                                        estimator: str) -> None:
     recipe = Recipe(estimators=[EstimatorSpec(name=estimator)], trading=trading,
@@ -61,9 +62,11 @@ def test_live_steps_equal_the_backtest(frame: pd.DataFrame, kind: str, trading: 
                                     trading=trading, costs=recipe.costs)
     by_time = {s.timestamp: s for s in steps}
     times = [t for t, _ in backtest.equity]
-    # The backtest's equity at t is the period t..t+1: the live book marked at the next bar.
+    # The backtest's equity at t is the period its decision at t is held: the live book marked
+    # at the next bar's close, or (next_open) at the open of the bar after the filling one.
     marked = [s.equity for s in steps]
-    offset = [s.timestamp for s in steps].index(times[0]) + 1
+    lag = 2 if trading.fill == "next_open" else 1
+    offset = [s.timestamp for s in steps].index(times[0]) + lag
     live_equity = np.array(marked[offset:offset + len(times)])
     np.testing.assert_allclose(live_equity, [v for _, v in backtest.equity], rtol=0,
                                atol=TOLERANCE)
@@ -71,7 +74,9 @@ def test_live_steps_equal_the_backtest(frame: pd.DataFrame, kind: str, trading: 
         live_positions = [by_time[t].targets.get(symbol, 0.0) for t in times]
         assert live_positions == backtest.positions[symbol]
     # The last bar trades too, live; the backtest has no next return for it and leaves it out.
-    assert sum(len(by_time[t].fills) for t in times) == backtest.metrics.n_trades
+    stamps = [s.timestamp for s in steps]
+    filled_at = [stamps[stamps.index(t) + lag - 1] for t in times]
+    assert sum(len(by_time[t].fills) for t in filled_at) == backtest.metrics.n_trades
     fees = sum(f.cost for s in steps for f in s.fills)
     assert fees > 0 and engine.state is not None and engine.state.book.fees == fees
 

@@ -88,7 +88,8 @@ class StrategyRunner:
         self.checkpoint = restored or Checkpoint(state=EngineState(book=_book(self.spec)))
         trading = TradingSpec(mode=self.spec.mode or recipe.trading.mode,
                               threshold=recipe.trading.threshold if self.spec.threshold is None
-                              else self.spec.threshold)
+                              else self.spec.threshold,
+                              fill=self.spec.fill or recipe.trading.fill)
         costs = recipe.costs if self.spec.cost_bps is None else CostSpec(bps=self.spec.cost_bps)
         self.engine = StrategyEngine(symbols=self.spec.symbols, features=recipe.features,
                                      trading=trading, costs=costs, kind=recipe.target.kind,
