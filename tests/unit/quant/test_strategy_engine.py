@@ -23,7 +23,9 @@ TOLERANCE = 1e-9
 
 @pytest.fixture(scope="module")
 def frame() -> pd.DataFrame:
-    return load_demo_prices(SYMBOLS)
+    # Six years keep this quick; tests/e2e/test_live_replay.py replays the whole history.
+    prices = load_demo_prices(SYMBOLS)
+    return prices[prices["timestamp"] < "2006-03-01"].reset_index(drop=True)
 
 
 def fitted(frame: pd.DataFrame, recipe: Recipe, kind: str = "regression") -> Model:
