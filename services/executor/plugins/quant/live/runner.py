@@ -32,7 +32,8 @@ from nats.js import api
 from opentelemetry import context as otel_context
 
 from quant.bar_gate import BarGate
-from quant.paper_broker import Fill
+from quant.estimators import Model
+from quant.paper_broker import Fill, new_book
 from quant.risk_limits import Breach, RiskLimits
 from quant.specs import CostSpec, TradingSpec
 from quant.strategy_engine import EngineState, Step, StrategyEngine
@@ -85,7 +86,8 @@ class StrategyRunner:
         self.served = await self.models.get(self.spec.model)
         recipe = self.served.recipe
         restored = await self.records.checkpoint(self.spec.name)
-        self.checkpoint = restored or Checkpoint(state=EngineState(book=_book(self.spec)))
+        self.checkpoint = restored or Checkpoint(state=EngineState(
+            book=new_book(list(self.spec.symbols), self.spec.capital)))
         trading = TradingSpec(mode=self.spec.mode or recipe.trading.mode,
                               threshold=recipe.trading.threshold if self.spec.threshold is None
                               else self.spec.threshold,
@@ -183,7 +185,7 @@ class StrategyRunner:
             await self._publish_breaches(timestamp, breaches + step.breaches)
             await self._save(step.fills, step)
 
-    async def _model(self) -> tuple[object | None, str, list[Breach]]:
+    async def _model(self) -> tuple[Model | None, str, list[Breach]]:
         assert self.engine is not None and self.served is not None
         try:
             served = await self.models.get(self.spec.model)
@@ -240,8 +242,3 @@ class StrategyRunner:
 def _positive(x: float) -> bool:
     return x > 0 and x != float("inf")
 
-
-def _book(spec: StrategySpec):  # type: ignore[no-untyped-def]
-    from quant.paper_broker import new_book
-
-    return new_book(list(spec.symbols), spec.capital)

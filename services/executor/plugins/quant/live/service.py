@@ -23,7 +23,6 @@ from services.executor.plugins.quant.live.checkpoint import (
     Desired,
     Records,
     SpecRecord,
-    book_key,
     spec_key,
 )
 from services.executor.plugins.quant.live.runner import StrategyRunner
@@ -207,5 +206,3 @@ class LiveServer:
             out.append(status_of(record, await records.checkpoint(name)))
         return StrategyList(strategies=out)
 
-
-__all__ = ["LiveServer", "book_key", "live_strategy", "status_of"]

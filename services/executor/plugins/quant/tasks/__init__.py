@@ -19,8 +19,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.executor.plugins.quant.live.replay import replay_bars
-from services.executor.plugins.quant.live.service import live_strategy
 from services.executor.plugins.quant.tasks.backtest import backtest_task
 from services.executor.plugins.quant.tasks.pipeline import run_pipeline
 from services.executor.plugins.quant.tasks.predict import predict
@@ -33,23 +31,25 @@ from shared.settings import Settings
 from shared.tasks import Plugin, TaskType
 
 TASKS: list[TaskType[Any]] = [validate_dataset, train_model, backtest_task, predict,
-                              sweep_task, run_pipeline, pipeline_step, live_strategy,
-                              replay_bars]
+                              sweep_task, run_pipeline, pipeline_step]
 
 
 def plugin(settings: Settings) -> Plugin:
     """The entry point: task types, endpoints, and the hooks that give the predict path its
     caches on the executor's own connection (``QUANTOPS_QUANT_SERVE=false``: tasks only)."""
+    # Imported here, not above: the live modules build on this package's ``common``.
     from services.executor.plugins.quant.live.marketdata import ensure_bars_stream
-    from services.executor.plugins.quant.live.service import LiveServer
+    from services.executor.plugins.quant.live.replay import replay_bars
+    from services.executor.plugins.quant.live.service import LiveServer, live_strategy
     from services.executor.plugins.quant.server.service import QuantServer
     from services.executor.plugins.quant.tasks.common import configure
     from services.executor.plugins.quant.tasks.predict import share
 
     cfg = settings.quant
     configure(cfg)
+    tasks = [*TASKS, live_strategy, replay_bars]
     if not cfg.serve:
-        return Plugin(name="quant", tasks=TASKS)
+        return Plugin(name="quant", tasks=tasks)
     server, live = QuantServer(cfg), LiveServer()
 
     async def start(bus: Bus) -> None:
@@ -59,5 +59,5 @@ def plugin(settings: Settings) -> Plugin:
                                  duplicate_window_s=cfg.bars_duplicate_window_s)
         await live.start(bus)
 
-    return Plugin(name="quant", tasks=TASKS, endpoints=server.endpoints() + live.endpoints(),
+    return Plugin(name="quant", tasks=tasks, endpoints=server.endpoints() + live.endpoints(),
                   start=start, stop=server.stop)
