@@ -80,3 +80,6 @@ async def test_promotion_swaps_the_model_and_each_bar_is_one_trace(
     assert bar_span.service == "quantops-executor"
     assert bar_span.attributes["strategy"] == name
     assert all(s.parent_id == bar_span.span_id for s in spans if s.name == "live.fill")
+    stopped = await LiveClient(bus).stop(name)  # its runner holds an executor slot until then
+    ended = await executor.wait(stopped.task_id, timeout_s=30)
+    assert ended.status == TaskStatus.SUCCEEDED, ended.error

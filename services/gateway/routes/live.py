@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, get, post
-from litestar.params import JSONBody
+from litestar.params import JSONBody, PathParameter
 
 from services.gateway.forward import forward
 from services.gateway.routes.quant import OPERATOR, VIEWER, ok
@@ -28,6 +28,8 @@ from shared.subjects import LiveSubject
 
 TAGS = ["live"]
 NAME = r"{name:str}"
+Name = Annotated[str, PathParameter(description="strategy name", max_length=64,
+                                    pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
 
 class StrategyBody(StrategySpec, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -47,7 +49,7 @@ async def list_strategies(request: Request[Any, Any, Any]) -> Response[Any]:
 @get(f"/v1/strategies/{NAME}", opt=VIEWER, tags=TAGS,
      responses=ok(StrategyStatus, "the strategy"),
      summary="A live strategy: positions, cash, P&L, drawdown, risk state, latest fills")
-async def strategy(request: Request[Any, Any, Any], name: str) -> Response[Any]:
+async def strategy(request: Request[Any, Any, Any], name: Name) -> Response[Any]:
     return await forward(request, LiveSubject.STATUS, StrategyRequest(name=name))
 
 
@@ -63,7 +65,7 @@ async def start_strategy(request: Request[Any, Any, Any],
 @post(f"/v1/strategies/{NAME}/stop", opt=OPERATOR, tags=TAGS, status_code=200,
       responses=ok(StrategyStatus, "the strategy, stopping"),
       summary="Stop a strategy's runner; its positions are kept")
-async def stop_strategy(request: Request[Any, Any, Any], name: str,
+async def stop_strategy(request: Request[Any, Any, Any], name: Name,
                         data: JSONBody[ReasonBody]) -> Response[Any]:
     return await forward(request, LiveSubject.STOP, StrategyRequest(name=name,
                                                                      reason=data.reason))
@@ -72,7 +74,7 @@ async def stop_strategy(request: Request[Any, Any, Any], name: str,
 @post(f"/v1/strategies/{NAME}/kill", opt=OPERATOR, tags=TAGS, status_code=200,
       responses=ok(StrategyStatus, "the strategy, killed"),
       summary="The kill switch: flatten every position now and stop")
-async def kill_strategy(request: Request[Any, Any, Any], name: str,
+async def kill_strategy(request: Request[Any, Any, Any], name: Name,
                         data: JSONBody[ReasonBody]) -> Response[Any]:
     return await forward(request, LiveSubject.KILL, StrategyRequest(name=name,
                                                                     reason=data.reason))
