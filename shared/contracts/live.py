@@ -24,8 +24,10 @@ import msgspec
 
 from shared.contracts.base import Message
 
-StrategyName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-Symbol = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+StrategyName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$", min_length=1,
+                                           max_length=64)]
+Symbol = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,32}$", min_length=1,
+                                     max_length=32)]
 
 
 class Limits(Message):
@@ -35,7 +37,7 @@ class Limits(Message):
     max_gross: Annotated[float, msgspec.Meta(ge=0, le=10)] = 1.0
     max_daily_loss: Annotated[float, msgspec.Meta(gt=0, le=1)] | None = None
     max_drawdown: Annotated[float, msgspec.Meta(gt=0, le=1)] | None = None
-    max_orders_per_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    max_orders_per_s: Annotated[float, msgspec.Meta(gt=0, le=1_000_000)] | None = None
 
 
 class StrategySpec(Message):
@@ -56,10 +58,10 @@ class StrategySpec(Message):
     model: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     symbols: Annotated[list[Symbol], msgspec.Meta(min_length=1, max_length=500)]
     limits: Limits = Limits()
-    capital: Annotated[float, msgspec.Meta(gt=0)] = 1_000_000.0
+    capital: Annotated[float, msgspec.Meta(gt=0, le=1e15)] = 1_000_000.0
     cost_bps: Annotated[float, msgspec.Meta(ge=0, le=10_000)] | None = None
     mode: Literal["long_short", "long_flat"] | None = None
-    threshold: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    threshold: Annotated[float, msgspec.Meta(ge=0, le=1e6)] | None = None
     fill: Literal["close", "next_open"] | None = None
 
 
