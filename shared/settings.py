@@ -216,11 +216,14 @@ class QuantSettings(_Section):
         resolve_ttl_s: how long a moving ref (``name@production``, a dataset name) is trusted
             without an event saying it moved.
         dataset_cache_bytes: dataset bytes each executor keeps in memory for tasks.
-        signals_namespace, trials_namespace, backtests_namespace: state-service namespaces.
+        signals_namespace, trials_namespace, backtests_namespace, live_namespace:
+            state-service namespaces (``live``: strategies' specs and checkpoints).
         signals_ttl_s, trials_ttl_s, backtests_ttl_s: how long a record written there lives
             (its ``Nats-TTL``); 0 keeps it until deleted.
         sweep_keep_best: a finished sweep keeps the registered versions of its best N trials
             (and any an alias points to) and deletes the rest; 0 keeps them all.
+        bars_max_age_s, bars_duplicate_window_s: retention of the market-data stream and how
+            long JetStream remembers a bar's id to drop a re-sent copy.
     """
 
     seed_demo: bool = True
@@ -236,6 +239,9 @@ class QuantSettings(_Section):
     signals_namespace: str = "signals"
     trials_namespace: str = "trials"
     backtests_namespace: str = "backtests"
+    live_namespace: str = "live"
+    bars_max_age_s: PositiveFloat = 30 * 24 * 3600.0
+    bars_duplicate_window_s: PositiveFloat = 120.0
     signals_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 7 * DAY_S
     trials_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 30 * DAY_S
     backtests_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 90 * DAY_S

@@ -25,6 +25,7 @@ from services.gateway.routes import (
     datasets,
     health,
     keys,
+    live,
     models,
     quant,
     specs,
@@ -39,7 +40,7 @@ from shared.bus import Bus
 from shared.settings import Settings
 
 ROUTE_MODULES = (health, auth, users, keys, state, models, tasks, specs, dashboard,
-                 datasets, quant)
+                 datasets, quant, live)
 #: Body limit of every route that declares none: JSON requests naming things, not carrying data.
 DEFAULT_BODY_BYTES = 64 * 1024
 
