@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -41,6 +41,10 @@ Handler = Callable[[Any, "Context"], Awaitable[Any]]
 _encoder = msgspec.json.Encoder()
 _error_decoder = msgspec.json.Decoder(errors.ErrorReply)
 _ERROR_HEADERS = {Header.STATUS.value: STATUS_ERROR}
+# Plain strings, read once: an enum member's ``.value`` is a property lookup on every request.
+_CID = Header.CORRELATION_ID.value
+_PRINCIPAL = Header.PRINCIPAL.value
+_ROLE = Header.ROLE.value
 
 
 class Context:
@@ -51,20 +55,22 @@ class Context:
     def __init__(self, subject: str, headers: dict[str, str]) -> None:
         self.subject = subject
         self.headers = headers
-        self.correlation_id = headers.get(Header.CORRELATION_ID) or uuid.uuid4().hex
-        self.principal = headers.get(Header.PRINCIPAL, "")
-        self.role = headers.get(Header.ROLE, "")
+        self.correlation_id = headers.get(_CID) or new_correlation_id()
+        self.principal = headers.get(_PRINCIPAL, "")
+        self.role = headers.get(_ROLE, "")
 
     def outgoing_headers(self) -> dict[str, str]:
         """Headers for a request made while serving this one: same correlation and principal."""
-        out = {Header.CORRELATION_ID.value: self.correlation_id}
+        out = {_CID: self.correlation_id}
         if self.principal:
-            out[Header.PRINCIPAL.value] = self.principal
+            out[_PRINCIPAL] = self.principal
         return out
 
 
 def new_correlation_id() -> str:
-    return uuid.uuid4().hex
+    """32 random hex digits, like ``uuid4().hex`` without building a UUID object (a tenth of
+    the bus's own per-request cost on the requesting side)."""
+    return os.urandom(16).hex()
 
 
 def encode(value: Any) -> bytes:
@@ -193,8 +199,8 @@ class Bus:
                                         details={"type": type(e).__name__})
                 data, reply_headers = _encoder.encode(errors.ErrorReply(error=body)), True
             if msg.reply:
-                out = {**_ERROR_HEADERS} if reply_headers else {}
-                out[Header.CORRELATION_ID.value] = ctx.correlation_id
+                out = {**_ERROR_HEADERS, _CID: ctx.correlation_id} if reply_headers else {
+                    _CID: ctx.correlation_id}
                 try:
                     await self.nc.publish(msg.reply, data, headers=out)
                 except Exception:  # the requester may be gone; that is its problem
@@ -246,10 +252,10 @@ class Bus:
             raise errors.ServiceUnavailable(
                 "not connected to NATS (reconnecting); retry shortly",
                 details={"subject": subject, "retry_after_s": 1})
-        out = dict(headers or {})
-        if Header.CORRELATION_ID.value not in out:
-            out[Header.CORRELATION_ID.value] = logs.correlation_id.get() or new_correlation_id()
-        correlation = out[Header.CORRELATION_ID.value]
+        out = {**headers} if headers else {}
+        correlation = out.get(_CID)
+        if correlation is None:
+            correlation = out[_CID] = logs.correlation_id.get() or new_correlation_id()
         with self._producer_span(subject, correlation) as span:
             telemetry.inject(out)
             try:
@@ -291,8 +297,8 @@ class Bus:
     async def publish(self, subject: str, body: Any, *, headers: dict[str, str] | None = None
                       ) -> None:
         """Fire-and-forget publish with trace context (events that need no stream)."""
-        out = dict(headers or {})
-        out.setdefault(Header.CORRELATION_ID.value, logs.correlation_id.get() or "")
+        out = {**headers} if headers else {}
+        out.setdefault(_CID, logs.correlation_id.get() or "")
         telemetry.inject(out)
         await self.nc.publish(subject, encode(body), headers=out)
 
