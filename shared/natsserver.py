@@ -71,9 +71,10 @@ def free_port() -> int:
 
 def write_config(
     path: Path, *, port: int, store_dir: Path, monitor_port: int = 0, extra: str = "",
-    sync_interval: str = "",
+    sync_interval: str = "", cluster: str = "",
 ) -> Path:
-    """A nats-server config file; ``extra`` carries authorization blocks and the like.
+    """A nats-server config file; ``extra`` carries authorization blocks and the like,
+    ``cluster`` a ``cluster {}`` block (``shared.natscluster``).
 
     ``sync_interval``: empty keeps nats-server's default (fsync every 2 minutes: a crashed
     process loses nothing, a crashed machine may lose the last moments); ``"always"`` fsyncs
@@ -81,6 +82,7 @@ def write_config(
     """
     lines = [
         f'listen: "127.0.0.1:{port}"',
+        # Named after the client port, so a restarted cluster member keeps its Raft identity.
         f'server_name: "quantops-{port}"',
         f"max_payload: {8 * 1024 * 1024}",
         "jetstream {",
@@ -88,6 +90,7 @@ def write_config(
         "  max_file_store: 64GB",
         *([f"  sync_interval: {sync_interval}"] if sync_interval else []),
         "}",
+        *([cluster] if cluster else []),
     ]
     if monitor_port:
         lines.insert(1, f'http: "127.0.0.1:{monitor_port}"')
@@ -104,17 +107,19 @@ class EmbeddedNats:
         monitor_port: HTTP monitoring port (``/varz``, ``/jsz``); 0 disables it.
         extra_config: appended to the generated config (authorization).
         sync_interval: JetStream fsync policy (see ``write_config``).
+        cluster: a ``cluster {}`` block making it one member of a cluster.
     """
 
     def __init__(
         self, data_dir: Path, *, port: int, monitor_port: int = 0, extra_config: str = "",
-        sync_interval: str = "",
+        sync_interval: str = "", cluster: str = "",
     ) -> None:
         self.data_dir = Path(data_dir)
         self.port = port
         self.monitor_port = monitor_port
         self.extra_config = extra_config
         self.sync_interval = sync_interval
+        self.cluster = cluster
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -131,7 +136,7 @@ class EmbeddedNats:
         store.mkdir(parents=True, exist_ok=True)
         conf = write_config(self.data_dir / "nats-server.conf", port=self.port, store_dir=store,
                             monitor_port=self.monitor_port, extra=self.extra_config,
-                            sync_interval=self.sync_interval)
+                            sync_interval=self.sync_interval, cluster=self.cluster)
         out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
             [str(server_binary()), "-c", str(conf)], stdout=out, stderr=out,
