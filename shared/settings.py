@@ -216,10 +216,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Everything a quantops process is configured with.
 
     Args:
-        nats_url: use this NATS server; empty means ``quantops up`` starts an embedded one.
+        nats_url: use this NATS server (several, comma-separated, for a cluster); empty means
+            ``quantops up`` starts an embedded one.
         data_dir: where the embedded server, catalogs and credentials live.
         nats_port: port of the embedded nats-server (loopback only).
         nats_monitor_port: HTTP monitoring port of the embedded server (``/varz``); 0: none.
+        nats_cluster_port: route port of the first member under ``quantops up --cluster N``
+            (member ``i`` uses this + ``i``, as it does the client and monitoring ports).
         nats_sync_interval: JetStream fsync policy of the embedded server: empty keeps the
             nats-server default (2m), ``always`` puts every acknowledged write on disk (the
             Helm chart's default for a cluster).
@@ -239,6 +242,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     data_dir: Path = Path(".quantops")
     nats_port: Port = 4222
     nats_monitor_port: Port = 8222
+    nats_cluster_port: Port = 6222
     nats_sync_interval: Annotated[str, msgspec.Meta(pattern=r"^(|always|\d+(ms|s|m|h))$")] = ""
     metrics_port: Port = 0
     metrics_host: str = "127.0.0.1"
