@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: up test test-fast bench lint format clean status
+.PHONY: up test test-fast test-cluster bench lint format clean status
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ status: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# Minutes, not seconds: a three-member NATS cluster killed, paused and restarted under load.
+test-cluster: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m cluster tests/cluster
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"

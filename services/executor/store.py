@@ -66,7 +66,10 @@ class StatusStore:
         try:
             await self.kv.create(record.id, encode(record))
             return True
-        except KeyWrongLastSequenceError:
+        except (KeyWrongLastSequenceError, KeyNotFoundError):
+            # KeyNotFoundError: the server refused the create (the key has a record), then
+            # nats-py's look at that record, a direct get answered by a replica that has not
+            # applied it yet, found nothing. Either way the record exists.
             return False
 
     async def scan(self) -> AsyncIterator[TaskRecord]:

@@ -52,6 +52,12 @@ ROLLUP: Final = "Nats-Rollup"
 #: Most messages one atomic batch may hold (nats-server's ``max_msgs`` batch limit).
 MAX_BATCH: Final = 1000
 _WRONG_LAST_SEQUENCE: Final = 10071
+#: A replicated stream refuses a CAS whose key has another write in flight with this code and
+#: no current sequence (JSStreamWrongLastSequenceConstantErr): nothing was written, a conflict.
+_WRONG_LAST_SEQUENCE_IN_FLIGHT: Final = 10164
+#: A replicated stream whose leader is not ready to check expectations yet (just elected):
+#: nothing was written; retrying shortly succeeds.
+_EXPECTED_LAST_NOT_READY: Final = 10163
 _TOO_LARGE: Final = 10054
 
 
@@ -259,6 +265,13 @@ def _api_error(err: _ApiError, item: str) -> QuantopsError:
         current = int(err.description.rpartition(":")[2].strip() or 0)
         return RevisionConflict(f"{item} changed: its revision is {current}",
                                 details={"current_revision": current})
+    if err.err_code == _WRONG_LAST_SEQUENCE_IN_FLIGHT:
+        return RevisionConflict(f"{item} is being changed by another write; read it again",
+                                details={})
+    if err.err_code == _EXPECTED_LAST_NOT_READY:
+        return ServiceUnavailable(f"the state bucket's new leader cannot check the revision "
+                                  f"of {item} yet; nothing was written, retry",
+                                  details={"retry_after_s": 1.0})
     if err.err_code == _TOO_LARGE:
         return PayloadTooLarge(f"value of {item} exceeds the server's message size",
                                details={"reason": err.description})

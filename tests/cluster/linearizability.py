@@ -99,8 +99,16 @@ def _event_list(history: list[Op]) -> tuple[list[int], list[int], list[bool], li
     return nxt, prv, is_return, op_of, match
 
 
-def check(ops: Iterable[Op], initial: Any = None) -> bool:
-    """True when the register history ``ops`` (starting at ``initial``) is linearizable."""
+class BudgetExceeded(Exception):
+    """The search explored more configurations than it was allowed: no verdict."""
+
+
+def check(ops: Iterable[Op], initial: Any = None, *, budget: int | None = None) -> bool:
+    """True when the register history ``ops`` (starting at ``initial``) is linearizable.
+
+    ``budget`` bounds the configurations explored (the search is exponential in the worst
+    case, for example with many operations of unknown outcome open at once); past it,
+    ``BudgetExceeded`` is raised rather than a verdict guessed."""
     history = _relevant(ops)
     if not history:
         return True
@@ -130,6 +138,8 @@ def check(ops: Iterable[Op], initial: Any = None) -> bool:
             key = (linearized | (1 << i), new_state)
             if consistent and key not in seen:
                 seen.add(key)
+                if budget is not None and len(seen) > budget:
+                    raise BudgetExceeded(f"more than {budget} configurations explored")
                 stack.append((slot, state))
                 linearized, state = key
                 unlink(slot)

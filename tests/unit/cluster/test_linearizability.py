@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import random
 
-from tests.cluster.linearizability import Kind, Op, check
+import pytest
+
+from tests.cluster.linearizability import BudgetExceeded, Kind, Op, check
 
 
 def read(t0: float, t1: float | None, value: object) -> Op:
@@ -94,3 +96,12 @@ def test_a_long_valid_concurrent_history_is_accepted_quickly() -> None:
     i = next(i for i in range(len(ops) // 2, len(ops)) if ops[i].kind is Kind.READ)
     bad = [*ops[:i], read(ops[i].invoked_s, ops[i].returned_s, -5), *ops[i + 1:]]
     assert not check(bad, initial=0)
+
+
+def test_a_search_past_its_budget_gives_no_verdict() -> None:
+    # Twelve overlapping writes never returned, then a read of a value nobody wrote: every
+    # subset and order of the writes is tried before "no".
+    history = [write(i, None, i) for i in range(12)] + [read(20, 21, -1)]
+    with pytest.raises(BudgetExceeded):
+        check(history, budget=1000)
+    assert not check(history)
