@@ -43,7 +43,7 @@ async def under_load(system: System, client: Bus, fault: Callable[[], Awaitable[
     services_never_restarted(system)
     await wait_services(system, timeout_s=60)
     print(f"progress {load.progress()} (tasks, CAS, uploads); client errors "
-          f"{dict(load.seen.errors)}")
+          f"{dict(load.seen.errors)} {load.seen.samples}")
 
 
 def services_never_restarted(system: System) -> None:
