@@ -39,6 +39,7 @@ from shared.natsserver import free_port
 
 Op = Callable[[int], Awaitable[object]]
 BAR = {"put": 1.0, "CAS put": 1.5, "get": 1.5}
+RAW, STATE = "raw nats-py KV", "quantops state"
 
 
 def etcd_binary() -> str | None:
@@ -126,45 +127,50 @@ def etcd_operations(clients: list[Any]) -> dict[str, Op]:
     }
 
 
+Key = tuple[str, str, int]  # (system, operation, concurrency)
+
+
+def label(key: Key) -> str:
+    system, name, conc = key
+    return f"{system:<16} {name:<8} c={conc}"
+
+
 async def round_(systems: dict[str, dict[str, Op]], ops: int, meter: CpuMeter
-                 ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
-    rates: dict[str, float] = {}
-    cpu: dict[str, dict[str, float]] = {}
+                 ) -> tuple[dict[Key, float], dict[Key, dict[str, float]]]:
+    rates: dict[Key, float] = {}
+    cpu: dict[Key, dict[str, float]] = {}
     for name in ("put", "CAS put", "get"):
         for conc in (1, 64):
             n = ops // 8 if conc == 1 else ops
             for system, table in systems.items():
                 await run_load("warm-up", table[name], total=min(n, 300), concurrency=conc)
                 before = meter.snapshot()
-                label = f"{system:<16} {name:<8} c={conc}"
-                rates[label] = (await run_load(label, table[name], total=n,
-                                               concurrency=conc)).rate
-                cpu[label] = CpuMeter.per_op_us(before, meter.snapshot(), n)
+                key = (system, name, conc)
+                rates[key] = (await run_load(label(key), table[name], total=n,
+                                             concurrency=conc)).rate
+                cpu[key] = CpuMeter.per_op_us(before, meter.snapshot(), n)
     return rates, cpu
 
 
-def report(runs: list[dict[str, float]], cpu: dict[str, dict[str, float]]) -> str:
-    rates = {label: median([r[label] for r in runs]) for label in runs[0]}
+def report(runs: list[dict[Key, float]], cpu: dict[Key, dict[str, float]]) -> str:
+    rates = {key: median([r[key] for r in runs]) for key in runs[0]}
     lines = [f"{'operation':<34} {'ops/s':>9} {'vs etcd':>8} {'vs raw KV':>9}"]
     verdicts = []
-    for label, rate in rates.items():
-        system, _, rest = label.partition(" ")
-        rest = rest.strip()
-        etcd = rates[f"{'etcd':<16} {rest}"]
-        raw = rates[f"{'raw nats-py KV':<16} {rest}"]
-        vs_etcd = f"{rate / etcd:>7.2f}x" if system != "etcd" else ""
-        vs_raw = f"{rate / raw:>8.0%}" if label.startswith("quantops") else ""
-        lines.append(f"{label:<34} {rate:>9,.0f} {vs_etcd:>8} {vs_raw:>9}")
-        if label.startswith("quantops") and rest.endswith("c=64"):
-            op = rest.rsplit(" ", 1)[0].strip()
-            met = rate / etcd >= BAR[op]
-            verdicts.append(f"  {op:<8} {rate / etcd:.2f}x etcd (bar {BAR[op]}x): "
-                            f"{'met' if met else 'NOT met'}")
+    for key, rate in rates.items():
+        system, name, conc = key
+        vs_etcd = rate / rates[("etcd", name, conc)]
+        vs_raw = rate / rates[(RAW, name, conc)]
+        lines.append(f"{label(key):<34} {rate:>9,.0f} "
+                     f"{'' if system == 'etcd' else f'{vs_etcd:.2f}x':>8} "
+                     f"{f'{vs_raw:.0%}' if system == STATE else '':>9}")
+        if system == STATE and conc == 64:
+            verdicts.append(f"  {name:<8} {vs_etcd:.2f}x etcd (bar {BAR[name]}x): "
+                            f"{'met' if vs_etcd >= BAR[name] else 'NOT met'}")
     roles = list(next(iter(cpu.values())))
     lines += ["", f"{'CPU µs per operation (last round)':<34} "
               + " ".join(f"{r:>14}" for r in roles)]
-    lines += [f"{label:<34} " + " ".join(f"{used[r]:>14.1f}" for r in roles)
-              for label, used in cpu.items()]
+    lines += [f"{label(key):<34} " + " ".join(f"{used[r]:>14.1f}" for r in roles)
+              for key, used in cpu.items()]
     lines += ["", "bar at 64 concurrent (medians of the rounds):", *verdicts]
     return "\n".join(lines)
 
@@ -198,11 +204,12 @@ async def main(args: argparse.Namespace) -> int:
             await clients[0].put(b"k%d" % i, msgspec.json.encode(DOC))
         ops = operations(state, kv, "bench")
         systems = {"etcd": etcd_operations(clients),
-                   "raw nats-py KV": {n: raw for n, (_svc, raw) in ops.items()},
-                   "quantops state": {n: svc for n, (svc, _raw) in ops.items()}}
+                   RAW: {n: raw for n, (_svc, raw) in ops.items()},
+                   STATE: {n: svc for n, (svc, _raw) in ops.items()}}
         meter = CpuMeter({"nats-servers": stack.server_pids(), "etcd members": etcd.pids,
                           "state service": stack.service_pids("state")})
-        runs, cpu = [], {}
+        runs: list[dict[Key, float]] = []
+        cpu: dict[Key, dict[str, float]] = {}
         for _ in range(args.rounds):
             rates, cpu = await round_(systems, args.ops, meter)
             runs.append(rates)
