@@ -34,7 +34,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import api
 
-from services.state import consumers
+from services.state import consumers, leader_reads
 from services.state.timefmt import parse_duration_s, parse_time
 from shared.contracts.state import TOMBSTONES, StoredHeader
 from shared.errors import (
@@ -152,11 +152,24 @@ class KvStore:
         return ack.seq
 
     async def last(self, item: str) -> Stored | None:
-        """The latest message of ``item`` (a tombstone included), or None."""
+        """The latest message of ``item`` (a tombstone included), or None; every write
+        acknowledged before the call is seen (on R>1 the leader answers: ``leader_reads``)."""
+        if self.replicas > 1:
+            return self._stored(await leader_reads.last_by_subject(
+                self.nc, self.stream, self.prefix + item, self.timeout_s))
         return await self._direct_get(f"{self._direct}.{self.prefix}{item}", b"")
 
     async def at(self, revision: int) -> Stored | None:
-        return await self._direct_get(self._direct, b'{"seq":%d}' % revision)
+        stored = await self._direct_get(self._direct, b'{"seq":%d}' % revision)
+        if stored is None and self.replicas > 1:  # a follower may not have it yet
+            return self._stored(await leader_reads.by_sequence(
+                self.nc, self.stream, revision, self.timeout_s))
+        return stored
+
+    def _stored(self, m: leader_reads.LeaderMessage | None) -> Stored | None:
+        if m is None:
+            return None
+        return Stored(m.subject[len(self.prefix):], m.seq, m.data, m.headers, parse_time(m.time))
 
     async def _direct_get(self, subject: str, body: bytes) -> Stored | None:
         try:
