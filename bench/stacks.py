@@ -80,7 +80,7 @@ class Stack:
                 "PYTHONPATH": str(ROOT)}
         for service, count in self.services.items():
             self.procs[service] = [
-                subprocess.Popen([sys.executable, "-m", "services.cli", "serve", service],
+                subprocess.Popen([sys.executable, "-m", "cli.main", "serve", service],
                                  env=env, cwd=ROOT) for _ in range(count)]
         return self
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from services.supervisor import Supervisor, parse_instances
+from cli.supervisor import Supervisor, parse_instances
 from shared import natsauth
 from shared.bus import Bus, connect_nats
 from shared.natscluster import NatsCluster
