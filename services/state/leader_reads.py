@@ -81,6 +81,10 @@ async def _get(nc: NATS, stream: str, request: dict[str, object], timeout_s: flo
     if reply.error is not None:
         if reply.error.err_code == _NO_MESSAGE:
             return None
+        if reply.error.code == 503:  # the stream has no leader (an election): retry shortly
+            raise ServiceUnavailable(f"the state bucket has no leader right now: "
+                                     f"{reply.error.description}",
+                                     details={"stream": stream, "retry_after_s": 1.0})
         raise QuantopsError(f"message get failed: {reply.error.description}",
                             details={"err_code": reply.error.err_code})
     if reply.message is None:
