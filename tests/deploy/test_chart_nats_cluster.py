@@ -101,7 +101,7 @@ async def test_chart_config_forms_a_cluster_that_replicates(
     # The state service's own user, as the chart authorises it, creates its R3 bucket.
     nc = await connect_as(urls[0], "state", PASSWORDS["state"])
     try:
-        js = nc.jetstream()
+        js = nc.jetstream(timeout=30)  # an R3 create waits for an election; the machine is shared
         kv = await js.create_key_value(bucket="quantops_state", history=64, replicas=3)
         revision = await kv.put("k", b"v")
         assert revision == 1
