@@ -16,7 +16,7 @@ STAMP   := $(VENV)/.installed
 UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
 	--index-url https://pypi.org/simple --no-header --annotation-style line
 
-.PHONY: up test test-fast test-cluster bench lint audit lock format clean status
+.PHONY: up test test-fast test-cluster fuzz bench lint audit lock format clean status
 
 $(DEPS): $(LOCK)
 	rm -rf $(VENV)
@@ -48,6 +48,10 @@ test-cluster: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# Longer hostile-input run: 100 schemathesis examples per operation and mode (make test: 3).
+fuzz: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/fuzz --fuzz-examples=100
 
 bench: $(STAMP)
 	@set -e; for b in bench/bench_*.py; do \

@@ -63,7 +63,7 @@ class StateSettings(_Section):
         max_list_limit: most keys one list page returns.
     """
 
-    max_value_bytes: PositiveInt = 1 * MiB
+    max_value_bytes: Annotated[int, msgspec.Meta(ge=1, le=64 * MiB)] = 1 * MiB
     max_namespace_bytes: PositiveInt = 256 * MiB
     compress_threshold_bytes: PositiveInt = 4096
     history: Annotated[int, msgspec.Meta(ge=1, le=64)] = 64
@@ -135,8 +135,18 @@ class GatewaySettings(_Section):
             a rate of 0 disables the limit (benchmarks).
         anonymous_rate_limit_per_s, anonymous_rate_limit_burst: token bucket per client IP for
             public routes and for failed authentication attempts.
+        max_body_bytes: the largest request body read whole into memory (a state snapshot
+            upload); JSON routes have their own, smaller limits and uploads stream.
         access_token_ttl_s, refresh_token_ttl_s: lifetimes of JWT access and refresh tokens.
         api_key_cache_ttl_s: how long a verified API key skips argon2 (0: verify every time).
+        trusted_proxies: comma-separated addresses or CIDR networks (an ingress, a load
+            balancer) whose ``X-Forwarded-For`` names the client; empty: the socket's peer is.
+        failed_auth_per_s, failed_auth_burst: failed attempts one API key id may take (besides
+            its address's budget) before uncached checks of it wait.
+        max_keys_per_user: active API keys one user may hold.
+        max_streams_per_principal: event streams (SSE) one user may hold open at once.
+        stream_buffer_bytes: how far an event stream's reader may fall behind (older events
+            are dropped beyond it).
         jwt_secret: HS256 signing key (>= 32 chars); empty: generated once into the data dir.
         bootstrap_api_key: the first admin's API key (``qo_<id>_<secret>``, e.g. from a
             Kubernetes Secret); empty: generated on first start and written to the data dir.
@@ -148,7 +158,7 @@ class GatewaySettings(_Section):
 
     host: str = "127.0.0.1"
     port: Port = 8080
-    max_body_bytes: PositiveInt = 512 * MiB
+    max_body_bytes: PositiveInt = 256 * MiB
     rate_limit_per_s: Annotated[float, msgspec.Meta(ge=0)] = 1000.0
     rate_limit_burst: PositiveInt = 2000
     anonymous_rate_limit_per_s: Annotated[float, msgspec.Meta(ge=0)] = 20.0
@@ -156,6 +166,12 @@ class GatewaySettings(_Section):
     access_token_ttl_s: PositiveInt = 900
     refresh_token_ttl_s: PositiveInt = 7 * 24 * 3600
     api_key_cache_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0
+    trusted_proxies: str = ""
+    failed_auth_per_s: Annotated[float, msgspec.Meta(ge=0)] = 1.0
+    failed_auth_burst: PositiveInt = 20
+    max_keys_per_user: PositiveInt = 100
+    max_streams_per_principal: PositiveInt = 8
+    stream_buffer_bytes: Annotated[int, msgspec.Meta(ge=64 * 1024)] = 4 * MiB
     jwt_secret: Secret = Secret("")
     bootstrap_api_key: Secret = Secret("")
     auth_store: Literal["sqlite", "kv"] = "sqlite"
@@ -186,6 +202,7 @@ class QuantSettings(_Section):
             ``calendar_gap`` validation warnings (a task may pass its own).
         serve: executor processes answer ``executor.quant.*`` (predict, trial history).
         model_cache_size, model_cache_ttl_s: loaded models each executor keeps for predict.
+        model_cache_bytes: their total memory (estimated from what their files unpack to).
         resolve_ttl_s: how long a moving ref (``name@production``, a dataset name) is trusted
             without an event saying it moved.
         dataset_cache_bytes: dataset bytes each executor keeps in memory for tasks.
@@ -198,6 +215,7 @@ class QuantSettings(_Section):
     max_gap_factor: PositiveFloat = 3.0
     serve: bool = True
     model_cache_size: PositiveInt = 16
+    model_cache_bytes: PositiveInt = 256 * MiB
     model_cache_ttl_s: PositiveFloat = 3600.0
     resolve_ttl_s: PositiveFloat = 5.0
     dataset_cache_bytes: PositiveInt = 512 * MiB

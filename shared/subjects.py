@@ -150,6 +150,23 @@ class QuantSubject(StrEnum):
     TEMPLATES = "executor.quant.templates"  # the shipped pipeline templates
 
 
+#: The largest request body a request/reply subject accepts (the bus refuses bigger ones with
+#: ``payload_too_large`` before decoding). Requests name things; the few that carry data say
+#: how much below. Nothing exceeds the server's ``max_payload`` (8 MiB in every deployment).
+MAX_REQUEST_BYTES: Final = 1024 * 1024
+LARGE_REQUESTS: Final[dict[str, int]] = {
+    StateSubject.PUT: 8 * 1024 * 1024,  # a value, up to a namespace's max_value_bytes
+    RegistrySubject.REGISTER: 2 * 1024 * 1024,  # a 1 MiB artifact inline, base64
+    ExecutorSubject.SUBMIT: 4 * 1024 * 1024,  # task input
+    ExecutorSubject.WORKFLOW_SUBMIT: 4 * 1024 * 1024,
+    QuantSubject.PREDICT: 8 * 1024 * 1024,  # bars in the request
+}
+
+
+def max_request_bytes(subject: str) -> int:
+    return LARGE_REQUESTS.get(subject, MAX_REQUEST_BYTES)
+
+
 class Stream(StrEnum):
     """JetStream streams and the subjects they capture."""
 

@@ -79,6 +79,7 @@ class Scorer:
         self.settings = settings
         self.clock = clock
         self.models = LiveModels(RegistryClient(bus), max_models=settings.model_cache_size,
+                                 max_bytes=settings.model_cache_bytes,
                                  ttl_s=settings.model_cache_ttl_s,
                                  resolve_ttl_s=settings.resolve_ttl_s, clock=clock)
         self.datasets = DatasetClient(bus)
@@ -185,7 +186,10 @@ def _bars_features(bars: list[Bar], served: Served, end: datetime | None) -> Lat
     from quant.validation import validate_ohlcv
     from services.executor.plugins.quant.tasks.work import describe_issues
 
-    frame = normalise_ohlcv(pd.DataFrame(msgspec.to_builtins(bars)))
+    try:
+        frame = normalise_ohlcv(pd.DataFrame(msgspec.to_builtins(bars)))
+    except ValueError as e:
+        raise InvalidRequest(f"request's bars: {e}", details={"field": "bars"}) from e
     report = validate_ohlcv(frame)
     if report.errors:
         raise InvalidRequest(describe_issues(report, "bars").replace("uploaded file",
