@@ -13,7 +13,12 @@ from collections.abc import AsyncIterator
 
 import msgspec
 from nats.js import JetStreamContext, api
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
+from nats.js.errors import (
+    KeyNotFoundError,
+    KeyWrongLastSequenceError,
+    NoStreamResponseError,
+    NotFoundError,
+)
 from nats.js.kv import KeyValue
 
 from shared.contracts.executor import (
@@ -22,6 +27,7 @@ from shared.contracts.executor import (
     TaskRecord,
     TaskStatus,
 )
+from shared.errors import ServiceUnavailable
 from shared.subjects import TASK_QUEUE_PREFIX, Stream
 
 _record = msgspec.json.Decoder(TaskRecord)
@@ -71,6 +77,12 @@ class StatusStore:
             # nats-py's look at that record, a direct get answered by a replica that has not
             # applied it yet, found nothing. Either way the record exists.
             return False
+        except NoStreamResponseError as e:
+            # The status bucket has no leader (an election): the task is queued all the same;
+            # its executor writes the record, and a retry with the same key finds the task.
+            raise ServiceUnavailable("the task status store has no leader right now; retry "
+                                     "with the same idempotency key",
+                                     details={"retry_after_s": 1.0}) from e
 
     async def scan(self) -> AsyncIterator[TaskRecord]:
         async for _, data in scan_stream(self.js, self.stream, f"{self.prefix}>",
