@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import time
 from collections import Counter
+from typing import Any
 
 import msgspec
+from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
+from nats.js.errors import ServiceUnavailableError
 
 from shared.bus import Bus
 from shared.clients.state import StateClient
@@ -33,8 +38,7 @@ async def every_task_finished_once(load: Workload, *, timeout_s: float = 120.0) 
 
 async def _succeeded_events(bus: Bus, ids: set[str]) -> Counter[str]:
     """How often each of ``ids`` was recorded as succeeded in the events stream."""
-    psub = await bus.js.pull_subscribe(f"{TASK_EVENTS}.{TaskStatus.SUCCEEDED.value}.>",
-                                       stream=Stream.EVENTS.value)
+    psub = await _pull_consumer(bus, f"{TASK_EVENTS}.{TaskStatus.SUCCEEDED.value}.>")
     counts: Counter[str] = Counter()
     try:
         while True:
@@ -49,6 +53,19 @@ async def _succeeded_events(bus: Bus, ids: set[str]) -> Counter[str]:
                 await msg.ack()
     finally:
         await psub.unsubscribe()
+
+
+async def _pull_consumer(bus: Bus, subject: str, timeout_s: float = 60.0) -> Any:
+    """A consumer on the events stream, once the cluster answers again: right after a member
+    rejoins, a consumer create may meet 503 (the stream still catching up)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return await bus.js.pull_subscribe(subject, stream=Stream.EVENTS.value)
+        except (ServiceUnavailableError, NoRespondersError, NatsTimeout, TimeoutError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
 
 
 async def registers_linearizable(load: Workload) -> None:
