@@ -16,7 +16,7 @@ STAMP   := $(VENV)/.installed
 UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
 	--index-url https://pypi.org/simple --no-header --annotation-style line
 
-.PHONY: up test test-fast fuzz bench soak lint audit lock format clean status promtool
+.PHONY: up test test-fast test-cluster fuzz bench soak lint audit lock format clean status promtool
 
 $(DEPS): $(LOCK)
 	rm -rf $(VENV)
@@ -53,6 +53,10 @@ promtool:
 	      --no-install-recommends prometheus >/dev/null && \
 	    { systemctl disable --now prometheus >/dev/null 2>&1 || true; }; \
 	  else echo "promtool missing (not root, or no apt-get): the alert tests will skip"; fi; }
+
+# Minutes, not seconds: a three-member NATS cluster killed, paused and restarted under load.
+test-cluster: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m cluster tests/cluster
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"

@@ -369,10 +369,12 @@ async def connect_nats(
         options |= {"user": settings.nats_user, "password": settings.nats_password.reveal(),
                     "inbox_prefix": natsauth.inbox_prefix(settings.nats_user)}
     url = settings.nats_url or f"nats://127.0.0.1:{settings.nats_port}"
+    # A cluster is named by several comma-separated URLs: connect to any, fail over to others.
+    servers = [u.strip() for u in url.split(",") if u.strip()]
     deadline = time.monotonic() + connect_timeout_s
     while True:
         try:
-            nc = await nats.connect(url, **options)
+            nc = await nats.connect(servers, **options)
             holder.append(nc)
             UP.labels(label).set(1)
             return nc

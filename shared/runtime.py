@@ -111,5 +111,14 @@ def run(factory: Callable[[Settings], ServiceApp], name: str, settings: Settings
 
     try:
         uvloop.run(main())
+    except Exception:
+        # A service that fails to start must exit, so its supervisor (quantops up,
+        # Kubernetes) starts it again: a worker thread left running by the half-started
+        # service (aiosqlite's, for one) would otherwise keep the process alive, serving
+        # nothing. Seen when a cluster was slow to create a replicated bucket at first start.
+        log.exception("service failed")
+        telemetry.shutdown_tracing()
+        logging.shutdown()
+        os._exit(1)
     finally:
         telemetry.shutdown_tracing()

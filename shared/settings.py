@@ -263,10 +263,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Everything a quantops process is configured with.
 
     Args:
-        nats_url: use this NATS server; empty means ``quantops up`` starts an embedded one.
+        nats_url: use this NATS server (several, comma-separated, for a cluster); empty means
+            ``quantops up`` starts an embedded one.
         data_dir: where the embedded server, catalogs and credentials live.
         nats_port: port of the embedded nats-server (loopback only).
         nats_monitor_port: HTTP monitoring port of the embedded server (``/varz``); 0: none.
+        nats_cluster_port: route port of the first member under ``quantops up --cluster N``
+            (member ``i`` uses this + ``i``, as it does the client and monitoring ports).
         nats_sync_interval: JetStream fsync policy of the embedded server: ``always`` (the
             default) puts every acknowledged write on disk before acknowledging it; a duration
             (``2m``, NATS's own default) or empty trades the last moments before a machine
@@ -295,6 +298,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     data_dir: Path = Path(".quantops")
     nats_port: Port = 4222
     nats_monitor_port: Port = 8222
+    nats_cluster_port: Port = 6222
     nats_sync_interval: Annotated[str, msgspec.Meta(pattern=r"^(|always|\d+(ms|s|m|h))$")] = (
         "always")
     nats_max_file_store: Annotated[int, msgspec.Meta(ge=64 * MiB)] = 64 * GiB

@@ -96,6 +96,10 @@ class Catalog:
             except Exception:
                 if self.writer.in_transaction:
                     await self.writer.execute("ROLLBACK")
+                # Another registry process on the same catalog (quantops up --replicas
+                # registry=2) applied it between our version check and our write lock.
+                if await self.schema_version() >= number:
+                    continue
                 raise
             log.info("catalog migrated", extra={"schema_version": number, "file": path.name})
             applied.append(number)

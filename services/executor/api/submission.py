@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
-from nats.js.errors import APIError
+from nats.js.errors import APIError, NoStreamResponseError
 
 from services.executor.storage.store import StatusStore
 from services.executor.tasktypes import TaskRegistry
@@ -102,6 +102,12 @@ class Submitter:
                 raise self.queue_full() from e
             raise ServiceUnavailable(f"task queue refused the task: {e.description}",
                                      details={"code": e.err_code}) from e
+        except NoStreamResponseError as e:
+            # No server answered for the stream: on a cluster, while its Raft group elects a
+            # leader. Nothing was stored; the same idempotency key may be retried.
+            raise ServiceUnavailable("the task queue has no leader right now; nothing was "
+                                     "queued, retry shortly",
+                                     details={"retry_after_s": 1.0}) from e
         return bool(ack.duplicate)
 
     def queue_full(self) -> QueueFull:
