@@ -123,6 +123,8 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(E.CANCEL, ex.CancelTask, ex.CancelReply, "Cancel a queued or running task"),
     Operation(E.FAILED_SUMMARY, ex.FailedSummaryRequest, ex.FailedSummary,
               "Failed, timed-out and dead tasks over a window, by type and error"),
+    Operation(E.ACTIVITY, ex.ActivityRequest, ex.TaskActivity,
+              "Tasks submitted, started and finished per time bucket, queue depth at each"),
     Operation(E.PURGE, ex.PurgeTasks, ex.PurgeReply, "Delete old finished task records"),
     Operation(E.DEAD_LIST, ex.ListDead, ex.DeadPage, "Dead letters, newest first"),
     Operation(E.DEAD_RESUBMIT, ex.ResubmitDead, ex.ResubmitReply,
@@ -149,6 +151,8 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(Q.TRIALS, qu.TrialsRequest, qu.TrialsReply,
               "Trial history of a task type: trend, parameter effects, recommendation"),
     Operation(Q.TEMPLATES, Empty, qu.TemplatesReply, "The shipped pipeline templates"),
+    Operation(Q.PERFORMANCE, qu.PerformanceRequest, qu.PerformanceReply,
+              "A version's walk-forward equity and drawdown, fold metrics, latest backtests"),
 )
 
 _TASK_ID = {"task_id": "the task's id"}
