@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: up test test-fast bench lint format clean status
+.PHONY: up test test-fast bench lint format clean status chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,10 +23,17 @@ up: $(STAMP)
 status: $(STAMP)
 	$(BIN)/quantops status
 
-test: $(STAMP)
+# The dashboard tests drive a real headless browser: Debian's chromium, installed here (never
+# from inside a test) when it is missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -qq chromium || { apt-get update -qq && apt-get install -y -qq chromium; }; }
+
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) chromium
 	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: $(STAMP)

@@ -144,6 +144,8 @@ class GatewaySettings(_Section):
             process) or ``kv`` (a JetStream KV bucket every replica shares; the Helm chart).
         auth_max_staleness_s: ``kv`` only: a replica that cannot confirm for this long that its
             view of the bucket is current refuses credentials (503) instead of trusting it.
+        dashboard_refresh_s: how often the dashboard polls what has no event feed (models,
+            state, health); task panels follow the task event feed instead.
     """
 
     host: str = "127.0.0.1"
@@ -160,6 +162,7 @@ class GatewaySettings(_Section):
     bootstrap_api_key: Secret = Secret("")
     auth_store: Literal["sqlite", "kv"] = "sqlite"
     auth_max_staleness_s: Annotated[float, msgspec.Meta(ge=1)] = 5.0
+    dashboard_refresh_s: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 5.0
 
 
 class ClientSettings(_Section):
