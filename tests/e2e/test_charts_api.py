@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -26,19 +27,29 @@ def finished(client: Client, task_id: str, timeout_s: float = 120) -> TaskRecord
     return record
 
 
+def admin_client(system: dict[str, object]) -> Client:
+    return Client(str(system["gateway_url"]), api_key=admin_key(Path(str(system["data_dir"]))),
+                  timeout_s=60)
+
+
+def train_and_backtest(client: Client, model: str) -> str:
+    """Version 1 of ``model`` (ridge, walk-forward) and one backtest of it; its task id."""
+    client.datasets.seed_demo()
+    trained = client.tasks.submit("train_model", {**TRAIN, "estimator": {"name": "ridge"},
+                                                  "model_name": model})
+    finished(client, trained.task_id)
+    backtest = client.tasks.submit("backtest", {"model": f"{model}@1", "symbols": ["IBM"],
+                                                "start": "2012-01-01"})
+    finished(client, backtest.task_id)
+    return backtest.task_id
+
+
 @pytest.mark.timeout(300)
 async def test_performance_of_a_trained_and_backtested_version(system: dict[str, object],
                                                                unique: str) -> None:
-    client = Client(str(system["gateway_url"]),
-                    api_key=admin_key(Path(str(system["data_dir"]))), timeout_s=60)
-    await asyncio.to_thread(client.datasets.seed_demo)
+    client = admin_client(system)
     model = f"charts-{unique}"
-    trained = await asyncio.to_thread(client.tasks.submit, "train_model", {
-        **TRAIN, "estimator": {"name": "ridge"}, "model_name": model})
-    await asyncio.to_thread(finished, client, trained.task_id)
-    backtest = await asyncio.to_thread(client.tasks.submit, "backtest", {
-        "model": f"{model}@1", "symbols": ["IBM"], "start": "2012-01-01"})
-    await asyncio.to_thread(finished, client, backtest.task_id)
+    backtest_id = await asyncio.to_thread(train_and_backtest, client, model)
 
     perf = await asyncio.to_thread(client.quant.performance, f"{model}@1", points=100)
     assert perf.ref == f"{model}@1" and perf.evaluation.startswith(f"{model}.evaluation@")
@@ -52,7 +63,7 @@ async def test_performance_of_a_trained_and_backtested_version(system: dict[str,
     assert min(curve.drawdown) == pytest.approx(-perf.metrics["max_drawdown"], abs=1e-9)
     assert [f.fold for f in perf.folds] == [0, 1, 2]
     assert all("sharpe" in f.metrics and "ic" in f.metrics for f in perf.folds)
-    assert [b.task_id for b in perf.backtests] == [backtest.task_id]
+    assert [b.task_id for b in perf.backtests] == [backtest_id]
     bt = perf.backtests[0]
     assert bt.start >= "2012-01-03" and len(bt.curve.equity) > 50
     assert min(bt.curve.drawdown) == pytest.approx(-bt.metrics["max_drawdown"], abs=1e-9)
@@ -62,10 +73,46 @@ async def test_performance_of_a_trained_and_backtested_version(system: dict[str,
     client.close()
 
 
+def cli(system: dict[str, object], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    """``quantops *argv`` in this process, told only the gateway's port (no client URL)."""
+    from services.cli import main
+
+    monkeypatch.delenv("QUANTOPS_CLIENT_URL", raising=False)
+    monkeypatch.setenv("QUANTOPS_GATEWAY_PORT", str(urlsplit(str(system["gateway_url"])).port))
+    monkeypatch.setenv("QUANTOPS_API_KEY", admin_key(Path(str(system["data_dir"]))))
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    return status, out
+
+
+@pytest.mark.timeout(300)
+async def test_cli_prints_the_same_summaries(system: dict[str, object], unique: str,
+                                             monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    client, model = admin_client(system), f"cli-charts-{unique}"
+    await asyncio.to_thread(train_and_backtest, client, model)
+    client.close()
+    _, out = await asyncio.to_thread(cli, system, monkeypatch, capsys, "quant", "performance",
+                                     f"{model}@1")
+    lines = out.splitlines()
+    assert lines[0].startswith(f"{model}@1  sharpe ")
+    assert lines[1].startswith("walk-forward ") and "worst drawdown" in lines[1]
+    assert sum(1 for line in lines if line.split()[:1] in (["1"], ["2"], ["3"])) == 3  # folds
+    assert any(set(line.split()[1]) <= set("▁▂▃▄▅▆▇█") for line in lines[1:2])
+    _, out = await asyncio.to_thread(cli, system, monkeypatch, capsys, "quant", "trials", model)
+    assert "sharpe over the trials" in out
+    _, out = await asyncio.to_thread(cli, system, monkeypatch, capsys, "tasks", "activity",
+                                     "--window", "600", "--bucket", "300")
+    assert out.splitlines()[0].split() == ["from", "submitted", "started", "succeeded",
+                                           "failed", "cancelled", "queued", "running"]
+    assert len(out.splitlines()) >= 4 and "finished " in out
+
+
 @pytest.mark.timeout(120)
 async def test_activity_counts_tasks_and_queue_depth(system: dict[str, object]) -> None:
-    client = Client(str(system["gateway_url"]),
-                    api_key=admin_key(Path(str(system["data_dir"]))), timeout_s=60)
+    client = admin_client(system)
     before = time.time()
     ids = [client.tasks.submit("noop", {}).task_id for _ in range(3)]
     failed = client.tasks.submit("fail", {"message": "activity"}, max_attempts=1).task_id
