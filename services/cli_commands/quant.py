@@ -50,7 +50,7 @@ def performance(args: argparse.Namespace, client: Client) -> None:
     print(curve_line("walk-forward", p.curve))
     if p.folds:
         print()
-        print_table(["fold", "test from", "test to", "bars", *METRICS],
+        print_table(["fold", "test from", "test to", "rows", *METRICS],
                     [(f.fold + 1, f.test_start[:10], f.test_end[:10], f.n_test,
                       *(f.metrics.get(m) for m in METRICS)) for f in p.folds])
     if p.backtests:
