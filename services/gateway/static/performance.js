@@ -10,12 +10,12 @@
   const performanceOf = (model, version, query) =>
     api(`/v1/models/${enc(model)}/versions/${enc(version)}/performance?${query}`);
 
-  /** Show a chart box with data, or hide it and say why in its caption. */
-  function box(id, hasData, why) {
+  /** Show a chart box with data, or hide it and say why (unless ``quiet``: said already). */
+  function box(id, hasData, why, quiet = false) {
     const node = $(id);
     node.hidden = !hasData;
     const note = $(`${id}-note`);
-    if (note) note.textContent = hasData ? "" : why;
+    if (note) note.textContent = hasData || quiet ? "" : why;
     return hasData;
   }
 
@@ -34,11 +34,14 @@
     $("#performance-summary").textContent = p.notes.length ? p.notes.join(" ") : summary(p);
     document.querySelectorAll("#versions tbody tr").forEach((tr) =>
       tr.classList.toggle("selected", tr.dataset.version === String(p.version)));
-    if (box("#equity-box", p.curve.equity.length > 0, "no walk-forward curve")) {
+    const said = p.notes.length > 0; // the summary line already says why there is no curve
+    if (box("#equity-box", p.curve.equity.length > 0, "no walk-forward curve", said)) {
       charts.equity($("#equity-chart"), [{ label: `${p.ref} walk-forward, out of sample`,
                                            curve: p.curve }]);
     }
-    if (box("#folds-box", p.folds.length > 0, "no folds")) charts.folds($("#folds-chart"), p.folds);
+    if (box("#folds-box", p.folds.length > 0, "no folds", said)) {
+      charts.folds($("#folds-chart"), p.folds);
+    }
     const runs = p.backtests.filter((b) => b.curve.equity.length);
     if (box("#backtests-box", runs.length > 0, "no backtest of this version yet")) {
       charts.equity($("#backtests-chart"), runs.map((b) => ({
