@@ -63,17 +63,31 @@ class Page:
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
         self.last_id = 0
+        #: Uncaught exceptions and console/network/CSP errors the page reported, as text.
+        self.errors: list[str] = []
 
     async def call(self, method: str, **params: Any) -> dict[str, Any]:
         self.last_id += 1
         call_id = self.last_id
         await self.ws.send(json.dumps({"id": call_id, "method": method, "params": params}))
-        while True:  # events of the page arrive in between: skipped
+        while True:  # events of the page arrive in between: errors kept, the rest skipped
             message = json.loads(await self.ws.recv())
+            self._note(message)
             if message.get("id") == call_id:
                 if "error" in message:
                     raise RuntimeError(f"{method}: {message['error']}")
                 return message["result"]  # type: ignore[no-any-return]
+
+    def _note(self, message: dict[str, Any]) -> None:
+        params = message.get("params", {})
+        if message.get("method") == "Runtime.exceptionThrown":
+            details = params.get("exceptionDetails", {})
+            self.errors.append(details.get("exception", {}).get("description")
+                               or details.get("text", "exception"))
+        elif message.get("method") == "Log.entryAdded" and \
+                params.get("entry", {}).get("level") == "error":
+            entry = params["entry"]
+            self.errors.append(f"{entry.get('source')}: {entry.get('text')} {entry.get('url', '')}")
 
     async def js(self, expression: str) -> Any:
         reply = await self.call("Runtime.evaluate", expression=expression, returnByValue=True,
@@ -110,6 +124,7 @@ async def open_page(port: int) -> AsyncIterator[Page]:
     async with connect(pages[0]["webSocketDebuggerUrl"], max_size=None) as ws:
         page = Page(ws)
         await page.call("Runtime.enable")
+        await page.call("Log.enable")
         yield page
 
 

@@ -1,7 +1,8 @@
 """The dashboard's charts in a real browser (Debian's headless Chromium, ``make test`` installs
 it) on the shipped real prices: a sweep trains three ridge versions, the best is promoted and
 backtested; the test then logs in and opens each view, and checks that every chart on screen
-holds data and drew pixels (not an empty canvas):
+holds data and drew pixels (not an empty canvas), with no script error, CSP refusal or failed
+load on the way:
 
 - Performance: the production version's walk-forward equity with drawdown, its folds, its
   backtest;
@@ -124,6 +125,7 @@ async def test_every_chart_renders_with_data(system: dict[str, object], unique: 
                                    ".data.datasets[0].data.map((p) => p.x)")
             assert sorted(alphas) == ALPHAS
             shots["charts-trials.png"] = await element_screenshot(page, "#trials-card")
+            assert not page.errors, page.errors  # no exception, CSP refusal or failed load
     client.close()
     for name, data in shots.items():
         keep_screenshot(data, name, tmp_path)
