@@ -76,7 +76,7 @@ async def test_performance_of_a_trained_and_backtested_version(system: dict[str,
 def cli(system: dict[str, object], monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
     """``quantops *argv`` in this process, told only the gateway's port (no client URL)."""
-    from services.cli import main
+    from cli.main import main
 
     monkeypatch.delenv("QUANTOPS_CLIENT_URL", raising=False)
     monkeypatch.setenv("QUANTOPS_GATEWAY_PORT", str(urlsplit(str(system["gateway_url"])).port))

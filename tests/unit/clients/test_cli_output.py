@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 
-from services.cli_commands.output import ProgressBar, as_json, table
+from cli.commands.output import ProgressBar, as_json, table
 from shared.contracts.executor import TaskRecord
 
 
@@ -32,7 +32,7 @@ def test_progress_is_silent_when_stderr_is_not_a_terminal() -> None:
 
 
 def test_sparkline_scales_min_to_max_and_fits_its_width() -> None:
-    from services.cli_commands.output import sparkline
+    from cli.commands.output import sparkline
 
     assert sparkline([1, 2, 3, 4, 5, 6, 7, 8]) == "▁▂▃▄▅▆▇█"
     assert sparkline([5, 5, 5]) == "▁▁▁"  # flat: no invented movement

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from services.cli import main
-from services.quant.data import read_ohlcv
-from services.quant.validation import validate_ohlcv
+from cli.main import main
+from quant.data import read_ohlcv
+from quant.validation import validate_ohlcv
 
 
 def test_sample_writes_the_last_bars_and_breaks_the_named_row(tmp_path: Path) -> None:
