@@ -1,5 +1,5 @@
 """The ``quantops`` subcommands that talk to the gateway over HTTP, one module per resource
-family (``models``, ``tasks``, ``state``, ``datasets``, ``keys``, ``quant``), all through
+family (``models``, ``tasks``, ``state``, ``datasets``, ``keys``, ``quant``, ``live``), all through
 ``shared.clients.http.Client``. Gateway URL and API key come from the settings
 (``QUANTOPS_CLIENT_URL``, else the gateway of ``QUANTOPS_GATEWAY_HOST``/``PORT``;
 ``QUANTOPS_API_KEY``; without a key, the first admin's key that
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from cli.commands import datasets, keys, models, quant, state, tasks
+from cli.commands import datasets, keys, live, models, quant, state, tasks
 
-FAMILIES = (models, tasks, state, datasets, keys, quant)
+FAMILIES = (models, tasks, state, datasets, keys, quant, live)
 
 
 def register(sub: Any) -> None:

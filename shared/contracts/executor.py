@@ -24,6 +24,7 @@ from typing import Annotated, Any, Final
 import msgspec
 
 from shared.contracts.base import Message
+from shared.contracts.bounds import MAX_SECONDS, FloatSeconds, Name
 
 # Subject names live in shared.subjects; re-exported here for the executor's callers.
 from shared.subjects import (  # noqa: F401
@@ -79,9 +80,15 @@ class WorkflowStatus(StrEnum):
 
 
 #: Task and workflow ids are subject tokens and KV keys: no dots, no wildcards.
-TaskId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,128}$")]
-TypeName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")]
-NodeName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+TaskId = Annotated[str, msgspec.Meta(max_length=128, pattern=r"^[A-Za-z0-9_-]{1,128}$")]
+TypeName = Annotated[str, msgspec.Meta(max_length=64,
+                                        pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")]
+NodeName = Annotated[str, msgspec.Meta(max_length=64, pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+#: A task's input: any JSON object (its type's schema checks it), at most this many fields.
+TaskInput = Annotated[dict[Name, Any], msgspec.Meta(max_length=1000)]
+Statuses = Annotated[list["TaskStatus"], msgspec.Meta(max_length=16)]
+#: Unix time in seconds, from 1970 to the year 5138.
+EpochSeconds = Annotated[float, msgspec.Meta(ge=0, le=1e11)]
 TimeoutS = Annotated[float, msgspec.Meta(gt=0, le=7 * 24 * 3600)]
 Attempts = Annotated[int, msgspec.Meta(ge=1, le=100)]
 BackoffS = Annotated[float, msgspec.Meta(ge=0, le=24 * 3600)]
@@ -125,8 +132,8 @@ class TaskMessage(Message):
     backoff_s: BackoffS | None = None
     submitted_at: float = 0.0
     idempotency_key: IdempotencyKey = ""
-    parent_id: str = ""
-    workflow_id: str = ""
+    parent_id: Name = ""
+    workflow_id: Name = ""
     node: str = ""
     parents: dict[str, str] = {}
     resubmitted_from: str = ""
@@ -154,9 +161,9 @@ class TaskRecord(Message):
     error: TaskError | None = None
     progress: float | None = None
     progress_note: str = ""
-    workflow_id: str = ""
+    workflow_id: Name = ""
     node: str = ""
-    parent_id: str = ""
+    parent_id: Name = ""
     idempotency_key: str = ""
     resubmitted_from: str = ""
     principal: str = ""
@@ -166,13 +173,13 @@ class SubmitTask(Message):
     """``executor.tasks.submit``: validated against the type's input schema before queueing."""
 
     type: TypeName
-    input: dict[str, Any] = {}
+    input: TaskInput = {}
     priority: Priority = Priority.NORMAL
     timeout_s: TimeoutS | None = None
     max_attempts: Attempts | None = None
     backoff_s: BackoffS | None = None
     idempotency_key: IdempotencyKey = ""
-    parent_id: str = ""
+    parent_id: Name = ""
 
 
 class SubmitReply(Message):
@@ -189,13 +196,13 @@ class GetTask(Message):
 class ListTasks(Message):
     """Filters are ANDed; ``since``/``until`` bound ``submitted_at`` (epoch seconds)."""
 
-    status: list[TaskStatus] = []
-    type: str = ""
-    since: float | None = None
-    until: float | None = None
-    workflow_id: str = ""
+    status: Statuses = []
+    type: Name = ""
+    since: EpochSeconds | None = None
+    until: EpochSeconds | None = None
+    workflow_id: Name = ""
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
-    cursor: str = ""
+    cursor: Name = ""
 
 
 class TaskPage(Message):
@@ -226,7 +233,7 @@ class CancelRequested(Message):
 
 
 class FailedSummaryRequest(Message):
-    window_s: Annotated[float, msgspec.Meta(gt=0)] = 3600.0
+    window_s: Annotated[float, msgspec.Meta(gt=0, le=MAX_SECONDS)] = 3600.0
 
 
 class FailureGroup(Message):
@@ -283,8 +290,8 @@ class PurgeTasks(Message):
     """Delete finished records older than ``older_than_s`` (by finish time). No default age:
     purging is always explicit."""
 
-    older_than_s: Annotated[float, msgspec.Meta(ge=0)]
-    status: list[TaskStatus] = []
+    older_than_s: FloatSeconds
+    status: Statuses = []
 
 
 class PurgeReply(Message):
@@ -304,9 +311,9 @@ class DeadLetter(Message):
 
 
 class ListDead(Message):
-    type: str = ""
+    type: Name = ""
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
-    cursor: str = ""
+    cursor: Name = ""
 
 
 class DeadPage(Message):
@@ -330,8 +337,8 @@ class WorkflowTask(Message):
 
     name: NodeName
     type: TypeName
-    input: dict[str, Any] = {}
-    depends_on: list[NodeName] = []
+    input: TaskInput = {}
+    depends_on: Annotated[list[NodeName], msgspec.Meta(max_length=1000)] = []
     priority: Priority = Priority.NORMAL
     timeout_s: TimeoutS | None = None
     max_attempts: Attempts | None = None

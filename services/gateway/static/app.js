@@ -9,6 +9,7 @@
   const KEY = "quantops.apiKey";
   const STATUSES = ["queued", "running", "succeeded", "failed", "timed_out", "cancelled", "dead"];
   const MAX_TASKS = 50;
+  const TASK_WINDOW_S = 3600;
   // QUANTOPS_GATEWAY_DASHBOARD_REFRESH_S, written into the page by the gateway. Task panels
   // follow the event feed; the timer only refreshes what has no feed (models, state, health),
   // and the task panels too while the feed is down.
@@ -214,7 +215,9 @@
   // --- tasks, live -----------------------------------------------------------------------
 
   async function loadTasks() {
-    const page = await api(`/v1/tasks?limit=${MAX_TASKS}`);
+    // A window, so the cost is what the last hour holds (the live feed adds what follows).
+    const since = Date.now() / 1000 - TASK_WINDOW_S;
+    const page = await api(`/v1/tasks?limit=${MAX_TASKS}&since=${since}`);
     for (const r of page.items.reverse()) tasks.set(r.id, r);
     renderTasks();
   }
