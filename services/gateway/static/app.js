@@ -87,6 +87,7 @@
     $("#logout").hidden = false;
     await Promise.allSettled([loadTasks(), refresh(), refreshTasks()]);
     openFeed();
+    window.qoLive.open();
     state.timer = setInterval(() => { refresh(); if (!state.live) refreshTasks(); },
                               REFRESH_MS);
     state.activityTimer = setInterval(loadActivity, ACTIVITY_MS);
@@ -97,6 +98,7 @@
     clearInterval(state.timer);
     clearInterval(state.activityTimer);
     if (state.feed) state.feed.close();
+    window.qoLive.close();
     setLive(false);
     $("#app").hidden = true;
     $("#logout").hidden = true;
@@ -107,7 +109,8 @@
   }
 
   function refresh() {
-    return Promise.allSettled([loadHealth(), loadModels(), loadNamespaces()]);
+    return Promise.allSettled([loadHealth(), loadModels(), loadNamespaces(),
+                               window.qoLive.refresh()]);
   }
 
   function refreshTasks() {

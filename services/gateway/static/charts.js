@@ -166,6 +166,31 @@
         y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } } } });
   }
 
+  /** A live strategy's P&L (left) and drawdown (right, shaded) at each bar seen. */
+  function pnl(canvas, history) {
+    const xs = history.map((p) => p.at);
+    const datasets = [
+      { label: "P&L", data: points(xs, history.map((p) => p.pnl)), parsing: false,
+        borderColor: color(0), backgroundColor: color(0), pointRadius: history.length > 1 ? 0 : 3,
+        borderWidth: 1.5, yAxisID: "y" },
+      { label: "drawdown", data: points(xs, history.map((p) => p.drawdown)), parsing: false,
+        borderColor: BAD, backgroundColor: "rgba(192,57,43,.18)", fill: true, borderWidth: 1,
+        pointRadius: history.length > 1 ? 0 : 3, yAxisID: "dd" }];
+    return draw(canvas, { type: "line", data: { datasets }, options: { scales: {
+      x: timeAxis(day, datasets), y: { title: { display: true, text: "P&L" } },
+      dd: { position: "right", max: 0, grid: { drawOnChartArea: false },
+            ticks: { callback: pct } } }, plugins: { tooltip: tooltipTime(day) } } });
+  }
+
+  /** Positions of a live strategy: market value by symbol, long above zero, short below. */
+  function positions(canvas, list) {
+    const values = list.map((p) => p.market_value);
+    return draw(canvas, { type: "bar", data: { labels: list.map((p) => p.symbol), datasets: [{
+      label: "market value", data: values,
+      backgroundColor: values.map((v) => (v >= 0 ? GOOD : BAD)) }] },
+      options: { plugins: { legend: { display: false } } } });
+  }
+
   /** Every chart on the page: its canvas id, the points it holds and whether it drew any
    * pixel (what the browser test asserts: no empty canvas). */
   function inventory() {
@@ -180,6 +205,6 @@
       });
   }
 
-  window.qoCharts = { equity, folds, metricBars, scatter, trend, queueDepth, throughput,
-                      inventory, color };
+  window.qoCharts = { equity, folds, metricBars, scatter, trend, queueDepth, throughput, pnl,
+                      positions, inventory, color };
 })();
