@@ -164,6 +164,8 @@ class GatewaySettings(_Section):
             process) or ``kv`` (a JetStream KV bucket every replica shares; the Helm chart).
         auth_max_staleness_s: ``kv`` only: a replica that cannot confirm for this long that its
             view of the bucket is current refuses credentials (503) instead of trusting it.
+        dashboard_refresh_s: how often the dashboard polls what has no event feed (models,
+            state, health); task panels follow the task event feed instead.
     """
 
     host: str = "127.0.0.1"
@@ -186,17 +188,20 @@ class GatewaySettings(_Section):
     bootstrap_api_key: Secret = Secret("")
     auth_store: Literal["sqlite", "kv"] = "sqlite"
     auth_max_staleness_s: Annotated[float, msgspec.Meta(ge=1)] = 5.0
+    dashboard_refresh_s: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 5.0
 
 
 class ClientSettings(_Section):
     """The HTTP client and the CLI's gateway commands (``quantops models ls`` ...).
 
     Args:
-        url: base URL of the gateway (``QUANTOPS_CLIENT_URL``).
+        url: base URL of the gateway (``QUANTOPS_CLIENT_URL``); empty: derived from the
+            gateway's own settings (``Settings.client_url``), so ``QUANTOPS_GATEWAY_PORT``
+            moves the CLI along with the gateway.
         timeout_s: per HTTP request (streams wait as long as they must).
     """
 
-    url: Annotated[str, msgspec.Meta(pattern=r"^https?://")] = "http://127.0.0.1:8080"
+    url: Annotated[str, msgspec.Meta(pattern=r"^(https?://.*)?$")] = ""
     timeout_s: PositiveFloat = 30.0
 
 
@@ -341,6 +346,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         }
         names = {k: f"QUANTOPS_{k.upper()}" for k in top}
         return _convert({**top, **sections}, cls, names)
+
+    def client_url(self) -> str:
+        """The gateway the client talks to: ``client.url``, else this machine's gateway as
+        ``QUANTOPS_GATEWAY_HOST``/``PORT`` configure it (a wildcard host means loopback)."""
+        if self.client.url:
+            return self.client.url
+        host = self.gateway.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        elif ":" in host:  # an IPv6 literal
+            host = f"[{host}]"
+        return f"http://{host}:{self.gateway.port}"
 
     def redacted(self) -> dict[str, Any]:
         """A loggable view: every ``Secret`` is masked."""

@@ -254,6 +254,38 @@ class FailedSummary(Message):
     groups: list[FailureGroup] = []
 
 
+class ActivityRequest(Message):
+    """``executor.tasks.activity``: ``window_s`` back from now in buckets of ``bucket_s``
+    (at most 1,000 buckets)."""
+
+    window_s: Annotated[float, msgspec.Meta(gt=0, le=7 * 86400)] = 3600.0
+    bucket_s: Annotated[float, msgspec.Meta(ge=1, le=86400)] = 60.0
+
+
+class ActivityBucket(Message):
+    """One bucket ``[start, start + bucket_s)``: tasks submitted, started and finished in it
+    (finished by final status), and the queue depth and tasks running at its end."""
+
+    start: float
+    submitted: int = 0
+    started: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    queued: int = 0
+    running: int = 0
+
+
+class TaskActivity(Message):
+    """Throughput and queue depth over time, from the task records the executor keeps (a
+    purged record no longer counts). A retried task counts from its latest start."""
+
+    since: float
+    until: float
+    bucket_s: float
+    buckets: list[ActivityBucket] = []
+
+
 class PurgeTasks(Message):
     """Delete finished records older than ``older_than_s`` (by finish time). No default age:
     purging is always explicit."""

@@ -18,6 +18,7 @@ from shared.bus import Context
 from shared.contracts.base import Empty
 from shared.contracts.executor import (
     TERMINAL,
+    ActivityRequest,
     CancelReply,
     CancelTask,
     CancelWorkflow,
@@ -35,6 +36,7 @@ from shared.contracts.executor import (
     SubmitReply,
     SubmitTask,
     SubmitWorkflow,
+    TaskActivity,
     TaskPage,
     TaskRecord,
     TaskTypes,
@@ -61,6 +63,7 @@ class Handlers:
             (S.LIST, self.list, ListTasks),
             (S.CANCEL, self.cancel, CancelTask),
             (S.FAILED_SUMMARY, self.failed_summary, FailedSummaryRequest),
+            (S.ACTIVITY, self.activity, ActivityRequest),
             (S.PURGE, self.purge, PurgeTasks),
             (S.DEAD_LIST, self.dead_list, ListDead),
             (S.DEAD_RESUBMIT, self.dead_resubmit, ResubmitDead),
@@ -95,6 +98,10 @@ class Handlers:
         now = time.time()
         records = await self.store.failures(now - req.window_s)
         return queries.failed_summary(records, now - req.window_s, now)
+
+    async def activity(self, req: ActivityRequest, ctx: Context) -> TaskActivity:
+        records = [r async for r in self.store.scan()]
+        return queries.activity(records, time.time(), req.window_s, req.bucket_s)
 
     async def purge(self, req: PurgeTasks, ctx: Context) -> PurgeReply:
         unfinished = [str(s) for s in req.status if s not in TERMINAL]

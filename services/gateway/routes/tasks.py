@@ -93,6 +93,16 @@ async def failed_summary(request: Request[Any, Any, Any],
     return await client_of(request).failed_summary(window_s)
 
 
+@get("/v1/tasks/activity", opt=VIEWER, tags=TAGS,
+     summary="Throughput and queue depth over time: tasks submitted, started, succeeded, "
+             "failed and cancelled per bucket, queued and running at each bucket's end")
+async def activity(request: Request[Any, Any, Any],
+                   window_s: Annotated[float, QueryParameter(gt=0, le=7 * 86400)] = 3600.0,
+                   bucket_s: Annotated[float, QueryParameter(ge=1, le=86400)] = 60.0
+                   ) -> c.TaskActivity:
+    return await client_of(request).activity(window_s, bucket_s)
+
+
 @post("/v1/tasks/purge", opt=ADMIN, tags=TAGS, status_code=200,
       summary="Delete finished task records older than older_than_s")
 async def purge(request: Request[Any, Any, Any], data: JSONBody[PurgeBody]) -> c.PurgeReply:
@@ -218,6 +228,6 @@ async def task_types(request: Request[Any, Any, Any]) -> c.TaskTypes:
     return await client_of(request).types()
 
 
-ROUTES = [submit, list_tasks, failed_summary, purge, get_task, cancel, task_events,
+ROUTES = [submit, list_tasks, failed_summary, activity, purge, get_task, cancel, task_events,
           all_task_events, dead_letters, resubmit_dead, submit_workflow, get_workflow,
           cancel_workflow, task_types]
