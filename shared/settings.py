@@ -229,6 +229,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         request_timeout_s: default timeout of a request to another service.
         stream_replicas: replicas of every stream, KV bucket and object store a service
             creates (3 on a clustered JetStream; 1 for the embedded single server).
+        bus_key: the key services sign and verify bus tokens with (``shared.bustokens``): every
+            request then proves its principal and role. Required with NATS credentials
+            (``nats_user``) for a service; empty only on an open NATS server, where no request
+            can be trusted anyway and services take the principal headers as they come
+            (tests, development).
         api_key: the API key the client and CLI send (``QUANTOPS_API_KEY``); empty: the first
             admin's key in ``<data_dir>/gateway/admin-api-key``, if readable.
     """
@@ -236,6 +241,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     nats_url: str = ""
     nats_user: str = ""
     nats_password: Secret = Secret("")
+    bus_key: Secret = Secret("")
     data_dir: Path = Path(".quantops")
     nats_port: Port = 4222
     nats_monitor_port: Port = 8222
@@ -275,10 +281,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         names = {k: f"QUANTOPS_{k.upper()}" for k in top}
         return _convert({**top, **sections}, cls, names)
 
+    def check_bus_key(self) -> None:
+        """A service with NATS credentials needs the bus key: without it, it could not tell
+        who sent a request. Checked at start (``Bus.connect``), not for the CLI's users."""
+        if self.nats_user and len(self.bus_key.reveal()) < 32:
+            raise SettingsError("invalid configuration QUANTOPS_BUS_KEY: with NATS credentials "
+                                "(QUANTOPS_NATS_USER) a service needs a bus key of at least 32 "
+                                "characters, or no request could prove who sent it")
+
     def redacted(self) -> dict[str, Any]:
         """A loggable view: every ``Secret`` is masked."""
         data = msgspec.to_builtins(self, enc_hook=str)
         data["nats_password"] = "***" if self.nats_password.reveal() else ""
+        data["bus_key"] = "***" if self.bus_key.reveal() else ""
         return data
 
 

@@ -56,9 +56,15 @@ class RunContext:
         return max(0.0, deadline - time.monotonic()) if deadline is not None else float("inf")
 
     def headers(self) -> dict[str, str]:
+        """The submitter's principal and a bus token with the submitter's role: whatever the
+        task does on the registry or state, it does with that role, never the executor's."""
         out = {Header.CORRELATION_ID.value: self._run.correlation_id or self.task_id}
         if self._tm.principal:
             out[Header.PRINCIPAL.value] = self._tm.principal
+        if self._tm.principal and self._tm.role:
+            out[Header.ROLE.value] = self._tm.role
+            if token := self.bus.token_for(self._tm.principal, self._tm.role):
+                out[Header.AUTH.value] = token
         return out
 
     async def run_in_process(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
@@ -86,7 +92,7 @@ class RunContext:
                          idempotency_key=f"{self.task_id}/{key}" if key else "",
                          parent_id=self.task_id)
         reply = await self._rt.submitter.submit(req, principal=self._tm.principal,
-                                                headers=self.headers())
+                                                role=self._tm.role, headers=self.headers())
         self.children.append(reply.task_id)
         return reply.task_id
 
@@ -105,7 +111,7 @@ class RunContext:
 
     async def cancel_children(self, reason: str) -> None:
         """The parent stopped: its unfinished children go with it (best effort)."""
-        client = ExecutorClient(self.bus)
+        client = ExecutorClient(self.bus, headers=self.headers())
         for child in self.children:
             with contextlib.suppress(Exception):
                 await client.cancel(child, reason=reason)

@@ -131,6 +131,8 @@ class TaskMessage(Message):
     parents: dict[str, str] = {}
     resubmitted_from: str = ""
     principal: str = ""
+    # The submitter's role, from its verified bus token: the task acts with it, never more.
+    role: str = ""
 
 
 class TaskRecord(Message):
@@ -333,6 +335,7 @@ class WorkflowRecord(Message):
     updated_at: float = 0.0
     finished_at: float | None = None
     principal: str = ""
+    role: str = ""  # the submitter's role: every node runs with it
     # W3C trace context of the submission: every node's run joins the submitter's trace.
     trace: dict[str, str] = {}
 

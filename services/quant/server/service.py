@@ -36,6 +36,7 @@ from shared.contracts.quant import (
     TrialsRequest,
 )
 from shared.contracts.registry import RegistryEvent
+from shared.roles import Role
 from shared.settings import QuantSettings
 from shared.subjects import DATASET_EVENTS, MODEL_EVENTS, QuantSubject
 from shared.tasks import Endpoint
@@ -62,9 +63,9 @@ class QuantServer:
         await flush(bus.nc)
 
     def endpoints(self) -> list[Endpoint]:
-        return [Endpoint(QuantSubject.PREDICT.value, self.predict, PredictRequest),
-                Endpoint(QuantSubject.TRIALS.value, self.trials, TrialsRequest),
-                Endpoint(QuantSubject.TEMPLATES.value, self.templates, Empty)]
+        return [Endpoint(QuantSubject.PREDICT.value, self.predict),
+                Endpoint(QuantSubject.TRIALS.value, self.trials),
+                Endpoint(QuantSubject.TEMPLATES.value, self.templates)]
 
     async def stop(self) -> None:
         for sub in self._subs:
@@ -75,7 +76,9 @@ class QuantServer:
 
     async def predict(self, req: PredictRequest, ctx: Context) -> PredictReply:
         assert self.scorer is not None
-        return await self.scorer.predict(req)
+        if req.write_signals:
+            ctx.require(Role.OPERATOR, "write signals")
+        return await self.scorer.predict(req, headers=ctx.outgoing_headers())
 
     async def trials(self, req: TrialsRequest, ctx: Context) -> TrialsReply:
         assert self.bus is not None

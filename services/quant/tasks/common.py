@@ -142,7 +142,7 @@ def registry(ctx: TaskContext | Bus) -> RegistryClient:
 
 
 def state(ctx: TaskContext | Bus) -> StateClient:
-    return StateClient(_bus(ctx))
+    return StateClient(_bus(ctx), headers=_headers(ctx))
 
 
 async def cpu(ctx: TaskContext, fn: Callable[..., T], *args: Any) -> T:

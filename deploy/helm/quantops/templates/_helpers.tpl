@@ -130,6 +130,11 @@ user, and OpenTelemetry. Call with (list $ "executor" $componentValues).
     secretKeyRef:
       name: {{ include "quantops.natsSecretName" $root }}
       key: {{ printf "%s-password" $name }}
+- name: QUANTOPS_BUS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "quantops.natsSecretName" $root }}
+      key: bus-key
 - name: QUANTOPS_STREAM_REPLICAS
   value: {{ $root.Values.nats.streamReplicas | quote }}
 - name: QUANTOPS_DATA_DIR
