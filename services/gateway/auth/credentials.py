@@ -64,6 +64,25 @@ def parse_refresh_token(token: str) -> tuple[str, str] | None:
     return (m[1], m[2]) if m else None
 
 
+def password_tag(password_hash: str | None) -> str:
+    """A short tag of a user's current password hash ("" while none is set).
+
+    Every login session carries the tag of the password it was opened with (``new_session``);
+    a session whose tag is no longer the user's is refused, so changing or resetting a
+    password ends every session and refresh token opened before, on every replica at once.
+    """
+    return sha256_hex(password_hash)[:16] if password_hash else ""
+
+
+def new_session(password_hash: str | None) -> str:
+    """A session id bound to the password it was opened with: ``<random>-<password tag>``."""
+    return f"{secrets.token_hex(16)}-{password_tag(password_hash)}"
+
+
+def session_tag(session: str) -> str:
+    return session.rpartition("-")[2] if "-" in session else "\0"
+
+
 def sha256_hex(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 

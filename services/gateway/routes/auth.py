@@ -50,7 +50,7 @@ async def me(request: Request[Any, Any, Any]) -> Me:
      summary="Set one's own password (current_password required once one is set)")
 async def set_my_password(request: Request[Any, Any, Any], data: JSONBody[PasswordChange]) -> None:
     p = principal_of(request)
-    await auth_of(request).accounts.set_password(p.name, data, own=True)
+    await auth_of(request).accounts.set_password(p.name, data, own=True, actor=p)
 
 
 ROUTES = [login, refresh, logout, me, set_my_password]
