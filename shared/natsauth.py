@@ -106,10 +106,11 @@ RESOURCES: Final[Mapping[str, Mapping[Service, Access]]] = {
     # submit through ``executor.tasks.submit``.
     "QUANTOPS_TASKS": {S.EXECUTOR: Access.ADMIN},
     "QUANTOPS_TASKS_DEAD": {S.EXECUTOR: Access.ADMIN},
-    # Every backend publishes facts (and ensures the stream exists); the gateway only reads
-    # them for its live views.
+    # Every backend publishes facts (and ensures the stream exists). The gateway follows them
+    # by core subscription (``events.>``) for its live views: no JetStream grant, so no push
+    # consumer whose deliver subject it could aim at a subject it may not publish.
     "QUANTOPS_EVENTS": {S.STATE: Access.ADMIN, S.REGISTRY: Access.ADMIN,
-                        S.EXECUTOR: Access.ADMIN, S.GATEWAY: Access.READ},
+                        S.EXECUTOR: Access.ADMIN},
     "quantops_state": {S.STATE: Access.ADMIN},
     # The gateway streams snapshot files in and out for ``GET``/``PUT
     # /v1/state/_snapshots/{name}`` (admin routes); replacing a file purges the old chunks.
@@ -262,9 +263,7 @@ def _client_permissions() -> Permissions:
     services it calls (never ``*.internal.>``), their change feeds and the facts; no stream or
     bucket (uploads go through HTTP), not the gateway's own subjects, and no replies."""
     gateway = permissions(str(S.GATEWAY))
-    facts = [g for g in gateway.publish_allow if str(Stream.EVENTS) in g and ".CONSUMER." not
-             in g]  # read the facts by stream get; no consumers, so no deliver subject to aim
-    publish = ["*.health", *_operation_subjects(CALLS[S.GATEWAY]), *facts, "$JS.API.INFO"]
+    publish = ["*.health", *_operation_subjects(CALLS[S.GATEWAY])]
     # The gateway's subscriptions (facts, change feeds) without its own subjects and inbox.
     follows = [s for s in gateway.subscribe_allow
                if s not in (f"{S.GATEWAY}.>", inbox_subjects(str(S.GATEWAY)))]
