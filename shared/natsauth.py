@@ -49,9 +49,7 @@ declared here.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -63,6 +61,7 @@ import msgspec
 
 from shared import operations
 from shared.roles import PUBLIC
+from shared.secretfiles import write_private
 from shared.settings import Secret, Settings
 from shared.subjects import EVENTS_PREFIX, TASK_QUEUE_PREFIX, Bucket, Service, Stream
 
@@ -328,27 +327,11 @@ def ensure_credentials(data_dir: Path) -> dict[str, Credentials]:
     if missing or not bus_key:
         stored |= {u: secrets.token_urlsafe(32) for u in missing}
         bus_key = bus_key or secrets.token_urlsafe(48)
-        _write_private(path, json.dumps({"passwords": stored, "bus_key": bus_key}, indent=2)
+        write_private(path, json.dumps({"passwords": stored, "bus_key": bus_key}, indent=2)
                        + "\n")
     services = {str(s) for s in Service}
     return {u: Credentials(u, Secret(stored[u]), Secret(bus_key if u in services else ""))
             for u in USERS}
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write via a 0600 temp file and rename: never world-readable, never half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
 
 
 def authorization_block(credentials: Mapping[str, Credentials]) -> str:

@@ -78,7 +78,7 @@ class RegistrySettings(_Section):
     keep_versions: PositiveInt = 20
     # Overrides of the built-in metric directions used by compare: "turnover:lower,hit:higher".
     metric_directions: Annotated[str, msgspec.Meta(
-        pattern=r"^([A-Za-z0-9_.:-]+:(higher|lower)(,[A-Za-z0-9_.:-]+:(higher|lower))*)?$")] = ""
+        pattern=r"^([A-Za-z0-9_.:-]+:(higher|lower)(,[A-Za-z0-9_.:-]+:(higher|lower))*)?\Z")] = ""
     # Object-store chunk size handed to uploaders (capped by the server's max_payload).
     chunk_bytes: Annotated[int, msgspec.Meta(ge=64 * 1024, le=8 * MiB)] = 1 * MiB
     upload_ttl_s: PositiveFloat = 3600.0
@@ -245,7 +245,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     data_dir: Path = Path(".quantops")
     nats_port: Port = 4222
     nats_monitor_port: Port = 8222
-    nats_sync_interval: Annotated[str, msgspec.Meta(pattern=r"^(|always|\d+(ms|s|m|h))$")] = ""
+    nats_sync_interval: Annotated[str, msgspec.Meta(pattern=r"^(|always|\d+(ms|s|m|h))\Z")] = ""
     metrics_port: Port = 0
     metrics_host: str = "127.0.0.1"
     metrics_base_port: Port = 9101

@@ -79,7 +79,7 @@ if TYPE_CHECKING:
 InputT = TypeVar("InputT", bound=msgspec.Struct)
 T = TypeVar("T")
 
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}\Z")
 
 
 class TaskKind(StrEnum):

@@ -27,7 +27,7 @@ DIGEST_PREFIX: Final = "sha256:"
 DatasetFormat = Literal["csv", "parquet"]
 #: Dataset names follow the model-name rules (lowercase, no '/', no '..').
 DatasetName = Annotated[str, msgspec.Meta(
-    pattern=r"^[a-z0-9](?:[a-z0-9_-]|\.(?!\.)){0,126}[a-z0-9]$|^[a-z0-9]$")]
+    pattern=r"^[a-z0-9](?:[a-z0-9_-]|\.(?!\.)){0,126}[a-z0-9]\Z|^[a-z0-9]\Z")]
 
 
 class Issue(Message):
@@ -124,13 +124,13 @@ class DatasetTicket(Message):
 
 
 class CommitDatasetUpload(Message):
-    upload_id: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$")]
-    sha256: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
+    upload_id: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}\Z")]
+    sha256: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}\Z")]
     size_bytes: Annotated[int, msgspec.Meta(ge=0)]
 
 
 class DatasetUploadRequest(Message):
-    upload_id: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$")]
+    upload_id: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}\Z")]
 
 
 class DatasetRequest(Message):

@@ -79,9 +79,9 @@ class WorkflowStatus(StrEnum):
 
 
 #: Task and workflow ids are subject tokens and KV keys: no dots, no wildcards.
-TaskId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,128}$")]
-TypeName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")]
-NodeName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+TaskId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,128}\Z")]
+TypeName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}\Z")]
+NodeName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}\Z")]
 TimeoutS = Annotated[float, msgspec.Meta(gt=0, le=7 * 24 * 3600)]
 Attempts = Annotated[int, msgspec.Meta(ge=1, le=100)]
 BackoffS = Annotated[float, msgspec.Meta(ge=0, le=24 * 3600)]

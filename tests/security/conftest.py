@@ -35,6 +35,7 @@ class Deployment:
     gateway_url: str
     admin_key: str
     processes: dict[str, ServiceProcess]
+    root: Path
 
     async def connect(self, user: str) -> NATS:
         """A connection as ``user`` with its real password (and its own inbox prefix)."""
@@ -79,7 +80,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         with services_running(list(processes.values())):
             for p in processes.values():
                 p.start()
-            yield Deployment(nats, auth, f"http://127.0.0.1:{port}", admin_key, processes)
+            yield Deployment(nats, auth, f"http://127.0.0.1:{port}", admin_key, processes,
+                             tmp)
     finally:
         nats.stop()
 

@@ -26,8 +26,8 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 API_KEY_PREFIX: Final = "qo"
 REFRESH_PREFIX: Final = "qor"
-_API_KEY = re.compile(r"^qo_([a-z0-9]{8,32})_([A-Za-z0-9_\-]{32,128})$")
-_REFRESH = re.compile(r"^qor_([a-f0-9]{16})_([A-Za-z0-9_\-]{32,128})$")
+_API_KEY = re.compile(r"^qo_([a-z0-9]{8,32})_([A-Za-z0-9_\-]{32,128})\Z")
+_REFRESH = re.compile(r"^qor_([a-f0-9]{16})_([A-Za-z0-9_\-]{32,128})\Z")
 
 MIN_PASSWORD_CHARS: Final = 12
 MAX_PASSWORD_CHARS: Final = 1024

@@ -31,7 +31,7 @@ T = TypeVar("T")
 DatasetRef = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 IsoTime = Annotated[str, msgspec.Meta(max_length=40)]
 ModelName = Annotated[str, msgspec.Meta(
-    pattern=r"^$|^[a-z0-9](?:[a-z0-9_-]|\.(?!\.)){0,100}[a-z0-9]$|^[a-z0-9]$")]
+    pattern=r"^\Z|^[a-z0-9](?:[a-z0-9_-]|\.(?!\.)){0,100}[a-z0-9]\Z|^[a-z0-9]\Z")]
 
 
 class DataInput(msgspec.Struct, frozen=True, kw_only=True):
