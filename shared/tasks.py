@@ -175,8 +175,11 @@ class TaskContext(Protocol):
         """Wait until every listed task has finished; records in the same order."""
         ...
 
-    async def parent_results(self) -> dict[str, Any]:
-        """In a workflow: each parent node's result by node name (parents all succeeded)."""
+    async def parent_results(self, *, of_type: str = "") -> dict[str, Any]:
+        """In a workflow: each parent node's result by node name (parents all succeeded), as
+        the executor recorded it. With ``of_type``, only parents of that task type: a step
+        that trusts its parents' output names which tasks may feed it (a ``noop`` parent
+        returns whatever its submitter wrote)."""
         ...
 
 

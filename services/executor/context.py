@@ -103,11 +103,12 @@ class RunContext:
         return await client.wait_many(list(task_ids),
                                       timeout_s=None if limit == float("inf") else limit)
 
-    async def parent_results(self) -> dict[str, Any]:
+    async def parent_results(self, *, of_type: str = "") -> dict[str, Any]:
         names = list(self._tm.parents)
         records = await asyncio.gather(*(self._rt.store.get(self._tm.parents[n]) for n in names))
         return {n: (r.result if r is not None else None)
-                for n, r in zip(names, records, strict=True)}
+                for n, r in zip(names, records, strict=True)
+                if not of_type or (r is not None and r.type == of_type)}
 
     async def cancel_children(self, reason: str) -> None:
         """The parent stopped: its unfinished children go with it (best effort)."""

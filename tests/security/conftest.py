@@ -25,7 +25,7 @@ from shared.subjects import Header
 from tests.deploy.natsutil import connect_as
 from tests.support import ServiceProcess, service_env, services_running, start_nats
 
-PLUGINS = "services.quant.tasks:TASKS"
+PLUGINS = "tests.security.plugin"
 
 
 @dataclass

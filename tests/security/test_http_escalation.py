@@ -122,6 +122,38 @@ def test_operator_cannot_promote_through_a_forged_pipeline_context(ready: Deploy
         assert record["status"] == "failed", record
 
 
+@pytest.mark.parametrize(("role", "moved"), [("operator", False), ("admin", True)])
+def test_a_task_promotes_with_its_submitters_role(ready: Deployment, role: str,
+                                                  moved: bool) -> None:
+    """``sweep`` with ``promote: true`` and the ``promote_if_better`` step move production
+    from inside a task: an operator's task must not, an admin's may."""
+    model = f"sec-{uuid.uuid4().hex[:8]}"
+    with ready.http() as admin:
+        key, _ = _key(admin, _user(admin, role))
+    with ready.http(key) as http:
+        begin = http.post(f"/v1/models/{model}/uploads", json={"spec": {"format": "binary"}})
+        done = http.put(f"/v1/models/{model}/uploads/{begin.json()['upload_id']}",
+                        content=b"weights")
+        assert done.status_code in (200, 201), done.text
+        task = http.post("/v1/tasks", json={"type": "promote_as_submitter",
+                                            "input": {"model": model, "version": 1}})
+        assert task.status_code == 202, task.text
+        task_id = task.json()["task_id"]
+
+        def finished() -> dict[str, Any] | None:
+            record = http.get(f"/v1/tasks/{task_id}").json()
+            return record if record["status"] not in ("queued", "running") else None
+
+        record = wait_until(finished, timeout_s=60, every_s=0.2)
+        assert record, "task did not finish"
+        production = http.get(f"/v1/models/{model}/versions/production")
+        assert (production.status_code == 200) is moved, (production.text, record)
+        assert record["status"] == ("succeeded" if moved else "failed"), record
+        if not moved:
+            assert "forbidden" in str(record["error"]).lower() or \
+                "may not" in str(record["error"]), record
+
+
 def test_snapshot_routes_work_under_the_generated_permissions(ready: Deployment) -> None:
     ns = f"sec{uuid.uuid4().hex[:8]}"
     with ready.http() as admin:
