@@ -107,6 +107,17 @@ class Me(Reply):
     key_id: str | None = None
 
 
+class BusToken(Reply):
+    """A bus token (``Quantops-Auth`` header) for calling operations over NATS directly, as the
+    ``client`` NATS user: the caller's principal, with this credential's role."""
+
+    token: str
+    principal: str
+    role: RoleName
+    expires_in: int
+    header: str = "Quantops-Auth"
+
+
 class StreamToken(Reply):
     """A short-lived credential for the ``access_token`` query parameter of event-stream
     routes only (a browser's EventSource cannot send an Authorization header). It acts for the

@@ -176,3 +176,22 @@ async def test_push_consumer_cannot_deliver_where_its_creator_may_not_publish(
     finally:
         await gateway.close()
         await executor.close()
+
+
+async def test_client_acts_over_nats_with_a_token_from_the_gateway(
+        ready: Deployment, client_nc: NATS) -> None:
+    """The ``client`` NATS user's way in: a bus token for its API key, with the key's role."""
+    with ready.http() as admin:
+        name = f"u{uuid.uuid4().hex[:10]}"
+        assert admin.post("/v1/users", json={"name": name, "role": "operator"}).status_code == 201
+        key = admin.post("/v1/keys", json={"user": name, "role": "viewer"}).json()["key"]
+    with ready.http(key) as http:
+        grant = http.post("/v1/auth/bus-token").json()
+    assert grant["principal"] == name and grant["role"] == "viewer"
+    headers = {grant["header"]: grant["token"]}
+    ns = f"sec{uuid.uuid4().hex[:8]}"
+    read = await call(client_nc, "state.kv.list", {"namespace": ns}, headers)
+    assert error_code(read) == "", read.data
+    write = await call(client_nc, "state.kv.put", {"namespace": ns, "key": "k", "value": 1},
+                       headers)
+    assert error_code(write) == "forbidden", write.data
