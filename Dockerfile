@@ -14,18 +14,18 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-# Dependencies first, from pyproject.toml alone: this layer is rebuilt only when the
-# dependency list changes, not on every source edit.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
-        > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt
-# Then the project itself, without touching the dependencies again; bytecode is compiled
-# now because at run time the root filesystem is read-only.
-COPY README.md ./
+# Dependencies first, exactly as locked (hashes required, nothing resolved): this layer is
+# rebuilt only when the lock changes, not on every source edit. requirements/runtime.lock is
+# the runtime part of the lock `make test` installs, so the image runs the versions CI tested.
+COPY requirements/runtime.lock ./requirements/runtime.lock
+RUN pip install --require-hashes --no-deps -r requirements/runtime.lock
+# Then the project itself, with the locked setuptools and without touching the dependencies
+# again; bytecode is compiled now because at run time the root filesystem is read-only.
+COPY pyproject.toml README.md ./
 COPY shared ./shared
 COPY services ./services
-RUN pip install --no-deps . \
+RUN pip install --no-deps --no-build-isolation . \
+    && pip check \
     && python -m compileall -q /opt/venv
 
 # ---- runtime: the virtualenv only, as an unprivileged user -----------------------------------

@@ -1,20 +1,36 @@
 # quantops — two commands on a fresh machine: `make up` and `make test`.
-# Both create .venv and install what they need; nothing is installed by hand.
+# Both create .venv and install what they need, exactly as locked: nothing is resolved on a
+# user's machine, so what a new user installs is what CI tested.
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# Everything `make` installs (runtime, test and dev tools) and the runtime subset the container
+# image installs; both from one resolution (`make lock`), with hashes.
+LOCK         := requirements/dev.lock
+RUNTIME_LOCK := requirements/runtime.lock
+# The venv is rebuilt from scratch when the lock changes (so nothing dropped from the lock
+# lingers); the project alone is reinstalled when pyproject.toml changes.
+DEPS    := $(VENV)/.deps
+STAMP   := $(VENV)/.installed
+UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	--index-url https://pypi.org/simple --no-header --annotation-style line
 
-.PHONY: up test test-fast bench lint format clean status
+.PHONY: up test test-fast bench lint audit lock format clean status
 
-$(BIN)/python:
+$(DEPS): $(LOCK)
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+		-r $(LOCK)
+	@touch $(DEPS)
 
-# Reinstall only when the dependency list changes.
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+# --no-deps and no build isolation: the project's dependencies and its build backend
+# (setuptools) come from the lock above, never from a second resolution.
+$(STAMP): $(DEPS) pyproject.toml
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps \
+		--no-build-isolation -e .
+	$(BIN)/python -m pip check
 	@touch $(STAMP)
 
 up: $(STAMP)
@@ -34,8 +50,25 @@ bench: $(STAMP)
 		m=$$(basename $$b .py); echo "== $$m"; $(BIN)/python -m bench.$$m; echo; \
 	done
 
-lint: $(STAMP)
+lint: $(STAMP) audit
 	$(BIN)/ruff check .
+
+# Known vulnerabilities in the locked versions (.ci/audit says when the database is unreachable).
+audit: $(STAMP)
+	$(BIN)/python .ci/audit.py $(LOCK)
+
+# Re-resolve every dependency to the newest versions pyproject.toml allows, with hashes. Run it
+# after changing dependencies in pyproject.toml, and to take updates (see CONTRIBUTING.md).
+# The runtime lock is resolved first and constrains the full one, so the image and the test
+# environment share every runtime version.
+lock: $(STAMP)
+	@$(BIN)/python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires'], sep='\n')" > $(VENV)/build-requires.in
+	$(UV_COMPILE) pyproject.toml $(VENV)/build-requires.in -o $(VENV)/runtime.lock
+	$(UV_COMPILE) pyproject.toml $(VENV)/build-requires.in --all-extras -c $(VENV)/runtime.lock \
+		-o $(VENV)/dev.lock
+	@# Replace a lock only when it changed: a rewritten but equal lock would rebuild the venv.
+	@for f in runtime dev; do sed -i 's| $(VENV)/build-requires.in| build-system|; s|$(VENV)/runtime.lock|$(RUNTIME_LOCK)|' $(VENV)/$$f.lock; \
+		cmp -s $(VENV)/$$f.lock requirements/$$f.lock || { mv $(VENV)/$$f.lock requirements/$$f.lock; echo "updated requirements/$$f.lock"; }; done
 
 format: $(STAMP)
 	$(BIN)/ruff format .

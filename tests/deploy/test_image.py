@@ -107,8 +107,32 @@ def test_dependencies_are_installed_before_the_sources_are_copied() -> None:
     steps = instructions()
     index = {(w, a.split()[0]): i for i, (w, a) in enumerate(steps) if w == "COPY"}
     deps = next(i for i, (w, a) in enumerate(steps) if w == "RUN" and "requirements" in a)
-    assert index[("COPY", "pyproject.toml")] < deps < index[("COPY", "shared")]
+    assert index[("COPY", "requirements/runtime.lock")] < deps < index[("COPY", "shared")]
     assert deps < index[("COPY", "services")]
+
+
+def test_image_installs_exactly_the_runtime_lock() -> None:
+    """The same lock as `make test` (its runtime part), hashes required, and nothing resolved
+    afterwards: every other pip install in the image is --no-deps without build isolation."""
+    installs = [shlex.split(a) for w, a in instructions() if w == "RUN" and "pip install" in a]
+    lock_installs = [cmd for cmd in installs if "requirements/runtime.lock" in cmd]
+    assert len(lock_installs) == 1
+    assert {"--require-hashes", "--no-deps", "-r"} <= set(lock_installs[0])
+    for cmd in installs:
+        if cmd not in lock_installs:
+            assert {"--no-deps", "--no-build-isolation"} <= set(cmd), cmd
+    assert repo_path("requirements/runtime.lock").exists()
+
+
+def test_image_copies_every_package_the_project_ships() -> None:
+    """A package added to pyproject.toml's list but not copied would be missing at run time."""
+    include = tomllib.loads(repo_path("pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"]["find"]["include"]
+    copied = {a.split()[0] for w, a in instructions() if w == "COPY"}
+    for pattern in include:
+        assert pattern.rstrip("*") in copied, f"Dockerfile does not COPY {pattern.rstrip('*')}"
+    ignored = repo_path(".dockerignore").read_text().split()
+    assert not {p.rstrip("*") for p in include} & set(ignored)
 
 
 def test_runs_as_the_chart_user_not_root() -> None:
