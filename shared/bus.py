@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -444,6 +445,9 @@ async def connect_nats(
         # Its own inbox prefix: the user may subscribe to no other inboxes (shared.natsauth).
         options |= {"user": settings.nats_user, "password": settings.nats_password.reveal(),
                     "inbox_prefix": natsauth.inbox_prefix(settings.nats_user)}
+    if settings.nats_tls_ca:
+        # Server certificate checked against the deployment's CA (hostname included).
+        options["tls"] = ssl.create_default_context(cafile=settings.nats_tls_ca)
     url = settings.nats_url or f"nats://127.0.0.1:{settings.nats_port}"
     deadline = time.monotonic() + connect_timeout_s
     while True:

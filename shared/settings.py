@@ -229,6 +229,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         request_timeout_s: default timeout of a request to another service.
         stream_replicas: replicas of every stream, KV bucket and object store a service
             creates (3 on a clustered JetStream; 1 for the embedded single server).
+        nats_tls_ca: a CA file (PEM): connect to NATS over TLS and trust only servers whose
+            certificate it signed (the chart's ``nats.tls``); empty: plain TCP (loopback).
         bus_key: the key services sign and verify bus tokens with (``shared.bustokens``): every
             request then proves its principal and role. Required with NATS credentials
             (``nats_user``) for a service; empty only on an open NATS server, where no request
@@ -241,6 +243,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     nats_url: str = ""
     nats_user: str = ""
     nats_password: Secret = Secret("")
+    nats_tls_ca: str = ""
     bus_key: Secret = Secret("")
     data_dir: Path = Path(".quantops")
     nats_port: Port = 4222
