@@ -19,6 +19,7 @@ from nats.js import api
 from nats.js.errors import Error as JsError
 from nats.js.errors import NotFoundError
 
+from shared.clients.registry_objects import meta_subject
 from shared.subjects import STATUS_ERROR, Header
 from tests.security.conftest import Deployment
 
@@ -195,3 +196,37 @@ async def test_client_acts_over_nats_with_a_token_from_the_gateway(
     write = await call(client_nc, "state.kv.put", {"namespace": ns, "key": "k", "value": 1},
                        headers)
     assert error_code(write) == "forbidden", write.data
+
+
+async def test_upload_meta_naming_another_objects_chunks_cannot_erase_them(
+        ready: Deployment, client_nc: NATS) -> None:
+    """An uploader writes its object's meta itself; one naming the victim's chunks (``nuid``)
+    must not make the abort of its upload purge them."""
+    victim = f"sec-{uuid.uuid4().hex[:8]}"
+    await register(client_nc, ready, victim, b"victim weights")
+    operator = ready.signed("ops", "operator")
+    gateway = await ready.connect("gateway")  # an uploader's credentials
+    try:
+        js = gateway.jetstream(timeout=5)
+        with ready.http() as http:
+            object_name = http.get(f"/v1/models/{victim}/versions/1").json()[
+                "artifact"]["object_name"]
+        victim_meta = await js.get_last_msg("OBJ_quantops_artifacts",
+                                            meta_subject("quantops_artifacts", object_name))
+        nuid = msgspec.json.decode(victim_meta.data)["nuid"]
+        begin = await call(client_nc, "registry.uploads.begin",
+                           {"model": f"sec-{uuid.uuid4().hex[:8]}",
+                            "spec": {"format": "binary"}}, operator)
+        ticket = msgspec.json.decode(begin.data)
+        forged = {**msgspec.json.decode(victim_meta.data), "name": ticket["object_name"],
+                  "nuid": nuid}
+        await js.publish(meta_subject("quantops_artifacts", ticket["object_name"]),
+                         msgspec.json.encode(forged), headers={"Nats-Rollup": "sub"})
+        abort = await call(client_nc, "registry.uploads.abort",
+                           {"upload_id": ticket["upload_id"]}, operator)
+        assert error_code(abort) == "", abort.data
+    finally:
+        await gateway.close()
+    with ready.http() as http:
+        r = http.get(f"/v1/models/{victim}/versions/1/artifact")
+        assert r.status_code == 200 and r.content == b"victim weights", r.text
