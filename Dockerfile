@@ -24,6 +24,8 @@ RUN pip install --require-hashes --no-deps -r requirements/runtime.lock
 COPY pyproject.toml README.md ./
 COPY shared ./shared
 COPY services ./services
+COPY cli ./cli
+COPY quant ./quant
 RUN pip install --no-deps --no-build-isolation . \
     && pip check \
     && python -m compileall -q /opt/venv

@@ -54,7 +54,7 @@ def service(name: str, nats_url: str, data_dir: Path, **env: str) -> subprocess.
              "QUANTOPS_METRICS_PORT": "0", "QUANTOPS_LOG_LEVEL": "WARNING",
              "PYTHONPATH": str(ROOT), **env}
     log = open(data_dir / f"{name}.log", "ab")  # noqa: SIM115 - the child keeps it open
-    return subprocess.Popen([sys.executable, "-m", "services.cli", "serve", name], env=base,
+    return subprocess.Popen([sys.executable, "-m", "cli.main", "serve", name], env=base,
                             stdout=log, stderr=log, cwd=ROOT)
 
 

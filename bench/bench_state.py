@@ -43,7 +43,7 @@ def start_replicas(url: str, count: int) -> list[subprocess.Popen[bytes]]:
     env |= {"QUANTOPS_NATS_URL": url, "QUANTOPS_DATA_DIR": tempfile.mkdtemp(),
             "QUANTOPS_METRICS_PORT": "0", "QUANTOPS_LOG_LEVEL": "WARNING",
             "PYTHONPATH": str(ROOT)}
-    return [subprocess.Popen([sys.executable, "-m", "services.cli", "serve", "state"], env=env,
+    return [subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "state"], env=env,
                              cwd=ROOT) for _ in range(count)]
 
 

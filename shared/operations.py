@@ -3,7 +3,7 @@ Structs, the least role allowed to call it, and a summary.
 
 Everything else is derived from this table: ``Bus.serve_operations`` decodes each request into
 its Struct and refuses a caller below the role before the handler runs; the subject catalog
-(``shared.catalog``: docs/subjects.md, AsyncAPI) documents it; the NATS permissions
+(``shared.subject_catalog``: docs/subjects.md, AsyncAPI) documents it; the NATS permissions
 (``shared.natsauth``) grant each caller exactly the subjects of the services it calls. A service
 binds a handler to each of its operations (``handlers.py``); serving fails at start when an
 operation is left unbound or a handler names a subject not declared here, and a test says so.

@@ -51,7 +51,7 @@ class ServiceProcess:
     def start(self) -> ServiceProcess:
         with open(self.log_path, "ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "serve", self.service],
+                [sys.executable, "-m", "cli.main", "serve", self.service],
                 env=self.env, stdout=out, stderr=out, cwd=ROOT,
             )
         return self

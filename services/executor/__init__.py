@@ -1,3 +1,6 @@
 """The executor: a durable JetStream task queue with priorities, timeouts, retries, cancellation,
-workflows and process isolation. Reads top-down: ``handlers`` (subjects), ``engine`` (consuming
-and running tasks), ``service`` (wiring). ``docs/executor.md`` is the user's guide."""
+workflows and process isolation. Grouped by role: ``api`` (the request API: ``api.handlers``,
+subject -> function), ``runtime`` (consuming and running tasks: ``runtime.engine``),
+``storage`` (streams and status records); ``tasktypes`` (the task-type registry), ``builtins``,
+``plugins`` (the quant plugin), ``metrics``, and ``service`` (wiring, the entry point).
+``docs/executor.md`` is the user's guide."""

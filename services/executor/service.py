@@ -9,18 +9,17 @@ import os
 import socket
 
 from services.executor import metrics
-from services.executor.cancellation import Canceller
-from services.executor.deadletters import DeadLetters
-from services.executor.engine import Engine, consumer_name
-from services.executor.handlers import Handlers
-from services.executor.registry import TaskRegistry, build_registry
-from services.executor.runner import Runtime
-from services.executor.statuswriter import StatusWriter
-from services.executor.store import StatusStore
-from services.executor.streams import ensure_all
-from services.executor.submission import Submitter
-from services.executor.workers import WorkerPool
-from services.executor.workflows import Workflows
+from services.executor.api.cancellation import Canceller
+from services.executor.api.deadletters import DeadLetters
+from services.executor.api.handlers import Handlers
+from services.executor.api.submission import Submitter
+from services.executor.api.workflows import Workflows
+from services.executor.runtime.engine import Engine, consumer_name
+from services.executor.runtime.workers import WorkerPool
+from services.executor.storage.statuswriter import StatusWriter
+from services.executor.storage.store import StatusStore
+from services.executor.storage.streams import ensure_all
+from services.executor.tasktypes import TaskRegistry, build_registry
 from shared import telemetry
 from shared.bus import Bus
 from shared.contracts.base import DependencyStatus
@@ -39,7 +38,8 @@ class ExecutorApp:
     def __init__(self, settings: Settings, registry: TaskRegistry | None = None) -> None:
         self.settings = settings
         self.registry = registry or build_registry(
-            settings.executor.plugins, entry_points=settings.executor.entry_points)
+            settings.executor.plugins, entry_points=settings.executor.entry_points,
+            settings=settings)
         self.instance = f"{socket.gethostname()}:{os.getpid()}"
         self.pool = WorkerPool(settings.executor.worker_processes,
                                preload=[m for m in self.registry.modules if m != "__main__"])
@@ -63,14 +63,13 @@ class ExecutorApp:
         dead = DeadLetters(bus.js, submitter)
         canceller = Canceller(bus.nc, bus.js, store, writer, workflows)
         workflows.cancel_task = canceller.cancel
-        rt = Runtime(bus=bus, settings=s, registry=self.registry, writer=writer, store=store,
-                     submitter=submitter, dead_letters=dead, workflows=workflows,
-                     pool=self.pool, instance=self.instance, release=lambda r: None,
-                     is_cancelled=lambda t: False, tracing=telemetry.recording())
         handlers = Handlers(self.registry, store, submitter, canceller, dead, workflows)
         await bus.serve_operations(handlers.routes())
         await self._start_plugins(bus)
-        self.engine = Engine(rt)
+        self.engine = Engine(bus=bus, settings=s, registry=self.registry, writer=writer,
+                             store=store, submitter=submitter, dead_letters=dead,
+                             workflows=workflows, pool=self.pool, instance=self.instance,
+                             tracing=telemetry.recording())
         await self.engine.start()
         self._depth = asyncio.create_task(self._report_depth(bus))
         log.info("executor ready", extra={"types": self.registry.names(),

@@ -9,7 +9,7 @@ the name points to the existing file. A file with validation errors is stored an
 every training run checks it again and refuses, and nothing the caller uploaded is lost. Only
 bytes that cannot be read as a table at all are refused.
 
-Parsing and validation are the pure functions of ``services.quant`` (a library, like
+Parsing and validation are the pure functions of ``quant`` (a library, like
 ``shared``), imported on first use so a registry that never sees a dataset never loads pandas.
 """
 
@@ -44,8 +44,8 @@ def object_name(upload_id: str) -> str:
 def ingest(data: bytes, fmt: str, *, max_abs_return: float, max_gap_factor: float,
            source: str = "") -> rows.Ingested:
     """Parse, summarise and validate a file (CPU-bound: run it in a thread)."""
-    from services.quant.data import describe, read_ohlcv, sha256
-    from services.quant.validation import validate_ohlcv
+    from quant.data import describe, read_ohlcv, sha256
+    from quant.validation import validate_ohlcv
 
     try:
         frame = read_ohlcv(data, fmt)  # type: ignore[arg-type]  # checked by the contract
@@ -53,9 +53,7 @@ def ingest(data: bytes, fmt: str, *, max_abs_return: float, max_gap_factor: floa
         raise InvalidRequest(f"not a readable OHLCV {fmt} file: {e}",
                              details={"format": fmt}) from e
     summary = describe(frame)
-    report = msgspec.convert(msgspec.to_builtins(validate_ohlcv(
-        frame, max_abs_return=max_abs_return, max_gap_factor=max_gap_factor)),
-        c.ValidationReport)
+    report = validate_ohlcv(frame, max_abs_return=max_abs_return, max_gap_factor=max_gap_factor)
     if not len(frame):
         report = msgspec.structs.replace(report, errors=[
             *report.errors, c.Issue(check="empty", message="the file has no rows")])
@@ -74,7 +72,7 @@ def _epoch(iso: str | None) -> float | None:
 def demo_bytes() -> bytes:
     """The bundled real prices (AAPL, GOOG, IBM, MSFT daily, split-adjusted) as canonical CSV:
     the same bytes, and so the same digest, on every machine with the same library versions."""
-    from services.quant.data import frame_to_bytes, load_demo_prices
+    from quant.data import frame_to_bytes, load_demo_prices
 
     return frame_to_bytes(load_demo_prices(["AAPL", "GOOG", "IBM", "MSFT"]), "csv")
 

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 import msgspec
 
 from services.registry.records import epoch
+from shared.contracts.base import NAME_PATTERN
 from shared.contracts.registry import LATEST, VersionSpec, split_ref
 from shared.errors import InvalidRequest
 
-MODEL_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9_-]|\.(?!\.)){0,126}[a-z0-9]\Z|^[a-z0-9]\Z")
+MODEL_NAME = re.compile(NAME_PATTERN)
 ALIAS = re.compile(r"^[a-z][a-z0-9_-]{0,62}\Z")
 TAG_KEY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_:-]|\.(?!\.)){0,62}\Z")
 METRIC = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,63}\Z")

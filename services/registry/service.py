@@ -20,10 +20,10 @@ from services.registry.compare import MetricDirections, parse_overrides
 from services.registry.datasets import Datasets
 from services.registry.events import Publisher, ensure_events_stream
 from services.registry.handlers import DatasetHandlers, Handlers
+from services.registry.orphans import OrphanRemover
 from services.registry.reads import Reads
 from services.registry.registration import Registrar
 from services.registry.retention import Retention
-from services.registry.sweep import Sweeper
 from shared import errors
 from shared.bus import Bus, Context, Handler
 from shared.contracts.base import DependencyStatus
@@ -50,7 +50,7 @@ class RegistryApp:
         self.catalog = Catalog(settings.data_dir / "registry" / "catalog.db")
         self.artifacts: ArtifactStore | None = None
         self.publisher: Publisher | None = None
-        self.sweeper: Sweeper | None = None
+        self.orphans: OrphanRemover | None = None
         self.reads: Reads | None = None
         self._subs: list[Subscription] = []
         self._inflight = 0
@@ -68,8 +68,9 @@ class RegistryApp:
         await artifacts.open()
         await ensure_events_stream(bus.js, replicas=self.settings.stream_replicas)
         self.publisher = publisher = Publisher(self.catalog, bus.js)
-        self.sweeper = Sweeper(self.catalog, artifacts, publisher, upload_ttl_s=cfg.upload_ttl_s)
-        await self.sweeper.run(startup=True)
+        self.orphans = OrphanRemover(self.catalog, artifacts, publisher,
+                                     upload_ttl_s=cfg.upload_ttl_s)
+        await self.orphans.run(startup=True)
         await publisher.flush()
         directions = MetricDirections(parse_overrides(cfg.metric_directions))
         self.reads = Reads(self.catalog, bucket=artifacts.bucket, directions=directions)
@@ -132,8 +133,8 @@ class RegistryApp:
         while True:
             await asyncio.sleep(interval_s)
             try:
-                assert self.sweeper is not None and self.publisher is not None
-                await self.sweeper.run(startup=False)
+                assert self.orphans is not None and self.publisher is not None
+                await self.orphans.run(startup=False)
                 await self.publisher.flush()
             except Exception:  # a failed round is retried next interval
                 log.exception("registry maintenance failed")
@@ -169,8 +170,8 @@ class RegistryApp:
         if self.publisher is not None:
             with contextlib.suppress(Exception):
                 details["events_pending"] = await self.publisher.pending()
-        if self.sweeper is not None and self.sweeper.last is not None:
-            last = self.sweeper.last
+        if self.orphans is not None and self.orphans.last is not None:
+            last = self.orphans.last
             details["orphan_check"] = {"deleted_objects": len(last.deleted_objects),
                                        "removed_versions": len(last.removed_versions),
                                        "refused": last.refused}

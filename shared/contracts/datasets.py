@@ -20,18 +20,17 @@ from typing import Annotated, Final, Literal
 
 import msgspec
 
-from shared.contracts.base import Message
+from shared.contracts.base import Message, Name
 
 DEMO_DATASET: Final = "demo-us-stocks"
 DIGEST_PREFIX: Final = "sha256:"
 DatasetFormat = Literal["csv", "parquet"]
 #: Dataset names follow the model-name rules (lowercase, no '/', no '..').
-DatasetName = Annotated[str, msgspec.Meta(
-    pattern=r"^[a-z0-9](?:[a-z0-9_-]|\.(?!\.)){0,126}[a-z0-9]\Z|^[a-z0-9]\Z")]
+DatasetName = Name
 
 
 class Issue(Message):
-    """One validation finding (``services.quant.validation.Issue`` on the wire): which check,
+    """One validation finding (what ``quant.validation.validate_ohlcv`` reports): which check,
     which symbol, the first offending row positions (0-based, in the file's row order) and
     their timestamps, and how many rows in all."""
 

@@ -149,7 +149,7 @@ def test_entry_point_is_the_console_script_the_chart_relies_on() -> None:
     cmd = json.loads(stage["CMD"])
     assert cmd[0] == "serve" and cmd[1] in COMPONENTS
     scripts = tomllib.loads(repo_path("pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["quantops"] == "services.cli:main"
+    assert scripts["quantops"] == "cli.main:main"
     for values_name in VALUE_SETS:
         for name, w in service_workloads(render(values_name)).items():
             for c in containers(w):

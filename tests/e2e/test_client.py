@@ -157,7 +157,7 @@ def test_readiness_lists_every_service(client: Client) -> None:
 def cli(system: System, key: str, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> Any:
     """``cli(*argv) -> (exit status, stdout, stderr)`` of ``quantops`` in this process."""
-    from services.cli import main
+    from cli.main import main
 
     monkeypatch.setenv("QUANTOPS_CLIENT_URL", str(system["gateway_url"]))
     monkeypatch.setenv("QUANTOPS_API_KEY", key)

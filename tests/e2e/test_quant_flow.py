@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.quant.data import frame_to_bytes, load_demo_prices
+from quant.data import frame_to_bytes, load_demo_prices
 from tests.gateway_auth import admin_headers
 
 TRAIN = {"symbols": ["IBM", "MSFT"], "start": "2008-01-01", "end": "2011-12-31",

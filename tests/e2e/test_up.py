@@ -28,7 +28,7 @@ def _start_up(data_dir: Path, ports: dict[str, int], log: Path) -> subprocess.Po
                       QUANTOPS_METRICS_BASE_PORT="0")
     env.pop("QUANTOPS_NATS_URL")
     with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "services.cli", "up"], env=env,
+        return subprocess.Popen([sys.executable, "-m", "cli.main", "up"], env=env,
                                 stdout=out, stderr=out, cwd=ROOT)
 
 

@@ -1,7 +1,7 @@
 """A task the secured deployment's executors load: it moves ``production`` exactly as the
 ``sweep`` task (``promote: true``) and the ``promote_if_better`` pipeline step do, through
-``services.quant.tasks.sweep.promote_if_better``. Whatever it can do, it does with the role of
-whoever submitted it."""
+``services.executor.plugins.quant.tasks.sweep.promote_if_better``. Whatever it can do, it
+does with the role of whoever submitted it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from services.quant.tasks.sweep import promote_if_better
+from services.executor.plugins.quant.tasks.sweep import promote_if_better
 from shared.tasks import TaskContext, task
 
 

@@ -9,7 +9,7 @@ import msgspec
 import pytest
 from nats.js.errors import APIError
 
-from services.executor.streams import ensure_all
+from services.executor.storage.streams import ensure_all
 from shared.contracts.executor import TaskMessage, TaskStatus, new_id, queue_subject
 from shared.errors import QueueFull
 from shared.settings import Settings

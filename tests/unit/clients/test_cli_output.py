@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 
-from services.cli_commands.output import ProgressBar, as_json, table
+from cli.commands.output import ProgressBar, as_json, table
 from shared.contracts.executor import TaskRecord
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from services.quant.backtest import (
+from quant.backtest import (
     backtest_positions,
     backtest_predictions,
     downsample,
@@ -16,8 +16,8 @@ from services.quant.backtest import (
     momentum,
     run_strategy,
 )
-from services.quant.data import load_demo_prices
-from services.quant.specs import CostSpec, TradingSpec
+from quant.data import load_demo_prices
+from quant.specs import CostSpec, TradingSpec
 
 
 def prices(closes: list[float], symbol: str = "A") -> pd.DataFrame:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from services.quant.data import (
+from quant.data import (
     DEFAULT_SYMBOL,
     describe,
     frame_digest,

@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from services.quant.data import frame_to_bytes, load_demo_prices, sha256
+from quant.data import frame_to_bytes, load_demo_prices, sha256
 from services.registry.datasets import demo_bytes, ingest
 from shared.contracts.datasets import parse_ref
 from shared.errors import InvalidRequest

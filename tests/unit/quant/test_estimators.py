@@ -11,7 +11,7 @@ import skops.io as sio
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.pipeline import Pipeline
 
-from services.quant.estimators import (
+from quant.estimators import (
     SKOPS_TRUSTED_TYPES,
     build_ensemble,
     build_estimator,
@@ -24,7 +24,7 @@ from services.quant.estimators import (
     permutation_importances,
     predict_scores,
 )
-from services.quant.specs import ESTIMATOR_NAMES, EstimatorSpec, Scalar, TargetKind
+from quant.specs import ESTIMATOR_NAMES, EstimatorSpec, Scalar, TargetKind
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(160, 4))

@@ -8,14 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from services.quant.features import (
+from quant.features import (
     FEATURE_CATALOGUE,
     compute_features,
     default_feature_set,
     feature_columns,
     warmup_bars,
 )
-from services.quant.specs import FEATURE_PARAMS, FeatureSpec
+from quant.specs import FEATURE_PARAMS, FeatureSpec
 
 CLOSES = [10.0, 11.0, 10.5, 11.5, 11.0, 12.0]
 VOLUMES = [100.0, 200.0, 150.0, 300.0, 250.0, 400.0]

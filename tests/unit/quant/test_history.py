@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from services.quant.history import analyse, observed_space
-from services.quant.search import Choice, Range
+from quant.history import analyse, observed_space
+from quant.search import Choice, Range
 from shared.contracts.quant import TrialRecord
 
 

@@ -8,8 +8,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from services.quant.pipeline_steps import ModelParams, SweepParams
-from services.quant.pipelines import (
+from quant.pipeline_steps import ModelParams, SweepParams
+from quant.pipelines import (
     TEMPLATES,
     PipelineError,
     PipelineSpec,

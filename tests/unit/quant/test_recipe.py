@@ -5,8 +5,8 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from services.quant.metrics import PredictionMetrics, TradingMetrics
-from services.quant.recipe import (
+from quant.performance import PredictionMetrics, TradingMetrics
+from quant.recipe import (
     Recipe,
     flat_hyperparameters,
     flat_metrics,
@@ -15,7 +15,7 @@ from services.quant.recipe import (
     to_hyperparameters,
     trial_params,
 )
-from services.quant.specs import EstimatorSpec, FeatureSpec, TargetSpec, TradingSpec
+from quant.specs import EstimatorSpec, FeatureSpec, TargetSpec, TradingSpec
 
 
 def test_the_recipe_round_trips_through_version_hyperparameters() -> None:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from services.quant.risk import (
+from quant.risk import (
     annualised_volatility,
     drawdown_stats,
     historical_cvar,

@@ -8,13 +8,13 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-from services.quant.data import load_demo_prices
-from services.quant.estimators import build_model
-from services.quant.features import compute_features, feature_columns
-from services.quant.recipe import Recipe
-from services.quant.scoring import latest_features, min_bars, naive_utc, score
-from services.quant.specs import EstimatorSpec, FeatureSpec, TradingSpec
-from services.quant.training import predict_latest
+from quant.data import load_demo_prices
+from quant.estimators import build_model
+from quant.features import compute_features, feature_columns
+from quant.recipe import Recipe
+from quant.scoring import latest_features, min_bars, naive_utc, score
+from quant.specs import EstimatorSpec, FeatureSpec, TradingSpec
+from quant.training import predict_latest
 
 SPECS = [FeatureSpec(name="ret", params={"window": 5}), FeatureSpec(name="rsi"),
          FeatureSpec(name="macd")]

@@ -7,7 +7,7 @@ import math
 import msgspec
 import pytest
 
-from services.quant.search import (
+from quant.search import (
     Choice,
     Range,
     SearchSpace,

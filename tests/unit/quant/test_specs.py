@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from services.quant.specs import (
+from quant.specs import (
     CostSpec,
     EstimatorSpec,
     FeatureSpec,

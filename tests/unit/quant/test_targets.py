@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from services.quant.specs import TargetSpec
-from services.quant.targets import labelled, make_targets
+from quant.specs import TargetSpec
+from quant.targets import labelled, make_targets
 
 
 def frame() -> pd.DataFrame:

@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from services.quant.data import load_demo_prices
-from services.quant.estimators import dump_model, load_model
-from services.quant.features import default_feature_set
-from services.quant.specs import EstimatorSpec, FeatureSpec, TargetSpec, WalkForwardSpec
-from services.quant.training import FoldMetrics, predict_latest, train_walk_forward
+from quant.data import load_demo_prices
+from quant.estimators import dump_model, load_model
+from quant.features import default_feature_set
+from quant.specs import EstimatorSpec, FeatureSpec, TargetSpec, WalkForwardSpec
+from quant.training import FoldMetrics, predict_latest, train_walk_forward
 
 WALK = WalkForwardSpec(n_splits=4, min_train_size=252)
 

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from services.quant.data import load_demo_prices
-from services.quant.validation import MAX_LISTED, Issue, ValidationReport, validate_ohlcv
+from quant.data import load_demo_prices
+from quant.validation import MAX_LISTED, validate_ohlcv
+from shared.contracts.datasets import Issue, ValidationReport
 
 
 def clean(n: int = 30, symbols: tuple[str, ...] = ("AAA", "BBB")) -> pd.DataFrame:

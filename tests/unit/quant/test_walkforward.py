@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from services.quant.specs import WalkForwardSpec
-from services.quant.walkforward import Split, rows_in, timestamp_codes, walk_forward_splits
+from quant.specs import WalkForwardSpec
+from quant.walkforward import Split, rows_in, timestamp_codes, walk_forward_splits
 
 
 def assert_valid(splits: list[Split], n: int, gap: int) -> None:

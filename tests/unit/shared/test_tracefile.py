@@ -8,7 +8,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from services.tracetree import find_trace, render
+from cli.tracetree import find_trace, render
 from shared.telemetry import ATTR_CORRELATION_ID
 from shared.tracefile import JsonLinesSpanExporter, read_spans
 

@@ -1,0 +1,94 @@
+"""``quantops datasets upload|ls|show``: OHLCV files, validated when they arrive."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from cli.commands.common import command
+from cli.commands.output import ProgressBar, print_json, print_table, size
+from shared.clients.http import Client
+from shared.contracts.datasets import DatasetInfo
+from shared.errors import InvalidRequest, NotFound
+
+UNAVAILABLE = ("datasets are not available on this gateway (no /v1/datasets routes): "
+               "upgrade the gateway")
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("datasets", help="OHLCV datasets through the gateway")
+    cmds = p.add_subparsers(dest="datasets_command", required=True)
+    up = command(cmds, "upload", upload, "upload a CSV or Parquet file (streamed, validated)")
+    up.add_argument("name")
+    up.add_argument("file", type=Path)
+    up.add_argument("--format", choices=["csv", "parquet"], help="default: from the extension")
+    up.add_argument("--source", default="", help="where the data comes from")
+    ls = command(cmds, "ls", list_datasets, "datasets with rows, symbols and date range")
+    ls.add_argument("--prefix", default="")
+    show = command(cmds, "show", show_dataset, "one dataset and its validation report")
+    show.add_argument("ref", help="name or sha256:<hex>")
+
+
+def _unavailable(error: NotFound | InvalidRequest) -> int:
+    """A 404/405 from the router itself (not from the registry) means the routes are absent."""
+    status = error.details.get("http_status")
+    bare = set(error.details) <= {"http_status", "correlation_id"}  # no service said it
+    if status == 405 or (status == 404 and bare):
+        print(f"error: {UNAVAILABLE}", file=sys.stderr)
+        return 2
+    raise error
+
+
+def upload(args: argparse.Namespace, client: Client) -> int:
+    bar = ProgressBar(f"upload {args.file.name}")
+    try:
+        info = client.datasets.upload(args.name, args.file, format=args.format,
+                                      source_note=args.source, progress=bar)
+    except (NotFound, InvalidRequest) as e:
+        return _unavailable(e)
+    finally:
+        bar.close()
+    if args.json:
+        print_json(info)
+    else:
+        _report(info, uploaded=True)
+    return 0 if info.valid else 1
+
+
+def _report(info: DatasetInfo, *, uploaded: bool = False) -> None:
+    # ``created`` means something only in an upload's reply: this upload stored new bytes.
+    state = ("stored, " if info.created else "already stored (same bytes), ") if uploaded else ""
+    print(f"{info.name}: {state}{size(info.size_bytes)}, {info.rows} rows, "
+          f"{len(info.symbols)} symbols, {info.start or ''} .. {info.end or ''}, "
+          f"{info.frequency}, sha256 {info.sha256[:16]}...")
+    for kind, issues in (("error", info.report.errors), ("warning", info.report.warnings)):
+        for issue in issues:
+            where = f" [{issue.symbol}]" if issue.symbol else ""
+            print(f"  {kind}: {issue.check}{where}: {issue.message} ({issue.count} rows)")
+    print("valid" if info.valid else "INVALID: training will refuse it")
+
+
+def list_datasets(args: argparse.Namespace, client: Client) -> int:
+    try:
+        items = list(client.datasets.iter(prefix=args.prefix))
+    except (NotFound, InvalidRequest) as e:
+        return _unavailable(e)
+    if args.json:
+        print_json(items)
+        return 0
+    print_table(["name", "format", "size", "rows", "symbols", "from", "to", "valid"],
+                [(d.name, d.format, size(d.size_bytes), d.rows, len(d.symbols),
+                  d.start.date() if d.start else "", d.end.date() if d.end else "",
+                  "yes" if d.valid else f"no ({d.errors} errors)") for d in items])
+    return 0
+
+
+def show_dataset(args: argparse.Namespace, client: Client) -> int:
+    info = client.datasets.get(args.ref)
+    if args.json:
+        print_json(info)
+    else:
+        _report(info)
+    return 0

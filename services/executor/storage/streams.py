@@ -1,0 +1,83 @@
+"""The JetStream objects the executor stands on, created idempotently at start-up.
+
+- ``QUANTOPS_TASKS``: ``tasks.queue.<high|normal|low>.*``, work-queue retention (a message
+  is gone once acked), file storage, ``max_msgs = max_queue`` with ``discard=new`` (the
+  queue-length guard), ``duplicate_window`` (idempotency keys). Its settings follow the
+  executor's on every start.
+- Durable pull consumers ``executor-high|normal|low`` (filters ``tasks.queue.<priority>.*``),
+  explicit ack, ``ack_wait``, unlimited deliveries (attempts are counted by the executor).
+- ``QUANTOPS_TASKS_DEAD``: ``tasks.dead.>``, limits retention, 30 days.
+- ``QUANTOPS_EVENTS``: ``events.>``, shared with the other services (``shared.streams``):
+  created if missing and otherwise left as it is.
+- KV buckets ``quantops_task_status`` and ``quantops_workflows`` (history 1: the events stream
+  keeps the history of status changes).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from nats.js import JetStreamContext, api
+from nats.js.errors import APIError, BadRequestError
+from nats.js.kv import KeyValue
+
+from services.executor.runtime.engine import consumer_name
+from shared.contracts.executor import DEAD_LETTER_PREFIX, PRIORITIES
+from shared.settings import ExecutorSettings
+from shared.streams import ensure_stream, events_config
+from shared.subjects import TASK_QUEUE_PREFIX, Bucket, Stream
+
+log = logging.getLogger(__name__)
+
+DAY_S = 24 * 3600.0
+_STREAM_IN_USE = 10058  # JetStream: stream name already in use
+
+def tasks_config(settings: ExecutorSettings, replicas: int = 1) -> api.StreamConfig:
+    return api.StreamConfig(
+        # One subject per priority, so a task published with any other priority is refused
+        # at once instead of waiting forever for a consumer that does not exist.
+        name=Stream.TASKS, subjects=[f"{TASK_QUEUE_PREFIX}.{p}.*" for p in PRIORITIES],
+        retention=api.RetentionPolicy.WORK_QUEUE, storage=api.StorageType.FILE,
+        max_msgs=settings.max_queue, discard=api.DiscardPolicy.NEW,
+        duplicate_window=settings.dedupe_window_s, max_msg_size=8 * 1024 * 1024,
+        num_replicas=replicas)
+
+
+def dead_config(replicas: int = 1) -> api.StreamConfig:
+    return api.StreamConfig(
+        name=Stream.TASKS_DEAD, subjects=[f"{DEAD_LETTER_PREFIX}.>"],
+        retention=api.RetentionPolicy.LIMITS, storage=api.StorageType.FILE,
+        max_age=30 * DAY_S, duplicate_window=120.0, num_replicas=replicas)
+
+
+def consumer_config(settings: ExecutorSettings, priority: str) -> api.ConsumerConfig:
+    return api.ConsumerConfig(
+        durable_name=consumer_name(priority),  # type: ignore[arg-type]
+        filter_subject=f"{TASK_QUEUE_PREFIX}.{priority}.*",
+        ack_policy=api.AckPolicy.EXPLICIT, ack_wait=settings.ack_wait_s, max_deliver=-1,
+        max_ack_pending=-1, max_waiting=4096, deliver_policy=api.DeliverPolicy.ALL)
+
+
+async def ensure_all(js: JetStreamContext, settings: ExecutorSettings, *, replicas: int = 1
+                     ) -> tuple[KeyValue, KeyValue]:
+    """Streams, consumers and buckets; returns the (status, workflows) KV buckets."""
+    await ensure_stream(js, tasks_config(settings, replicas), update=True)
+    await ensure_stream(js, dead_config(replicas), update=False)
+    await ensure_stream(js, events_config(replicas), update=False)
+    for p in PRIORITIES:
+        await js.add_consumer(Stream.TASKS, consumer_config(settings, p))
+    status = await _bucket(js, Bucket.TASK_STATUS, "status record of every task", replicas)
+    workflows = await _bucket(js, Bucket.WORKFLOWS, "state of every workflow", replicas)
+    return status, workflows
+
+
+async def _bucket(js: JetStreamContext, name: str, description: str, replicas: int
+                  ) -> KeyValue:
+    try:
+        return await js.create_key_value(bucket=name, history=1, description=description,
+                                         storage=api.StorageType.FILE, direct=True,
+                                         replicas=replicas)
+    except (BadRequestError, APIError) as e:
+        if e.err_code != _STREAM_IN_USE:
+            raise
+        return await js.key_value(name)

@@ -1,0 +1,75 @@
+"""A training whose executor is SIGKILLed mid-fit is redelivered to the survivor and registers
+exactly one version, one evaluation and one trial record (everything is keyed by the task id)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from shared.bus import Bus
+from shared.clients.datasets import DatasetClient
+from shared.clients.executor import ExecutorClient
+from shared.clients.registry import RegistryClient
+from shared.clients.state import StateClient
+from shared.contracts.executor import TaskStatus
+from tests.integration.executor.plugins.quant.conftest import QuantSystem
+from tests.support import start_nats, wait_healthy
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+async def fast_redelivery(tmp_path: Path) -> AsyncIterator[QuantSystem]:
+    """Its own system: two executors that give up on a silent peer's task after 2 s."""
+    system = QuantSystem(nats=start_nats(tmp_path / "nats"), tmp=tmp_path)
+    try:
+        for service in ("state", "registry"):
+            system.start(service, QUANTOPS_QUANT_SEED_DEMO="false")
+        for _ in range(2):
+            system.start("executor", QUANTOPS_EXECUTOR_ACK_WAIT_S="2")
+        for service in ("state", "registry"):
+            await wait_healthy(system.url, service, timeout_s=60)
+        await wait_healthy(system.url, "executor", timeout_s=60, instances=2)
+        yield system
+    finally:
+        for p in system.processes:
+            p.stop()
+        system.nats.stop()
+
+
+async def test_a_killed_training_registers_once(fast_redelivery: QuantSystem) -> None:
+    bus: Bus = await fast_redelivery.bus()
+    try:
+        await DatasetClient(bus).seed_demo()
+        executor = ExecutorClient(bus)
+        task = await executor.submit("train_model", {
+            "model_name": "killed", "start": "2005-01-01", "symbols": ["AAPL", "IBM", "MSFT"],
+            # Long enough to be killed mid-fit (progress is written at most once a second, so
+            # the first fold is seen after ~1 s), short enough for the whole retraining.
+            "estimator": {"name": "random_forest",
+                          "hyperparameters": {"n_estimators": 40, "max_depth": 6}},
+            "walk_forward": {"n_splits": 3, "min_train_size": 504}})
+        record = await executor.get(task.task_id)
+        for _ in range(750):  # until a worker fits folds (progress comes from the worker)
+            record = await executor.get(task.task_id)
+            if record.status == TaskStatus.RUNNING and (record.progress or 0) > 0:
+                break
+            await asyncio.sleep(0.02)
+        assert record.status == TaskStatus.RUNNING, record
+        pid = int(record.worker.rpartition(":")[2])
+        victim = next(p for p in fast_redelivery.processes if p.alive() and p.pid == pid)
+        victim.stop(signal.SIGKILL)
+        done = await executor.wait(task.task_id, timeout_s=120)
+        assert done.status == TaskStatus.SUCCEEDED, (done.error, fast_redelivery.logs())
+        assert done.attempts == 2 and done.worker != record.worker
+        registry = RegistryClient(bus)
+        assert [v.version async for v in registry.iter_versions("killed")] == [1]
+        assert [v.version async for v in registry.iter_versions("killed.evaluation")] == [1]
+        trials = [k async for k in StateClient(bus).keys("trials", prefix="train_model.killed.")]
+        assert [k.key for k in trials] == [f"train_model.killed.{task.task_id}"]
+    finally:
+        await bus.close()
