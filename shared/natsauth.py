@@ -238,7 +238,11 @@ def permissions(user: str) -> Permissions:
         return _client_permissions()
     service = Service(user)
     replies = [inbox_subjects(u) for u in USERS]  # anyone may ask its health
-    publish = [*replies, "*.health", *_operation_subjects(CALLS[service]),
+    # Backends may also reach the ``internal`` subjects of the services they call (the
+    # gateway never: it is denied below).
+    internal = [] if service is S.GATEWAY else [f"{s}.{INTERNAL_SEGMENT}.>"
+                                                for s in CALLS[service]]
+    publish = [*replies, "*.health", *_operation_subjects(CALLS[service]), *internal,
                *_jetstream_grants(service)]
     # Only the front door is barred from internal subjects; backends it may call keep them.
     deny = (f"*.{INTERNAL_SEGMENT}.>",) if service is S.GATEWAY else ()
