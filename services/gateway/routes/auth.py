@@ -19,7 +19,7 @@ from shared.contracts.auth import (
     RefreshRequest,
     TokenPair,
 )
-from shared.errors import ServiceUnavailable
+from shared.errors import NotFound
 
 #: Auth bodies are a few hundred bytes; nobody needs the app's upload-sized limit here.
 SMALL_BODY = 64 * 1024
@@ -69,8 +69,8 @@ async def bus_token(request: Request[Any, Any, Any]) -> BusToken:
     p = principal_of(request)
     token = bus_of(request).token_for(p.name, p.role)
     if not token:
-        raise ServiceUnavailable("this deployment runs NATS without authorization: no bus key, "
-                                 "no tokens (and none needed)")
+        raise NotFound("this deployment runs NATS without authorization: no bus key, no "
+                       "tokens (and none needed)", details={"reason": "no_bus_key"})
     return BusToken(token=token, principal=p.name, role=p.role,  # type: ignore[arg-type]
                     expires_in=int(bustokens.DEFAULT_TTL_S / 2))
 
