@@ -243,13 +243,13 @@ class Bus:
             if op.role == PUBLIC:
                 return Context(subject, headers, principal="", role="", verified=True)
             raise errors.Unauthenticated(
-                f"{subject} needs a bus token ({Header.AUTH.value}) of role {op.role!r}",
-                details={"reason": "bus_token", "required": op.role})
+                f"{subject} needs a bus token ({Header.AUTH.value}) of role {str(op.role)!r}",
+                details={"reason": "bus_token", "required": str(op.role)})
         claims = bustokens.verify(self._key, token)
-        ctx = Context(subject, headers, principal=claims.sub, role=claims.role, token=token,
+        ctx = Context(subject, headers, principal=claims.sub, role=str(claims.role), token=token,
                       verified=True)
         if op.role != PUBLIC:
-            ctx.require(op.role, f"call {subject}")
+            ctx.require(str(op.role), f"call {subject}")
         return ctx
 
     async def _handle(self, msg: Msg, op: Operation, handler: Handler,
