@@ -20,6 +20,8 @@ import uvloop
 from bench.common import Result, median, run_load, start_server, table
 from shared.bus import Bus, Context
 from shared.contracts.base import Message
+from shared.operations import Operation
+from shared.roles import Role
 from shared.settings import Settings
 from shared.telemetry import setup_tracing
 
@@ -57,7 +59,7 @@ async def main(rounds: int) -> None:
         async def echo(req: Echo, ctx: Context) -> Echo:
             return req
 
-        await svc.serve("bench.echo", echo, Echo)
+        await svc.serve(Operation("bench.echo", Echo, Echo, Role.VIEWER, "echo"), echo)
         raw_srv = await nats.connect(server.url)
         raw_cli = await nats.connect(server.url)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO
 
 from shared.errors import ServiceUnavailable
+from shared.secretfiles import write_private
 
 
 def server_binary() -> Path:
@@ -97,7 +98,8 @@ def write_config(
     ]
     if monitor_port:
         lines.insert(1, f'http: "127.0.0.1:{monitor_port}"')
-    path.write_text("\n".join(lines) + "\n" + extra)
+    # The authorization block names every user's password: readable by its owner only.
+    write_private(path, "\n".join(lines) + "\n" + extra)
     return path
 
 

@@ -81,7 +81,7 @@ class RegistrySettings(_Section):
     keep_versions: PositiveInt = 20
     # Overrides of the built-in metric directions used by compare: "turnover:lower,hit:higher".
     metric_directions: Annotated[str, msgspec.Meta(
-        pattern=r"^([A-Za-z0-9_.:-]+:(higher|lower)(,[A-Za-z0-9_.:-]+:(higher|lower))*)?$")] = ""
+        pattern=r"^([A-Za-z0-9_.:-]+:(higher|lower)(,[A-Za-z0-9_.:-]+:(higher|lower))*)?\Z")] = ""
     # Object-store chunk size handed to uploaders (capped by the server's max_payload).
     chunk_bytes: Annotated[int, msgspec.Meta(ge=64 * 1024, le=8 * MiB)] = 1 * MiB
     upload_ttl_s: PositiveFloat = 3600.0
@@ -201,7 +201,7 @@ class ClientSettings(_Section):
         timeout_s: per HTTP request (streams wait as long as they must).
     """
 
-    url: Annotated[str, msgspec.Meta(pattern=r"^(https?://.*)?$")] = ""
+    url: Annotated[str, msgspec.Meta(pattern=r"^(https?://.*)?\Z")] = ""
     timeout_s: PositiveFloat = 30.0
 
 
@@ -293,6 +293,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         request_timeout_s: default timeout of a request to another service.
         stream_replicas: replicas of every stream, KV bucket and object store a service
             creates (3 on a clustered JetStream; 1 for the embedded single server).
+        nats_tls_ca: a CA file (PEM): connect to NATS over TLS and trust only servers whose
+            certificate it signed (the chart's ``nats.tls``); empty: plain TCP (loopback).
+        bus_key: the key services sign and verify bus tokens with (``shared.bustokens``): every
+            request then proves its principal and role. Required with NATS credentials
+            (``nats_user``) for a service; empty only on an open NATS server, where no request
+            can be trusted anyway and services take the principal headers as they come
+            (tests, development).
         api_key: the API key the client and CLI send (``QUANTOPS_API_KEY``); empty: the first
             admin's key in ``<data_dir>/gateway/admin-api-key``, if readable.
     """
@@ -300,11 +307,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     nats_url: str = ""
     nats_user: str = ""
     nats_password: Secret = Secret("")
+    nats_tls_ca: str = ""
+    bus_key: Secret = Secret("")
     data_dir: Path = Path(".quantops")
     nats_port: Port = 4222
     nats_monitor_port: Port = 8222
     nats_cluster_port: Port = 6222
-    nats_sync_interval: Annotated[str, msgspec.Meta(pattern=r"^(|always|\d+(ms|s|m|h))$")] = (
+    nats_sync_interval: Annotated[str, msgspec.Meta(pattern=r"^(|always|\d+(ms|s|m|h))\Z")] = (
         "always")
     nats_max_file_store: Annotated[int, msgspec.Meta(ge=64 * MiB)] = 64 * GiB
     events_max_age_s: Annotated[float, msgspec.Meta(ge=60)] = 30 * DAY_S
@@ -359,10 +368,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             host = f"[{host}]"
         return f"http://{host}:{self.gateway.port}"
 
+    def check_bus_key(self) -> None:
+        """A service with NATS credentials needs the bus key: without it, it could not tell
+        who sent a request. Checked at start (``Bus.connect``), not for the CLI's users."""
+        if self.nats_user and len(self.bus_key.reveal()) < 32:
+            raise SettingsError("invalid configuration QUANTOPS_BUS_KEY: with NATS credentials "
+                                "(QUANTOPS_NATS_USER) a service needs a bus key of at least 32 "
+                                "characters, or no request could prove who sent it")
+
     def redacted(self) -> dict[str, Any]:
         """A loggable view: every ``Secret`` is masked."""
         data = msgspec.to_builtins(self, enc_hook=str)
         data["nats_password"] = "***" if self.nats_password.reveal() else ""
+        data["bus_key"] = "***" if self.bus_key.reveal() else ""
         return data
 
 

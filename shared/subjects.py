@@ -35,6 +35,8 @@ class Header(StrEnum):
     CORRELATION_ID = "X-Correlation-ID"
     PRINCIPAL = "Quantops-Principal"
     ROLE = "Quantops-Role"
+    # A signed token naming the principal and role (shared.bustokens); services trust only it.
+    AUTH = "Quantops-Auth"
     # Set on every failed reply; the body is then an ``ErrorReply``.
     STATUS = "Quantops-Status"
     MSG_ID = "Nats-Msg-Id"

@@ -22,7 +22,7 @@ from shared import telemetry
 log = logging.getLogger(__name__)
 
 SQL_DIR = Path(__file__).parent / "sql"
-_MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+_MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql\Z")
 
 # WAL: readers never block the writer. FULL: a commit is on disk before the reply is sent.
 _PRAGMAS = (

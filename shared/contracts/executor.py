@@ -80,10 +80,10 @@ class WorkflowStatus(StrEnum):
 
 
 #: Task and workflow ids are subject tokens and KV keys: no dots, no wildcards.
-TaskId = Annotated[str, msgspec.Meta(max_length=128, pattern=r"^[A-Za-z0-9_-]{1,128}$")]
+TaskId = Annotated[str, msgspec.Meta(max_length=128, pattern=r"^[A-Za-z0-9_-]{1,128}\Z")]
 TypeName = Annotated[str, msgspec.Meta(max_length=64,
-                                        pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")]
-NodeName = Annotated[str, msgspec.Meta(max_length=64, pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+                                        pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}\Z")]
+NodeName = Annotated[str, msgspec.Meta(max_length=64, pattern=r"^[A-Za-z0-9_-]{1,64}\Z")]
 #: A task's input: any JSON object (its type's schema checks it), at most this many fields.
 TaskInput = Annotated[dict[Name, Any], msgspec.Meta(max_length=1000)]
 Statuses = Annotated[list["TaskStatus"], msgspec.Meta(max_length=16)]
@@ -138,6 +138,8 @@ class TaskMessage(Message):
     parents: dict[str, str] = {}
     resubmitted_from: str = ""
     principal: str = ""
+    # The submitter's role, from its verified bus token: the task acts with it, never more.
+    role: str = ""
 
 
 class TaskRecord(Message):
@@ -372,6 +374,7 @@ class WorkflowRecord(Message):
     updated_at: float = 0.0
     finished_at: float | None = None
     principal: str = ""
+    role: str = ""  # the submitter's role: every node runs with it
     # W3C trace context of the submission: every node's run joins the submitter's trace.
     trace: dict[str, str] = {}
 

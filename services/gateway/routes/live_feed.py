@@ -31,7 +31,7 @@ MAX_QUEUED = 10_000
 #: SSE event name -> subject prefix (the strategy's name follows).
 KINDS = {"fill": LIVE_FILL_EVENTS, "risk": LIVE_RISK_EVENTS}
 
-Strategy = Annotated[str, QueryParameter(max_length=200, pattern=r"^[A-Za-z0-9_-]*$",
+Strategy = Annotated[str, QueryParameter(max_length=200, pattern=r"^[A-Za-z0-9_-]*\Z",
                                          description="only this strategy's events")]
 
 

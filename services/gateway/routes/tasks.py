@@ -28,9 +28,9 @@ TAGS = ["tasks"]
 BODY = 4 * 1024 * 1024
 KEEPALIVE_S = 15.0
 
-TaskId = Annotated[str, PathParameter(description="task id", pattern=r"^[A-Za-z0-9_-]{1,128}$")]
+TaskId = Annotated[str, PathParameter(description="task id", pattern=r"^[A-Za-z0-9_-]{1,128}\Z")]
 WorkflowId = Annotated[str, PathParameter(description="workflow id",
-                                          pattern=r"^[A-Za-z0-9_-]{1,128}$")]
+                                          pattern=r"^[A-Za-z0-9_-]{1,128}\Z")]
 Limit = Annotated[int, QueryParameter(ge=1, le=1000, description="page size")]
 Cursor = Annotated[str, QueryParameter(max_length=512, description="next_cursor of a page")]
 Text = Annotated[str, QueryParameter(max_length=128)]

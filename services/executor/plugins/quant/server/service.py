@@ -41,6 +41,7 @@ from shared.contracts.quant import (
     TrialsRequest,
 )
 from shared.contracts.registry import RegistryEvent
+from shared.roles import Role
 from shared.settings import QuantSettings
 from shared.subjects import DATASET_EVENTS, MODEL_EVENTS, QuantSubject
 from shared.tasks import Endpoint
@@ -81,7 +82,9 @@ class QuantServer:
 
     async def predict(self, req: PredictRequest, ctx: Context) -> PredictReply:
         assert self.scorer is not None
-        return await self.scorer.predict(req)
+        if req.write_signals:
+            ctx.require(Role.OPERATOR, "write signals")
+        return await self.scorer.predict(req, headers=ctx.outgoing_headers())
 
     async def trials(self, req: TrialsRequest, ctx: Context) -> TrialsReply:
         assert self.bus is not None
