@@ -87,7 +87,7 @@ def test_up_ready_then_ctrl_c_leaves_nothing_and_data_survives(tmp_path: Path) -
         assert time.monotonic() - started < 20
         assert all(s["ok"] for s in ready["services"].values())  # type: ignore[union-attr]
         children = _pids(ready)
-        assert len(children) == 3  # state, registry, executor report their pids
+        assert len(children) == 4  # state, registry, an executor and the gateway report pids
         auth = admin_headers(data_dir)
         put = httpx.put(f"{url}/v1/state/e2e/survivor", json={"value": {"n": 1}}, timeout=5,
                         headers=auth)

@@ -65,7 +65,7 @@ async def _relay(request: Request[Any, Any, Any], strategy: str
                 await sub.unsubscribe()
 
 
-@get("/v1/strategy-events", opt=VIEWER, tags=["live"],
+@get("/v1/strategy-events", opt={**VIEWER, "stream": True}, tags=["live"],
      summary="Server-sent events of the live loop: 'fill' (FillEvent) and 'risk' "
              "(BreachEvent) as they happen, of every strategy or one")
 async def strategy_events(request: Request[Any, Any, Any], strategy: Strategy = ""
