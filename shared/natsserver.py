@@ -133,10 +133,14 @@ class EmbeddedNats:
                             monitor_port=self.monitor_port, extra=self.extra_config,
                             sync_interval=self.sync_interval)
         out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [str(server_binary()), "-c", str(conf)], stdout=out, stderr=out,
-            preexec_fn=die_with_parent,
-        )
+        try:
+            self.process = subprocess.Popen(
+                [str(server_binary()), "-c", str(conf)], stdout=out, stderr=out,
+                preexec_fn=die_with_parent,
+            )
+        finally:  # the child has its own descriptor; ours would leak (a ResourceWarning)
+            if not isinstance(out, int):
+                out.close()
         self._wait_ready(timeout_s)
 
     def _wait_ready(self, timeout_s: float) -> None:
@@ -170,7 +174,7 @@ class EmbeddedNats:
 def die_with_parent() -> None:
     """Child-process hook: the kernel sends SIGTERM to the child if its parent dies, so even a
     SIGKILLed supervisor leaves no orphan behind (Linux only; elsewhere a no-op)."""
-    with contextlib.suppress(Exception):
+    with contextlib.suppress(OSError, AttributeError):  # no glibc, or no prctl: not Linux
         import ctypes
         import signal
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -30,8 +31,11 @@ from shared.bus import flush
 from shared.clients.base import ServiceClient
 from shared.contracts import executor as c
 from shared.errors import QueueFull, ServiceTimeout, ServiceUnavailable
+from shared.logs import swallowed
 from shared.subjects import ExecutorSubject as S
 from shared.subjects import Header
+
+log = logging.getLogger(__name__)
 
 _record = msgspec.json.Decoder(c.TaskRecord)
 _workflow = msgspec.json.Decoder(c.WorkflowRecord)
@@ -209,7 +213,7 @@ class _Waiter:
 
     async def stop(self) -> None:
         for sub in self.subs:
-            with contextlib.suppress(Exception):
+            with swallowed(log, "unsubscribing", level=logging.DEBUG):
                 await sub.unsubscribe()
 
 

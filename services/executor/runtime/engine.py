@@ -39,6 +39,7 @@ from shared.contracts.executor import (
     Priority,
     task_event_subject,
 )
+from shared.logs import swallowed
 from shared.settings import ExecutorSettings
 from shared.subjects import Stream
 
@@ -222,7 +223,7 @@ class Engine:
 
     async def _heartbeat(self) -> None:
         for msg in list(self.held.values()):
-            with contextlib.suppress(Exception):
+            with swallowed(log, "a heartbeat (in_progress) of a held task"):
                 await msg.in_progress()
 
     def _forget_old_cancels(self, now: float) -> None:
@@ -238,7 +239,7 @@ class Engine:
             await p.stop()  # no request of ours remains on the server after this
         for run in self.scheduler.drain():
             self.held.pop(id(run.msg), None)
-            with contextlib.suppress(Exception):
+            with swallowed(log, "handing a queued task back (nak)"):
                 await run.msg.nak()
         if self.running:
             log.info("waiting for running tasks", extra={"running": self.running,
@@ -261,7 +262,7 @@ class Engine:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
         if self._cancel_sub is not None:
-            with contextlib.suppress(Exception):
+            with swallowed(log, "unsubscribing from cancellations", level=logging.DEBUG):
                 await self._cancel_sub.unsubscribe()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=2.0)

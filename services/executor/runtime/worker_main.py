@@ -21,7 +21,7 @@ import shared.tasks
 def _die_with_parent() -> None:
     # Linux: the kernel kills this worker when the process that forked it goes away, so a
     # SIGKILLed executor never leaves a runaway loop behind.
-    with contextlib.suppress(Exception):
+    with contextlib.suppress(OSError, AttributeError):  # no glibc, or no prctl: not Linux
         import ctypes
 
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
