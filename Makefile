@@ -52,6 +52,7 @@ bench: $(STAMP)
 
 lint: $(STAMP) audit
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # Known vulnerabilities in the locked versions (.ci/audit says when the database is unreachable).
 audit: $(STAMP)

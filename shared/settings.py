@@ -49,7 +49,7 @@ class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     pass
 
 
-class StateSettings(_Section):
+class StateSettings(_Section, frozen=True):
     """The state service (docs/state.md).
 
     Args:
@@ -72,7 +72,7 @@ class StateSettings(_Section):
     max_list_limit: PositiveInt = 1000
 
 
-class RegistrySettings(_Section):
+class RegistrySettings(_Section, frozen=True):
     max_artifact_bytes: PositiveInt = 512 * MiB
     allow_pickle: bool = False
     keep_versions: PositiveInt = 20
@@ -88,7 +88,7 @@ class RegistrySettings(_Section):
     test_pause_before_commit_s: Annotated[float, msgspec.Meta(ge=0)] = 0.0
 
 
-class ExecutorSettings(_Section):
+class ExecutorSettings(_Section, frozen=True):
     """The task executor (docs/executor.md).
 
     Args:
@@ -127,7 +127,7 @@ class ExecutorSettings(_Section):
     queue_full_retry_after_s: PositiveFloat = 5.0
 
 
-class GatewaySettings(_Section):
+class GatewaySettings(_Section, frozen=True):
     """The HTTP front door.
 
     Args:
@@ -162,7 +162,7 @@ class GatewaySettings(_Section):
     auth_max_staleness_s: Annotated[float, msgspec.Meta(ge=1)] = 5.0
 
 
-class ClientSettings(_Section):
+class ClientSettings(_Section, frozen=True):
     """The HTTP client and the CLI's gateway commands (``quantops models ls`` ...).
 
     Args:
@@ -174,7 +174,7 @@ class ClientSettings(_Section):
     timeout_s: PositiveFloat = 30.0
 
 
-class QuantSettings(_Section):
+class QuantSettings(_Section, frozen=True):
     """Quant workloads: datasets (registry side) and the quant tasks and predict subjects
     (executor side), see docs/quant.md.
 
@@ -206,7 +206,7 @@ class QuantSettings(_Section):
     backtests_namespace: str = "backtests"
 
 
-class TelemetrySettings(_Section):
+class TelemetrySettings(_Section, frozen=True):
     otlp_endpoint: str = ""
     sample_ratio: Annotated[float, msgspec.Meta(ge=0, le=1)] = 1.0
     trace_file: str = ""

@@ -100,7 +100,7 @@ def id_for_key(key: str, prefix: str = "k") -> str:
     return prefix + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
-class TaskError(Message):
+class TaskError(Message, frozen=True):
     """Why a task did not succeed.
 
     Args:
@@ -114,7 +114,7 @@ class TaskError(Message):
     traceback: str = ""
 
 
-class TaskMessage(Message):
+class TaskMessage(Message, frozen=True):
     """Body of ``tasks.queue.<priority>.<task_id>``: what to run. ``input`` is the JSON object
     the task type's input schema decodes; unset limits fall back to the type, then settings."""
 
@@ -133,7 +133,7 @@ class TaskMessage(Message):
     principal: str = ""
 
 
-class TaskRecord(Message):
+class TaskRecord(Message, frozen=True):
     """The status record of one task, as stored in the KV bucket and sent in events."""
 
     id: str
@@ -162,7 +162,7 @@ class TaskRecord(Message):
     principal: str = ""
 
 
-class SubmitTask(Message):
+class SubmitTask(Message, frozen=True):
     """``executor.tasks.submit``: validated against the type's input schema before queueing."""
 
     type: TypeName
@@ -175,18 +175,18 @@ class SubmitTask(Message):
     parent_id: str = ""
 
 
-class SubmitReply(Message):
+class SubmitReply(Message, frozen=True):
     task_id: str
     status: TaskStatus
     priority: Priority = Priority.NORMAL
     duplicate: bool = False
 
 
-class GetTask(Message):
+class GetTask(Message, frozen=True):
     task_id: TaskId
 
 
-class ListTasks(Message):
+class ListTasks(Message, frozen=True):
     """Filters are ANDed; ``since``/``until`` bound ``submitted_at`` (epoch seconds)."""
 
     status: list[TaskStatus] = []
@@ -198,18 +198,18 @@ class ListTasks(Message):
     cursor: str = ""
 
 
-class TaskPage(Message):
+class TaskPage(Message, frozen=True):
     items: list[TaskRecord]
     total: int
     next_cursor: str = ""
 
 
-class CancelTask(Message):
+class CancelTask(Message, frozen=True):
     task_id: TaskId
     reason: Annotated[str, msgspec.Meta(max_length=500)] = ""
 
 
-class CancelReply(Message):
+class CancelReply(Message, frozen=True):
     """``cancelled`` is false when the task had already finished (``record`` says how)."""
 
     task_id: str
@@ -217,7 +217,7 @@ class CancelReply(Message):
     record: TaskRecord | None = None
 
 
-class CancelRequested(Message):
+class CancelRequested(Message, frozen=True):
     """Event every executor acts on: drop the task if it holds it, stop it if it runs it."""
 
     task_id: str
@@ -225,11 +225,11 @@ class CancelRequested(Message):
     at: float = 0.0
 
 
-class FailedSummaryRequest(Message):
+class FailedSummaryRequest(Message, frozen=True):
     window_s: Annotated[float, msgspec.Meta(gt=0)] = 3600.0
 
 
-class FailureGroup(Message):
+class FailureGroup(Message, frozen=True):
     type: str
     error_type: str
     count: int
@@ -238,7 +238,7 @@ class FailureGroup(Message):
     sample_task_id: str = ""
 
 
-class FailedSummary(Message):
+class FailedSummary(Message, frozen=True):
     since: float
     until: float
     total: int
@@ -247,7 +247,7 @@ class FailedSummary(Message):
     groups: list[FailureGroup] = []
 
 
-class PurgeTasks(Message):
+class PurgeTasks(Message, frozen=True):
     """Delete finished records older than ``older_than_s`` (by finish time). No default age:
     purging is always explicit."""
 
@@ -255,12 +255,12 @@ class PurgeTasks(Message):
     status: list[TaskStatus] = []
 
 
-class PurgeReply(Message):
+class PurgeReply(Message, frozen=True):
     purged: int
     scanned: int
 
 
-class DeadLetter(Message):
+class DeadLetter(Message, frozen=True):
     """Body of ``tasks.dead.<task_id>``: the task as submitted, and why it died."""
 
     task_id: str
@@ -271,29 +271,29 @@ class DeadLetter(Message):
     dead_at: float = 0.0
 
 
-class ListDead(Message):
+class ListDead(Message, frozen=True):
     type: str = ""
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
     cursor: str = ""
 
 
-class DeadPage(Message):
+class DeadPage(Message, frozen=True):
     items: list[DeadLetter]
     total: int
     next_cursor: str = ""
 
 
-class ResubmitDead(Message):
+class ResubmitDead(Message, frozen=True):
     task_id: TaskId
     priority: Priority | None = None
 
 
-class ResubmitReply(Message):
+class ResubmitReply(Message, frozen=True):
     task_id: str
     resubmitted_from: str
 
 
-class WorkflowTask(Message):
+class WorkflowTask(Message, frozen=True):
     """One node of a workflow DAG; ``depends_on`` names other nodes of the same workflow."""
 
     name: NodeName
@@ -306,14 +306,14 @@ class WorkflowTask(Message):
     backoff_s: BackoffS | None = None
 
 
-class SubmitWorkflow(Message):
+class SubmitWorkflow(Message, frozen=True):
     tasks: Annotated[list[WorkflowTask], msgspec.Meta(min_length=1, max_length=1000)]
     on_failure: OnFailure = OnFailure.FAIL
     name: Annotated[str, msgspec.Meta(max_length=200)] = ""
     idempotency_key: IdempotencyKey = ""
 
 
-class NodeState(Message):
+class NodeState(Message, frozen=True):
     """A workflow node: ``status`` is ``pending`` until its task is queued, then the task's."""
 
     name: str
@@ -323,7 +323,7 @@ class NodeState(Message):
     error: str = ""
 
 
-class WorkflowRecord(Message):
+class WorkflowRecord(Message, frozen=True):
     id: str
     status: WorkflowStatus
     on_failure: OnFailure
@@ -337,21 +337,21 @@ class WorkflowRecord(Message):
     trace: dict[str, str] = {}
 
 
-class WorkflowReply(Message):
+class WorkflowReply(Message, frozen=True):
     workflow: WorkflowRecord
     duplicate: bool = False
 
 
-class GetWorkflow(Message):
+class GetWorkflow(Message, frozen=True):
     workflow_id: TaskId
 
 
-class CancelWorkflow(Message):
+class CancelWorkflow(Message, frozen=True):
     workflow_id: TaskId
     reason: Annotated[str, msgspec.Meta(max_length=500)] = ""
 
 
-class TaskTypeInfo(Message):
+class TaskTypeInfo(Message, frozen=True):
     name: str
     kind: str
     description: str = ""
@@ -360,6 +360,6 @@ class TaskTypeInfo(Message):
     max_attempts: int | None = None
 
 
-class TaskTypes(Message):
+class TaskTypes(Message, frozen=True):
     items: list[TaskTypeInfo]
     errors: list[str] = []

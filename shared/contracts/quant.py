@@ -27,7 +27,7 @@ Scalar = Any
 ModelRef = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 
-class Bar(Message):
+class Bar(Message, frozen=True):
     """One OHLCV bar sent with a request (``symbol`` may be omitted for one instrument)."""
 
     timestamp: datetime
@@ -39,7 +39,7 @@ class Bar(Message):
     symbol: str = "UNKNOWN"
 
 
-class PredictRequest(Message):
+class PredictRequest(Message, frozen=True):
     """Score ``model`` on the newest bar of each symbol.
 
     Features come from ``bars`` when given (at least as many per symbol as the model's longest
@@ -57,7 +57,7 @@ class PredictRequest(Message):
     write_signals: bool = False
 
 
-class Prediction(Message):
+class Prediction(Message, frozen=True):
     """``prediction``: a forward log return (regression) or P(up) (direction); ``signal``: the
     same centred on 0; ``position``: what the model's trading rule would hold (+1, 0, -1)."""
 
@@ -68,7 +68,7 @@ class Prediction(Message):
     position: float
 
 
-class PredictReply(Message):
+class PredictReply(Message, frozen=True):
     model: str
     version: int
     sha256: str
@@ -79,7 +79,7 @@ class PredictReply(Message):
     signals_written: int = 0
 
 
-class TrialsRequest(Message):
+class TrialsRequest(Message, frozen=True):
     """The last ``last`` trials of ``task_type`` (``train_model`` or ``backtest``), optionally of
     one ``group`` (the model name, or ``strategy-<name>``), judged on ``metric``.
     ``higher_is_better`` defaults to the metric's known direction."""
@@ -93,7 +93,7 @@ class TrialsRequest(Message):
     parameter: Annotated[str, msgspec.Meta(max_length=128)] = ""
 
 
-class TrialRecord(Message):
+class TrialRecord(Message, frozen=True):
     """One finished train or backtest, as kept in the state service (namespace ``trials``)."""
 
     task_id: str
@@ -107,7 +107,7 @@ class TrialRecord(Message):
     sweep: str = ""
 
 
-class ParameterEffect(Message):
+class ParameterEffect(Message, frozen=True):
     """How one parameter relates to the metric over the trials (``search.ParameterTrend``)."""
 
     parameter: str
@@ -117,7 +117,7 @@ class ParameterEffect(Message):
     best_value: Scalar = None
 
 
-class TrialsReply(Message):
+class TrialsReply(Message, frozen=True):
     task_type: str
     group: str
     metric: str
@@ -132,11 +132,11 @@ class TrialsReply(Message):
     runs: list[TrialRecord] = []
 
 
-class TemplateInfo(Message):
+class TemplateInfo(Message, frozen=True):
     name: str
     description: str
     steps: list[dict[str, Any]]
 
 
-class TemplatesReply(Message):
+class TemplatesReply(Message, frozen=True):
     templates: list[TemplateInfo]

@@ -45,13 +45,13 @@ Direction = Literal["higher", "lower", "unknown"]
 MetricOp = Literal[">", ">=", "<", "<=", "==", "!="]
 
 
-class Lineage(Message):
+class Lineage(Message, frozen=True):
     task_id: str = ""
     data_sha256: str = ""
     code_version: str = ""
 
 
-class VersionSpec(Message):
+class VersionSpec(Message, frozen=True):
     """Everything a caller says about a version it registers, except the bytes."""
 
     format: ArtifactFormat = ArtifactFormat.SKOPS
@@ -66,7 +66,7 @@ class VersionSpec(Message):
     description: str = ""
 
 
-class ArtifactInfo(Message):
+class ArtifactInfo(Message, frozen=True):
     """Where the bytes are and what they must hash to."""
 
     bucket: str
@@ -76,7 +76,7 @@ class ArtifactInfo(Message):
     format: ArtifactFormat
 
 
-class VersionInfo(Message):
+class VersionInfo(Message, frozen=True):
     model: str
     version: int
     created_at: datetime
@@ -91,7 +91,7 @@ class VersionInfo(Message):
         return f"{self.model}@{self.version}"
 
 
-class VersionSummary(Message):
+class VersionSummary(Message, frozen=True):
     """One row of a version list: no features, hyperparameters or lineage (``GET`` has them)."""
 
     model: str
@@ -116,7 +116,7 @@ class VersionSummary(Message):
 # --- registration -------------------------------------------------------------------------
 
 
-class BeginUpload(Message):
+class BeginUpload(Message, frozen=True):
     model: str
     spec: VersionSpec = msgspec.field(default_factory=VersionSpec)
     # Declared size, if known: refused before any byte moves when over the limit.
@@ -125,7 +125,7 @@ class BeginUpload(Message):
     idempotency_key: str = ""
 
 
-class UploadTicket(Message):
+class UploadTicket(Message, frozen=True):
     """Where to put the bytes. ``existing`` is set (and nothing else) when the idempotency key
     already names a committed version: there is nothing to upload."""
 
@@ -139,17 +139,17 @@ class UploadTicket(Message):
     existing: VersionInfo | None = None
 
 
-class CommitUpload(Message):
+class CommitUpload(Message, frozen=True):
     upload_id: str
     sha256: str
     size_bytes: int
 
 
-class UploadRequest(Message):
+class UploadRequest(Message, frozen=True):
     upload_id: str
 
 
-class RegisterVersion(Message):
+class RegisterVersion(Message, frozen=True):
     """One-shot registration of a small artifact (at most ``INLINE_MAX_BYTES``), base64 in JSON."""
 
     model: str
@@ -161,11 +161,11 @@ class RegisterVersion(Message):
 # --- reads --------------------------------------------------------------------------------
 
 
-class VersionRequest(Message):
+class VersionRequest(Message, frozen=True):
     ref: str
 
 
-class MetricFilter(Message):
+class MetricFilter(Message, frozen=True):
     name: str
     op: MetricOp
     value: float
@@ -183,7 +183,7 @@ class MetricFilter(Message):
 _FILTER = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_.:-]*)\s*(>=|<=|==|!=|>|<)\s*([-+0-9.eE]+)\s*$")
 
 
-class ListVersions(Message):
+class ListVersions(Message, frozen=True):
     """Filters combine with AND; ``sort`` is ``version``, ``created_at``, ``trained_at``,
     ``data_start``, ``data_end`` or a metric name, ``-`` first for descending. Sorting by a field
     lists the versions that have it."""
@@ -200,18 +200,18 @@ class ListVersions(Message):
     cursor: str = ""
 
 
-class VersionPage(Message):
+class VersionPage(Message, frozen=True):
     items: list[VersionSummary] = []
     next_cursor: str = ""
 
 
-class ListModels(Message):
+class ListModels(Message, frozen=True):
     prefix: str = ""
     limit: int = 100
     cursor: str = ""
 
 
-class ModelSummary(Message):
+class ModelSummary(Message, frozen=True):
     name: str
     versions: int
     created_at: datetime
@@ -220,16 +220,16 @@ class ModelSummary(Message):
     aliases: dict[str, int] = {}
 
 
-class ModelPage(Message):
+class ModelPage(Message, frozen=True):
     items: list[ModelSummary] = []
     next_cursor: str = ""
 
 
-class CompareVersions(Message):
+class CompareVersions(Message, frozen=True):
     refs: list[str]
 
 
-class MetricComparison(Message):
+class MetricComparison(Message, frozen=True):
     """``values`` and ``deltas`` follow ``Comparison.refs``; deltas are against the first ref."""
 
     name: str
@@ -239,7 +239,7 @@ class MetricComparison(Message):
     winner: str | None = None  # None: unknown direction, a tie, or fewer than two values
 
 
-class Comparison(Message):
+class Comparison(Message, frozen=True):
     refs: list[str]
     metrics: list[MetricComparison] = []
 
@@ -247,32 +247,32 @@ class Comparison(Message):
 # --- lifecycle ----------------------------------------------------------------------------
 
 
-class SetAlias(Message):
+class SetAlias(Message, frozen=True):
     model: str
     alias: str
     version: int | str  # a number, another alias or "latest"
     reason: str = ""
 
 
-class Promote(Message):
+class Promote(Message, frozen=True):
     model: str
     version: int | str
     reason: str = ""
 
 
-class Rollback(Message):
+class Rollback(Message, frozen=True):
     model: str
     alias: str = PRODUCTION
     reason: str = ""
 
 
-class DeleteAlias(Message):
+class DeleteAlias(Message, frozen=True):
     model: str
     alias: str
     reason: str = ""
 
 
-class AliasChange(Message):
+class AliasChange(Message, frozen=True):
     model: str
     alias: str
     version: int | None = None
@@ -280,46 +280,46 @@ class AliasChange(Message):
     changed: bool = True
 
 
-class ModelRequest(Message):
+class ModelRequest(Message, frozen=True):
     model: str
 
 
-class AliasList(Message):
+class AliasList(Message, frozen=True):
     model: str
     aliases: dict[str, int] = {}
 
 
-class DeleteVersion(Message):
+class DeleteVersion(Message, frozen=True):
     ref: str
     reason: str = ""
 
 
-class DeleteReply(Message):
+class DeleteReply(Message, frozen=True):
     deleted: list[str] = []
     bytes_freed: int = 0
 
 
-class Cleanup(Message):
+class Cleanup(Message, frozen=True):
     model: str = ""  # empty: every model
     keep: int | None = None  # default: QUANTOPS_REGISTRY_KEEP_VERSIONS
     dry_run: bool = False
     reason: str = ""
 
 
-class CleanupReply(Message):
+class CleanupReply(Message, frozen=True):
     deleted: list[str] = []
     kept_for_aliases: list[str] = []
     bytes_freed: int = 0
     dry_run: bool = False
 
 
-class ListAudit(Message):
+class ListAudit(Message, frozen=True):
     model: str = ""
     limit: int = 100
     cursor: str = ""
 
 
-class AuditEntry(Message):
+class AuditEntry(Message, frozen=True):
     id: int
     at: datetime
     principal: str
@@ -331,12 +331,12 @@ class AuditEntry(Message):
     reason: str = ""
 
 
-class AuditPage(Message):
+class AuditPage(Message, frozen=True):
     items: list[AuditEntry] = []
     next_cursor: str = ""
 
 
-class RegistryEvent(Message):
+class RegistryEvent(Message, frozen=True):
     """Body of every ``events.model.*`` message; ``id`` is also its ``Nats-Msg-Id``."""
 
     id: str

@@ -26,7 +26,7 @@ Operation = Literal["put", "delete"]
 NULL: Final = msgspec.Raw(b"null")
 
 
-class PutRequest(Message):
+class PutRequest(Message, frozen=True):
     """Write a value. ``expected_revision``: compare-and-set (0: the key must not exist).
 
     ``ttl_s``: the key disappears after this many seconds (a write with a TTL starts the key's
@@ -45,14 +45,14 @@ class PutRequest(Message):
     min_revision: Revision | None = None
 
 
-class PutReply(Message):
+class PutReply(Message, frozen=True):
     namespace: str
     key: str
     revision: int
     compressed: bool = False
 
 
-class GetRequest(Message):
+class GetRequest(Message, frozen=True):
     """Read a key, latest or at ``revision``.
 
     ``min_revision``: the highest revision this caller has seen. With it, a replica may answer
@@ -66,7 +66,7 @@ class GetRequest(Message):
     min_revision: Revision | None = None
 
 
-class GetReply(Message):
+class GetReply(Message, frozen=True):
     """``schema_version`` is the version of ``value`` as returned (after migration);
     ``stored_schema_version`` the one it was written in."""
 
@@ -80,19 +80,19 @@ class GetReply(Message):
     expires_at: float | None = None
 
 
-class DeleteRequest(Message):
+class DeleteRequest(Message, frozen=True):
     namespace: str
     key: str
     expected_revision: Revision | None = None
 
 
-class DeleteReply(Message):
+class DeleteReply(Message, frozen=True):
     namespace: str
     key: str
     revision: int
 
 
-class ListRequest(Message):
+class ListRequest(Message, frozen=True):
     """Keys of a namespace in key order, ``limit`` per page from after ``cursor``."""
 
     namespace: str
@@ -102,7 +102,7 @@ class ListRequest(Message):
     min_revision: Revision | None = None
 
 
-class KeyInfo(Message):
+class KeyInfo(Message, frozen=True):
     key: str
     revision: int
     size_bytes: int
@@ -110,19 +110,19 @@ class KeyInfo(Message):
     expires_at: float | None = None
 
 
-class ListReply(Message):
+class ListReply(Message, frozen=True):
     namespace: str
     keys: list[KeyInfo]
     next_cursor: str = ""
 
 
-class HistoryRequest(Message):
+class HistoryRequest(Message, frozen=True):
     namespace: str
     key: str
     limit: Limit = 10
 
 
-class HistoryEntry(Message):
+class HistoryEntry(Message, frozen=True):
     """One revision as stored (no migration): deletes have ``value`` null."""
 
     revision: int
@@ -132,13 +132,13 @@ class HistoryEntry(Message):
     updated_at: float = 0.0
 
 
-class HistoryReply(Message):
+class HistoryReply(Message, frozen=True):
     namespace: str
     key: str
     entries: list[HistoryEntry]
 
 
-class NamespaceConfig(Message):
+class NamespaceConfig(Message, frozen=True):
     """What a namespace declares; a missing limit falls back to the service default."""
 
     schema_version: Annotated[int, msgspec.Meta(ge=1)] = 1
@@ -146,12 +146,12 @@ class NamespaceConfig(Message):
     max_total_bytes: Annotated[int, msgspec.Meta(ge=1)] | None = None
 
 
-class ConfigureRequest(Message):
+class ConfigureRequest(Message, frozen=True):
     namespace: str
     config: NamespaceConfig
 
 
-class NamespaceInfo(Message):
+class NamespaceInfo(Message, frozen=True):
     """A namespace's configuration, effective limits and current usage (live keys only).
     ``revision``: of the configuration record, in replies to ``state.ns.configure``."""
 
@@ -164,15 +164,15 @@ class NamespaceInfo(Message):
     revision: int = 0
 
 
-class NamespacesRequest(Message):
+class NamespacesRequest(Message, frozen=True):
     namespace: str = ""
 
 
-class NamespacesReply(Message):
+class NamespacesReply(Message, frozen=True):
     namespaces: list[NamespaceInfo]
 
 
-class CleanupRequest(Message):
+class CleanupRequest(Message, frozen=True):
     """Delete every key of ``namespace`` not written for ``older_than_s`` seconds."""
 
     namespace: str
@@ -180,19 +180,19 @@ class CleanupRequest(Message):
     dry_run: bool = False
 
 
-class CleanupReply(Message):
+class CleanupReply(Message, frozen=True):
     namespace: str
     deleted: list[str]
     skipped: int = 0
 
 
-class SnapshotRequest(Message):
+class SnapshotRequest(Message, frozen=True):
     """Snapshot one namespace, or every namespace when empty."""
 
     namespace: str = ""
 
 
-class SnapshotInfo(Message):
+class SnapshotInfo(Message, frozen=True):
     name: str
     sha256: str
     namespaces: list[str]
@@ -201,18 +201,18 @@ class SnapshotInfo(Message):
     created_at: float
 
 
-class SnapshotsReply(Message):
+class SnapshotsReply(Message, frozen=True):
     snapshots: list[SnapshotInfo]
 
 
-class RestoreRequest(Message):
+class RestoreRequest(Message, frozen=True):
     """Make the snapshot's namespaces (or only ``namespace``) exactly as in snapshot ``name``."""
 
     name: str
     namespace: str = ""
 
 
-class RestoreReply(Message):
+class RestoreReply(Message, frozen=True):
     name: str
     namespaces: list[str]
     written: int
@@ -221,7 +221,7 @@ class RestoreReply(Message):
     revision: int = 0  # the last revision the restore wrote (0: nothing to change)
 
 
-class ChangeEvent(Message):
+class ChangeEvent(Message, frozen=True):
     """One change of a key, as the watch feed and the SSE route deliver it."""
 
     namespace: str
