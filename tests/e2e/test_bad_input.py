@@ -13,6 +13,7 @@ import pytest
 from shared import errors, subjects
 from shared.contracts.base import HealthReply
 from shared.subjects import STATUS_ERROR, Header
+from tests.support import System
 
 
 def request_subjects() -> list[str]:
@@ -49,8 +50,8 @@ def test_every_service_declares_its_subjects() -> None:
 
 
 @pytest.mark.parametrize("subject", request_subjects())
-async def test_malformed_and_wrong_typed_requests(system: dict[str, object], subject: str) -> None:
-    nc = await nats.connect(str(system["nats_url"]))
+async def test_malformed_and_wrong_typed_requests(system: System, subject: str) -> None:
+    nc = await nats.connect(system.nats_url)
     try:
         for payload in MALFORMED:
             ok, err = await _ask(nc, subject, payload)
@@ -65,15 +66,15 @@ async def test_malformed_and_wrong_typed_requests(system: dict[str, object], sub
         await nc.close()
 
 
-async def test_every_service_still_healthy_after_the_barrage(system: dict[str, object]) -> None:
-    nc = await nats.connect(str(system["nats_url"]))
+async def test_every_service_still_healthy_after_the_barrage(system: System) -> None:
+    nc = await nats.connect(system.nats_url)
     try:
         for service in ("state", "registry", "executor", "gateway"):
             reply = await nc.request(subjects.health(service), b"{}", timeout=5)
             assert msgspec.json.decode(reply.data, type=HealthReply).status == "ok"
     finally:
         await nc.close()
-    processes = system["processes"]
+    processes = system.processes
     assert isinstance(processes, dict)
     assert all(p.alive() for p in processes.values())
     await asyncio.sleep(0)

@@ -30,9 +30,8 @@ from shared.contracts.executor import WorkflowTask
 from shared.contracts.registry import VersionSpec
 from shared.natsserver import free_port
 from tests.gateway_auth import admin_key
-from tests.support import ROOT
+from tests.support import ROOT, System
 
-System = dict[str, object]
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--no-first-run", "--disable-dev-shm-usage", "--hide-scrollbars",
          "--window-size=1400,1200"]
@@ -159,7 +158,7 @@ def seed(client: Client, unique: str) -> str:
 async def test_dashboard_shows_live_task_updates(system: System, unique: str,
                                                  tmp_path: Path) -> None:
     binary = chromium()
-    url, key = str(system["gateway_url"]), admin_key(Path(str(system["data_dir"])))
+    url, key = system.gateway_url, admin_key(system.data_dir)
     client = Client(url, api_key=key)
     model = seed(client, unique)
     with browser(binary, tmp_path / "profile") as port:

@@ -15,15 +15,16 @@ import pytest
 
 from quant.data import frame_to_bytes, load_demo_prices
 from tests.gateway_auth import admin_headers
+from tests.support import System
 
 TRAIN = {"symbols": ["IBM", "MSFT"], "start": "2008-01-01", "end": "2011-12-31",
          "walk_forward": {"n_splits": 3, "min_train_size": 252}}
 
 
 @pytest.fixture
-async def http(system: dict[str, object]) -> AsyncIterator[httpx.AsyncClient]:
-    headers = admin_headers(system["data_dir"])  # type: ignore[arg-type]
-    async with httpx.AsyncClient(base_url=str(system["gateway_url"]), headers=headers,
+async def http(system: System) -> AsyncIterator[httpx.AsyncClient]:
+    headers = admin_headers(system.data_dir)
+    async with httpx.AsyncClient(base_url=system.gateway_url, headers=headers,
                                  timeout=60) as client:
         yield client
 

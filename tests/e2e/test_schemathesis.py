@@ -10,7 +10,6 @@ keeps its footing; the role-matrix and auth tests cover those routes.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,8 +21,8 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from tests.gateway_auth import admin_headers
+from tests.support import System
 
-System = dict[str, object]
 ENDLESS = r"^/v1/(task-events|state/_watch/)"
 SYSTEM_WIDE = [("POST", "/v1/tasks/purge"), ("PATCH", "/v1/users/{name}"),
                ("DELETE", "/v1/users/{name}"), ("PUT", "/v1/users/{name}/password"),
@@ -75,13 +74,13 @@ def describe(error: BaseException) -> str:
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_no_5xx_and_responses_match_the_document(api_schema: Any, system: System,
                                                  mode: GenerationMode) -> None:
-    headers = admin_headers(Path(str(system["data_dir"])))
+    headers = admin_headers(system.data_dir)
     failures, count = [], 0
     for result in api_schema.get_all_operations():
         operation = result.ok()
         count += 1
         try:
-            fuzz(operation, mode, str(system["gateway_url"]), headers)
+            fuzz(operation, mode, system.gateway_url, headers)
         except Unsatisfiable:
             assert mode == GenerationMode.NEGATIVE  # no parameter, no body: nothing to break
         except (Exception, BaseExceptionGroup) as e:  # one failing must not hide the others

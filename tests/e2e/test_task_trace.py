@@ -11,6 +11,7 @@ import httpx
 
 from tests.gateway_auth import admin_headers
 from tests.otlp import OtlpReceiver, ReceivedSpan
+from tests.support import System
 
 SERVER = 2
 TRAIN = {"dataset": "demo-us-stocks", "symbols": ["IBM"], "start": "2008-01-01",
@@ -19,13 +20,13 @@ TRAIN = {"dataset": "demo-us-stocks", "symbols": ["IBM"], "start": "2008-01-01",
 
 
 async def test_training_task_is_one_trace_across_all_four_services(
-    system: dict[str, object], unique: str
+    system: System, unique: str
 ) -> None:
-    otlp = system["otlp"]
+    otlp = system.otlp
     assert isinstance(otlp, OtlpReceiver)
     cid = f"train-trace-{unique}"
-    headers = {**admin_headers(system["data_dir"]), "X-Correlation-ID": cid}  # type: ignore[arg-type]
-    async with httpx.AsyncClient(base_url=str(system["gateway_url"]), headers=headers,
+    headers = {**admin_headers(system.data_dir), "X-Correlation-ID": cid}
+    async with httpx.AsyncClient(base_url=system.gateway_url, headers=headers,
                                  timeout=60) as http:
         assert (await http.post("/v1/datasets/_demo")).status_code == 200
         body = {"type": "train_model",

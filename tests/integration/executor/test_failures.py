@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
@@ -10,6 +9,7 @@ import pytest
 from shared.clients.executor import ExecutorClient
 from shared.contracts.executor import TaskStatus
 from shared.errors import InvalidRequest, NotFound
+from tests.support import eventually
 
 
 async def test_retryable_failure_is_retried_with_backoff_then_dead_lettered(
@@ -82,7 +82,11 @@ async def test_purge_removes_only_old_finished_records(client: ExecutorClient) -
     done = (await client.submit("noop", {})).task_id
     await client.wait(done, timeout_s=10)
     running = (await client.submit("sleep", {"seconds": 2})).task_id
-    await asyncio.sleep(0.3)
+
+    async def is_running() -> bool:
+        return (await client.get(running)).status == TaskStatus.RUNNING
+
+    await eventually(is_running, what="the sleep task running")
     with pytest.raises(InvalidRequest):
         await client.purge(0, status=["running"])
     reply = await client.purge(0.2)

@@ -10,7 +10,7 @@ import msgspec
 import nats
 
 from shared.subjects import Bucket
-from tests.integration.gateway.conftest import Gateway, make_user_key
+from tests.integration.gateway.support import Gateway, make_user_key
 
 
 def _stored_bytes(gw: Gateway) -> bytes:

@@ -16,7 +16,7 @@ from shared.contracts.base import Empty, HealthReply
 from shared.contracts.registry import INLINE_MAX_BYTES, ArtifactFormat, VersionSpec
 from shared.errors import NotFound
 from shared.subjects import Bucket, health
-from tests.integration.registry.conftest import Stack, connect
+from tests.integration.registry.support import Stack, connect
 
 BINARY = VersionSpec(format=ArtifactFormat.BINARY)
 BUCKET = Bucket.ARTIFACTS.value

@@ -15,7 +15,7 @@ from services.gateway.service import GatewayApp
 from shared.natsserver import free_port
 from shared.settings import Settings
 from tests.gateway_auth import admin_key
-from tests.integration.state.conftest import Stack, connect
+from tests.integration.state.support import Stack, connect
 
 
 @pytest.fixture(scope="module")
