@@ -149,7 +149,8 @@ class Bus:
             await limit.acquire()
             task = asyncio.create_task(self._handle(msg, handler, decoder))
             self._tasks.add(task)
-            task.add_done_callback(lambda t: (self._tasks.discard(t), limit.release()))
+            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(lambda _t: limit.release())
 
         sub = await self.nc.subscribe(
             subject, queue=queue if queue is not None else self.service, cb=on_message,
@@ -160,7 +161,7 @@ class Bus:
         await flush(self.nc)
         return sub
 
-    async def _handle(self, msg: Msg, handler: Handler, decoder: msgspec.json.Decoder) -> None:
+    async def _handle(self, msg: Msg, handler: Handler, decoder: msgspec.json.Decoder[Any]) -> None:
         headers = msg.headers or {}
         ctx = Context(msg.subject, headers)
         token = logs.correlation_id.set(ctx.correlation_id)

@@ -277,7 +277,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     def redacted(self) -> dict[str, Any]:
         """A loggable view: every ``Secret`` is masked."""
-        data = msgspec.to_builtins(self, enc_hook=str)
+        data: dict[str, Any] = msgspec.to_builtins(self, enc_hook=str)
         data["nats_password"] = "***" if self.nats_password.reveal() else ""
         return data
 

@@ -161,7 +161,8 @@ async def _gather_health(nc: nats.NATS, service: str, enough: int) -> list[Healt
     with contextlib.suppress(nats.errors.TimeoutError):  # no more replies
         while len(out) < enough:
             msg = await sub.next_msg(timeout=0.25)
-            out.append(msgspec.json.decode(msg.data, type=HealthReply))
+            if msg.data:  # an empty one is the no-responders status: none is up yet
+                out.append(msgspec.json.decode(msg.data, type=HealthReply))
     await sub.unsubscribe()
     return out
 

@@ -62,7 +62,7 @@ def check_route_roles(app: Litestar) -> None:
     """
     missing = []
     for path, handler in route_handlers(app):
-        methods = getattr(handler, "http_methods", set())
+        methods: set[str] = getattr(handler, "http_methods", set())
         if methods == {"OPTIONS"} and handler.handler_name == "options_handler":
             handler.opt.setdefault("role", PUBLIC)
         if handler.opt.get("role") not in ROUTE_ROLES:

@@ -6,6 +6,7 @@ raise ``QuantopsError``s, which the bus turns into error replies.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -95,7 +96,7 @@ class Handlers:
     async def cleanup(self, req: c.Cleanup, ctx: Context) -> c.CleanupReply:
         return await self.retention.cleanup(req, principal(ctx))
 
-    def routes(self) -> list[Route]:
+    def routes(self) -> builtins.list[Route]:  # `list` is a method of this class
         return [
             Route(S.UPLOAD_BEGIN, c.BeginUpload, self.begin),
             Route(S.UPLOAD_GET, c.UploadRequest, self.upload),
@@ -142,7 +143,7 @@ class DatasetHandlers:
     async def seed_demo(self, req: d.SeedDemo, ctx: Context) -> d.DatasetInfo:
         return await self.datasets.seed_demo(req, principal(ctx))
 
-    def routes(self) -> list[Route]:
+    def routes(self) -> builtins.list[Route]:  # `list` is a method of this class
         return [
             Route(D.BEGIN, d.BeginDatasetUpload, self.begin),
             Route(D.COMMIT, d.CommitDatasetUpload, self.commit),

@@ -16,6 +16,7 @@ submission; an invalid task then fails when an executor picks it up.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import logging
 import time
@@ -122,7 +123,7 @@ class ExecutorClient(ServiceClient):
         return (await self.wait_many([task_id], timeout_s=timeout_s))[0]
 
     async def wait_many(self, task_ids: Sequence[str], *, timeout_s: float | None = None,
-                        poll_s: float = 2.0) -> list[c.TaskRecord]:
+                        poll_s: float = 2.0) -> builtins.list[c.TaskRecord]:
         """Wait for several tasks; records in the same order. Events bring each end at once;
         a poll every ``poll_s`` covers an event missed in a reconnect."""
         waiter = _Waiter(self, list(task_ids))

@@ -25,16 +25,31 @@ import msgspec
 
 from shared.contracts.base import Message
 
-# Subject names live in shared.subjects; re-exported here for the executor's callers.
-from shared.subjects import (  # noqa: F401
-    CANCEL_REQUESTED,
-    DEAD_LETTER_PREFIX,
-    TASK_EVENTS,
-    WORKFLOW_EVENTS,
-    dead_letter_subject,
-    queue_subject,
-    task_event_subject,
-    workflow_event_subject,
+# Subject names live in shared.subjects; re-exported here (explicitly: `X as X`) for the
+# executor's callers.
+from shared.subjects import (
+    CANCEL_REQUESTED as CANCEL_REQUESTED,
+)
+from shared.subjects import (
+    DEAD_LETTER_PREFIX as DEAD_LETTER_PREFIX,
+)
+from shared.subjects import (
+    TASK_EVENTS as TASK_EVENTS,
+)
+from shared.subjects import (
+    WORKFLOW_EVENTS as WORKFLOW_EVENTS,
+)
+from shared.subjects import (
+    dead_letter_subject as dead_letter_subject,
+)
+from shared.subjects import (
+    queue_subject as queue_subject,
+)
+from shared.subjects import (
+    task_event_subject as task_event_subject,
+)
+from shared.subjects import (
+    workflow_event_subject as workflow_event_subject,
 )
 
 

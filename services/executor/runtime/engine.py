@@ -21,7 +21,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from nats.aio.msg import Msg
@@ -90,7 +91,7 @@ class Engine:
         self.running = 0
         self.stopping = False
         self.pullers: list[Puller] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[object]] = set()
         self._cancel_sub: Subscription | None = None
         self._reaper: asyncio.Task[None] | None = None
         self._hold_timer: asyncio.TimerHandle | None = None
@@ -166,7 +167,7 @@ class Engine:
         self.running += 1
         self.runs[run.task_id] = run
         task = run.body = asyncio.get_running_loop().create_task(self.runner.execute(run))
-        task.add_done_callback(lambda _t, r=run: self._on_run_done(r))
+        task.add_done_callback(lambda _t: self._on_run_done(run))
 
     def _on_run_done(self, run: Run) -> None:
         self.running -= 1
@@ -267,8 +268,8 @@ class Engine:
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=2.0)
 
-    def _spawn(self, coro: object) -> None:
-        task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, object]) -> None:
+        task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -135,7 +135,7 @@ class Puller:
                 await self._task
         if self._sub is not None:
             with swallowed(log, "draining the pull subscription", level=logging.DEBUG):
-                await self._sub.drain()
+                await self._sub.drain()  # type: ignore[no-untyped-call]  # nats-py: untyped
             self._sub = None
 
 

@@ -29,9 +29,10 @@ def _die_with_parent() -> None:
 
 
 def _error(e: BaseException) -> tuple[Any, ...]:
+    blob: bytes | None
     try:
-        blob: bytes | None = pickle.dumps(e)
-        pickle.loads(blob)  # some exceptions pickle but cannot be rebuilt
+        blob = pickled = pickle.dumps(e)
+        pickle.loads(pickled)  # some exceptions pickle but cannot be rebuilt
     except Exception:
         blob = None
     text = "".join(traceback.format_exception(e))[-8000:]
