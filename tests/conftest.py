@@ -120,3 +120,25 @@ async def system(
                      processes={p.service: p for p in procs}, data_dir=tmp / "data", otlp=otlp,
                      metrics={s: f"http://127.0.0.1:{p}/metrics" for s, p in metrics.items()})
     otlp.stop()
+
+
+
+#: Fixtures that start service processes (or a gateway) once per session or module: the first
+#: test to use one pays for that start-up (up to a minute on a busy 2-core machine), so that
+#: test alone gets a longer timeout; every other test keeps the 30 s default.
+STARTUP_TIMEOUT_S = 120
+SESSION_FIXTURES = frozenset({"system"})
+MODULE_FIXTURES = frozenset({"quant_system", "stack", "cluster", "gateway"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    started: set[tuple[str, str]] = set()
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        scopes = {(n, "") for n in names & SESSION_FIXTURES}
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        module = item.nodeid.split("::")[0]
+        scopes |= {(n, f"{module}[{params.get(n, '')}]") for n in names & MODULE_FIXTURES}
+        if scopes - started and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(STARTUP_TIMEOUT_S))
+        started |= scopes
