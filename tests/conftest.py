@@ -128,7 +128,7 @@ async def system(
 #: test alone gets a longer timeout; every other test keeps the 30 s default.
 STARTUP_TIMEOUT_S = 120
 SESSION_FIXTURES = frozenset({"system"})
-MODULE_FIXTURES = frozenset({"quant_system", "stack", "cluster", "gateway"})
+MODULE_FIXTURES = frozenset({"quant_system", "stack", "cluster", "one_slot", "gateway"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -40,7 +40,7 @@ KNOWN_5XX: list[tuple[str, str]] = []
 
 @pytest.fixture(scope="module")
 def api_schema(system: System) -> Any:
-    schema = schemathesis.openapi.from_url(f"{system['gateway_url']}/openapi.json")
+    schema = schemathesis.openapi.from_url(f"{system.gateway_url}/openapi.json")
     schema = schema.exclude(path_regex=ENDLESS)
     for method, path in SYSTEM_WIDE + KNOWN_5XX:
         schema = schema.exclude(method=method, path=path)

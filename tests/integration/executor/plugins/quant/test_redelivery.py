@@ -19,7 +19,8 @@ from shared.contracts.executor import TaskStatus
 from tests.integration.executor.plugins.quant.support import QuantSystem
 from tests.support import start_nats, wait_healthy
 
-pytestmark = pytest.mark.slow
+# Starts its own state, registry and two executors, then trains, kills and trains again.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 
 @pytest.fixture
