@@ -61,6 +61,7 @@ class OtlpReceiver:
 
     def stop(self) -> None:
         self.server.shutdown()
+        self.server.server_close()  # shutdown() stops serving but leaves the socket open
 
     def _ingest(self, request: ExportTraceServiceRequest) -> None:
         out: list[ReceivedSpan] = []
