@@ -16,7 +16,7 @@ STAMP   := $(VENV)/.installed
 UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
 	--index-url https://pypi.org/simple --no-header --annotation-style line
 
-.PHONY: up test test-fast bench lint audit lock format clean status
+.PHONY: up test test-fast fuzz bench soak lint audit lock format clean status promtool
 
 $(DEPS): $(LOCK)
 	rm -rf $(VENV)
@@ -39,16 +39,38 @@ up: $(STAMP)
 status: $(STAMP)
 	$(BIN)/quantops status
 
-test: $(STAMP)
+test: $(STAMP) promtool
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# The alert tests (tests/deploy/test_observability.py) need promtool, from Debian's prometheus
+# package: installed here when missing and running as root; otherwise those tests skip. The
+# package's own Prometheus daemon is not wanted, so it is stopped and disabled where systemd runs.
+promtool:
+	@command -v promtool >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing promtool (Debian package prometheus)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends prometheus >/dev/null && \
+	    { systemctl disable --now prometheus >/dev/null 2>&1 || true; }; \
+	  else echo "promtool missing (not root, or no apt-get): the alert tests will skip"; fi; }
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# Longer hostile-input run: 100 schemathesis examples per operation and mode (make test: 3).
+fuzz: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/fuzz --fuzz-examples=100
 
 bench: $(STAMP)
 	@set -e; for b in bench/bench_*.py; do \
 		m=$$(basename $$b .py); echo "== $$m"; $(BIN)/python -m bench.$$m; echo; \
 	done
+
+# The soak benchmark (bench/soak.py, not a test): 30 minutes by default; SOAK_ARGS="--minutes 3"
+# for a short run. Prints a line a minute, a verdict, and the path of its PNG.
+SOAK_ARGS ?=
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 lint: $(STAMP) audit
 	$(BIN)/ruff check .

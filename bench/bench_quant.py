@@ -90,7 +90,7 @@ class Stack:
 
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
-        self.nats = EmbeddedNats(tmp / "nats", port=free_port(), monitor_port=0)
+        self.nats = EmbeddedNats(tmp / "nats", port=free_port(), monitor_port=0, sync_interval="")
         self.procs: list[ServiceProcess] = []
 
     def start(self, service: str, **env: str) -> ServiceProcess:

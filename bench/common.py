@@ -16,7 +16,8 @@ from shared.natsserver import EmbeddedNats, free_port
 
 
 def start_server() -> EmbeddedNats:
-    server = EmbeddedNats(Path(tempfile.mkdtemp(prefix="quantops-bench-")), port=free_port())
+    server = EmbeddedNats(Path(tempfile.mkdtemp(prefix="quantops-bench-")), port=free_port(),
+                          sync_interval="")
     server.start()
     return server
 

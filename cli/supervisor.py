@@ -1,12 +1,25 @@
 """``quantops up``: the whole system on one machine, each service its own OS process.
 
 Starts the embedded nats-server (unless ``QUANTOPS_NATS_URL`` names one), then one process per
-service, restarts a service that dies, and on Ctrl-C or SIGTERM stops every child before
-exiting. Children also get SIGTERM from the kernel if this process is killed outright.
+service (``QUANTOPS_UP_EXECUTORS`` executors, two by default, so a dying executor never leaves
+submissions without a responder), and keeps every one of them running:
+
+- a process that exits, nats-server included (same configuration, same store), is restarted
+  after a backoff that starts at 0.25 s, doubles per quick death, is capped at ``MAX_BACKOFF_S``
+  and resets once the process has run for ``HEALTHY_S``; restarts are scheduled, not slept, so
+  one crashing process never delays another's restart;
+- every child is reaped, and the supervisor is the subreaper of its descendants, so a killed
+  executor's orphaned workers are reaped here too (no zombie is left behind);
+- each process's output goes through a pipe into a log file rotated by size, errors also into
+  ``errors.log`` (``cli.logfiles``).
+
+On Ctrl-C or SIGTERM it stops every child before exiting. Children also get SIGTERM from the
+kernel if this process is killed outright.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -16,51 +29,177 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cli.logfiles import LogPump, RotatingFile, pipe_to
 from shared import natsauth
 from shared.errors import QuantopsError
 from shared.natsserver import EmbeddedNats, die_with_parent, port_is_free
 from shared.settings import Settings
-from shared.subjects import SERVICES
+from shared.subjects import SERVICES, Service
 
 log = logging.getLogger(__name__)
 
 GRACE_S = 15.0
+FIRST_BACKOFF_S = 0.25
+MAX_BACKOFF_S = 2.0
+#: A process that has run this long is healthy: its next death restarts it at the first backoff.
+HEALTHY_S = 60.0
 #: Where the gateway writes the first admin's API key (see services/gateway/auth/bootstrap.py).
 ADMIN_KEY_FILE = Path("gateway") / "admin-api-key"
 
 
 @dataclass
-class Child:
+class Restarts:
+    """When a process that died may start again: doubling backoff, capped, reset when healthy."""
+
+    backoff_s: float = FIRST_BACKOFF_S
+    count: int = 0
+    started_at: float = 0.0
+    due_at: float | None = None
+
+    def started(self, now: float) -> None:
+        self.started_at, self.due_at = now, None
+
+    def died(self, now: float) -> float:
+        """Schedule the restart; returns the delay."""
+        if now - self.started_at >= HEALTHY_S:
+            self.backoff_s = FIRST_BACKOFF_S
+        delay = self.backoff_s
+        self.backoff_s = min(self.backoff_s * 2, MAX_BACKOFF_S)
+        self.due_at = now + delay
+        self.count += 1
+        return delay
+
+
+class Logs:
+    """The log directory: one rotating file per process and the shared ``errors.log``."""
+
+    def __init__(self, directory: Path, *, max_bytes: int, backups: int) -> None:
+        self.directory = directory
+        self.max_bytes, self.backups = max_bytes, backups
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.errors = self.file("errors")
+        self._files: dict[str, RotatingFile] = {}
+        self._pumps: list[LogPump] = []
+
+    def file(self, name: str) -> RotatingFile:
+        return RotatingFile(self.directory / f"{name}.log", max_bytes=self.max_bytes,
+                            backups=self.backups)
+
+    def pipe(self, name: str) -> tuple[int, LogPump]:
+        """A pipe into ``<name>.log`` (the write end is for the child)."""
+        if name not in self._files:
+            self._files[name] = self.file(name)
+        write_end, pump = pipe_to(name, self._files[name], self.errors)
+        self._pumps = [p for p in self._pumps if p.alive()] + [pump]
+        return write_end, pump
+
+    def drain(self, timeout_s: float = 2.0) -> None:
+        """Let the pumps copy what exited processes wrote last."""
+        deadline = time.monotonic() + timeout_s
+        for pump in self._pumps:
+            pump.join(max(0.0, deadline - time.monotonic()))
+
+    def path(self, name: str) -> Path:
+        return self.directory / f"{name}.log"
+
+
+@dataclass
+class ServiceProcess:
+    """One ``quantops serve <service>`` process, restarted as itself."""
+
+    name: str
     service: str
     env: dict[str, str]
-    log_path: Path
+    logs: Logs
     process: subprocess.Popen[bytes] | None = None
-    restarts: int = 0
-    started_at: float = 0.0
-    backoff_s: float = field(default=0.5)
+    restarts: Restarts = field(default_factory=Restarts)
 
-    def start(self) -> None:
-        # Logs can hold the one-time admin key banner: readable by the owner only.
-        fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        out = os.fdopen(fd, "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "serve", self.service],
-            env=self.env, stdout=out, stderr=out, preexec_fn=die_with_parent,
-        )
-        out.close()
-        self.started_at = time.monotonic()
+    def spawn(self) -> None:
+        write_end, _pump = self.logs.pipe(self.name)
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "cli.main", "serve", self.service],
+                env=self.env, stdout=write_end, stderr=write_end, preexec_fn=die_with_parent)
+        finally:
+            os.close(write_end)
+        self.restarts.started(time.monotonic())
 
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def exit_code(self) -> int | None:
+        """None while running; polling also reaps it."""
+        return None if self.process is None else self.process.poll()
+
+
+@dataclass
+class NatsProcess:
+    """The embedded nats-server, restarted with the same configuration and store."""
+
+    name: str
+    server: EmbeddedNats
+    logs: Logs
+    restarts: Restarts = field(default_factory=Restarts)
+
+    def spawn(self) -> None:
+        write_end, _pump = self.logs.pipe(self.name)
+        try:
+            self.server.start(output=write_end)
+        finally:
+            os.close(write_end)
+        self.restarts.started(time.monotonic())
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return self.server.process
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def exit_code(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+
+Supervised = ServiceProcess | NatsProcess
+
+
+def embedded_nats(settings: Settings, data_dir: Path, *, extra_config: str = ""
+                  ) -> EmbeddedNats:
+    """The nats-server ``quantops up`` runs, configured from ``settings`` alone."""
+    return EmbeddedNats(data_dir, port=settings.nats_port, monitor_port=settings.nats_monitor_port,
+                        extra_config=extra_config, sync_interval=settings.nats_sync_interval,
+                        max_file_store=settings.nats_max_file_store)
+
+
+def service_names(settings: Settings) -> list[tuple[str, str]]:
+    """(process name, service) of every service process: ``executor``, ``executor-2``..."""
+    out: list[tuple[str, str]] = []
+    for service in SERVICES:
+        copies = settings.up_executors if service == Service.EXECUTOR else 1
+        out += [(str(service) if i == 0 else f"{service}-{i + 1}", str(service))
+                for i in range(copies)]
+    return out
 
 
 class Supervisor:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.data_dir = settings.data_dir.resolve()
-        self.nats: EmbeddedNats | None = None
-        self.children: list[Child] = []
+        self.logs = Logs(self.data_dir / "logs", max_bytes=settings.log_max_bytes,
+                         backups=settings.log_backups)
+        self.servers: list[NatsProcess] = []
+        self.services: list[ServiceProcess] = []
         self.stopping = False
+
+    @property
+    def nats(self) -> EmbeddedNats | None:
+        return self.servers[0].server if self.servers else None
+
+    @property
+    def processes(self) -> list[Supervised]:
+        return [*self.servers, *self.services]
 
     def preflight(self) -> None:
         gw = self.settings.gateway
@@ -71,7 +210,7 @@ class Supervisor:
 
     def start(self) -> None:
         self.preflight()
-        (self.data_dir / "logs").mkdir(parents=True, exist_ok=True, mode=0o700)
+        become_subreaper()
         key_file = self.data_dir / ADMIN_KEY_FILE
         first_start = not key_file.exists()
         nats_url = self.settings.nats_url
@@ -80,30 +219,34 @@ class Supervisor:
             # Each service connects as its own NATS user with only its own subjects, so a local
             # process cannot bypass the gateway by publishing to internal subjects.
             auth = natsauth.embedded_auth(self.data_dir)
-            self.nats = EmbeddedNats(self.data_dir / "nats", port=self.settings.nats_port,
-                                     monitor_port=self.settings.nats_monitor_port,
-                                     extra_config=auth.server_config(),
-                                     sync_interval=self.settings.nats_sync_interval)
-            self.nats.start(log_file=self.data_dir / "logs" / "nats-server.log")
-            nats_url = self.nats.url
-            print(f"nats-server  {nats_url}  (JetStream in {self.data_dir / 'nats'})")
+            nats_url = self._start_nats(auth)
         base_env = {**os.environ, "QUANTOPS_NATS_URL": nats_url,
                     "QUANTOPS_DATA_DIR": str(self.data_dir)}
         base = self.settings.metrics_base_port
-        for i, service in enumerate(SERVICES):
+        for i, (name, service) in enumerate(service_names(self.settings)):
             port = base + i if base else 0
             env = {**base_env, "QUANTOPS_METRICS_PORT": str(port)}
             if auth:
-                env |= auth.env(str(service))
-            child = Child(str(service), env, self.data_dir / "logs" / f"{service}.log")
-            child.start()
-            self.children.append(child)
-            pid = child.process.pid if child.process else "?"
-            print(f"{service:<12} pid {pid:<8} metrics :{port or 'auto'}  log {child.log_path}")
+                env |= auth.env(service)
+            child = ServiceProcess(name, service, env, self.logs)
+            child.spawn()
+            self.services.append(child)
+            print(f"{name:<12} pid {child.pid:<8} metrics :{port or 'auto'}  "
+                  f"log {self.logs.path(name)}")
         gw = self.settings.gateway
         print(f"\ngateway      http://{gw.host}:{gw.port}   (Ctrl-C stops everything)")
         if first_start:
             self._announce_admin_key(key_file)
+
+    def _start_nats(self, auth: natsauth.EmbeddedAuth) -> str:
+        s = self.settings
+        server = embedded_nats(s, self.data_dir / "nats", extra_config=auth.server_config())
+        unit = NatsProcess("nats-server", server, self.logs)
+        unit.spawn()
+        self.servers.append(unit)
+        print(f"nats-server  pid {unit.pid:<8} {server.url}  (JetStream in {server.store_dir}, "
+              f"sync_interval {s.nats_sync_interval or 'NATS default'})")
+        return server.url
 
     def _announce_admin_key(self, key_file: Path) -> None:
         """Show the first admin's API key once, on the terminal of the person who started it."""
@@ -118,30 +261,42 @@ class Supervisor:
                   f"http://{self.settings.gateway.host}:{self.settings.gateway.port}/v1/me\n")
 
     def watch(self) -> None:
-        """Restart dead children with backoff until asked to stop."""
+        """Restart dead processes on their schedule and reap orphans until asked to stop."""
         while not self.stopping:
-            for child in self.children:
-                if self.stopping or child.alive():
+            self.tick(time.monotonic())
+            time.sleep(0.1)
+
+    def tick(self, now: float) -> None:
+        for unit in self.processes:
+            if self.stopping:
+                return
+            r = unit.restarts
+            if r.due_at is None:
+                code = unit.exit_code()
+                if code is None:
                     continue
-                code = child.process.returncode if child.process else None
-                if time.monotonic() - child.started_at > 30:
-                    child.backoff_s = 0.5
-                print(f"{child.service} exited with {code}; restarting in {child.backoff_s}s",
+                delay = r.died(now)
+                print(f"{unit.name} exited with {code}; restarting in {delay:.2f}s",
                       file=sys.stderr)
-                time.sleep(child.backoff_s)
-                child.backoff_s = min(child.backoff_s * 2, 30)
-                child.restarts += 1
-                if not self.stopping:
-                    child.start()
-            time.sleep(0.2)
+            elif now >= r.due_at:
+                self._respawn(unit)
+                print(f"{unit.name} restarted: pid {unit.pid}", file=sys.stderr)
+        reap_orphans({u.pid for u in self.processes if u.pid})
+
+    def _respawn(self, unit: Supervised) -> None:
+        try:
+            unit.spawn()
+        except QuantopsError as e:  # e.g. the port still held by a dying server: try again
+            print(f"{unit.name} did not start: {e.message}", file=sys.stderr)
+            unit.restarts.died(time.monotonic())
 
     def stop(self) -> None:
         self.stopping = True
-        for child in self.children:
-            if child.alive() and child.process:
+        for child in self.services:
+            if child.process and child.process.poll() is None:
                 child.process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + GRACE_S
-        for child in self.children:
+        for child in self.services:
             if child.process is None:
                 continue
             try:
@@ -149,8 +304,39 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 child.process.kill()
                 child.process.wait()
-        if self.nats:
-            self.nats.stop()
+        for unit in self.servers:
+            unit.server.stop()
+        reap_orphans(set())
+        self.logs.drain()
+
+
+def become_subreaper() -> None:
+    """Orphaned descendants (a killed executor's workers) become our children, to be reaped."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        pr_set_child_subreaper = 36
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_child_subreaper, 1)
+
+
+def reap_orphans(own: set[int]) -> int:
+    """Reap exited children that are not one of ``own`` (those are polled by their Popen, which
+    must keep their exit codes); returns how many."""
+    reaped = 0
+    for pid in _children() - own:
+        with contextlib.suppress(ChildProcessError):
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            reaped += bool(done)
+    return reaped
+
+
+def _children() -> set[int]:
+    me = str(os.getpid())
+    found: set[int] = set()
+    for task in Path(f"/proc/{me}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found |= {int(p) for p in (task / "children").read_text().split()}
+    return found
 
 
 def up(settings: Settings) -> int:

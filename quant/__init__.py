@@ -12,6 +12,9 @@ canonical bytes), ``validation``, ``features``, ``targets``, ``walkforward``, ``
 ``training``, ``backtest``, ``risk``, ``search`` (sweep spaces), ``pipeline_steps`` and
 ``pipelines`` (declarative templates), ``recipe`` (what a registered model carries to be scored
 again), ``scoring`` (latest-bar predictions), ``history`` (trial-history trends and advice).
+The live loop's decisions, bar by bar: ``streaming_features`` (incremental, equal to
+``features``), ``bar_gate`` (duplicates, late bars, complete timestamps), ``risk_limits``,
+``paper_broker`` (fills, positions, cash, P&L by the backtest's rules) and ``strategy_engine``.
 
 The executor side (task plugin and ``executor.quant.*`` subjects) is the executor plugin
 ``services.executor.plugins.quant``. docs/quant.md has the whole picture.

@@ -1,7 +1,9 @@
 """Backtests of predictions and of simple rule-based strategies, without look-ahead.
 
 Timing: a position decided at bar t's close (from data up to t) earns the simple return from
-t's close to t+1's close. The last bar of each symbol has no next return and is not traded.
+t's close to t+1's close (``fill="close"``), or, filled at bar t+1's open
+(``fill="next_open"``), from t+1's open to t+2's open. Bars without that next return (the last
+one, or two) are not traded.
 Several symbols form an equal-weight portfolio (see ``metrics.trading_metrics``).
 """
 
@@ -25,14 +27,18 @@ from quant.performance import (
 from quant.specs import CostSpec, TargetKind, TradingSpec
 
 PositionMode = Literal["long_short", "long_flat"]
+Fill = Literal["close", "next_open"]
 
 
 class BacktestResult(msgspec.Struct, frozen=True, kw_only=True):
-    """Metrics and the equity curve as ``(ISO timestamp, equity)`` pairs, starting from 1.0."""
+    """Metrics and the equity curve as ``(ISO timestamp, equity)`` pairs, starting from 1.0;
+    ``positions`` holds each symbol's position per bar, aligned with ``equity`` (0 where the
+    symbol had no bar)."""
 
     metrics: TradingMetrics
     equity: list[tuple[str, float]]
     symbols: list[str]
+    positions: dict[str, list[float]] = {}
 
     def equity_points(self, max_points: int = 500) -> list[tuple[str, float]]:
         """The curve thinned to at most ``max_points`` (see ``downsample``)."""
@@ -49,23 +55,29 @@ def downsample(points: list[tuple[str, float]], max_points: int) -> list[tuple[s
     return [points[i] for i in picks]
 
 
-def next_returns(frame: pd.DataFrame) -> pd.DataFrame:
-    """``timestamp, symbol, next_return`` (t close to t+1 close) for ``sort_frame(frame)``."""
+def next_returns(frame: pd.DataFrame, fill: Fill = "close") -> pd.DataFrame:
+    """``timestamp, symbol, next_return`` for ``sort_frame(frame)``: what a position decided at
+    t earns: t close to t+1 close, or t+1 open to t+2 open for ``fill="next_open"``."""
     bars = sort_frame(frame)
-    following = bars.groupby("symbol", sort=False)["close"].shift(-1)
+    grouped = bars.groupby("symbol", sort=False)
+    if fill == "next_open":
+        ret = grouped["open"].shift(-2) / grouped["open"].shift(-1) - 1.0
+    else:
+        ret = grouped["close"].shift(-1) / bars["close"] - 1.0
     return pd.DataFrame(
         {
             "timestamp": bars["timestamp"],
             "symbol": bars["symbol"],
-            "next_return": (following / bars["close"] - 1.0).astype("float64"),
+            "next_return": ret.astype("float64"),
         }
     )
 
 
 def portfolio_result(
     rows: pd.DataFrame, *, cost_bps: float, periods_per_year: float = 252
-) -> tuple[TradingResult, pd.DatetimeIndex]:
-    """Trading result of rows with ``timestamp, symbol, position, next_return``.
+) -> tuple[TradingResult, pd.DataFrame]:
+    """Trading result of rows with ``timestamp, symbol, position, next_return``, and the
+    positions it traded (timestamps by symbols, NaN where a symbol had no bar).
 
     Rows without a known next return are dropped; symbols are pivoted into columns.
     """
@@ -77,7 +89,7 @@ def portfolio_result(
         index="timestamp", columns="symbol", values="next_return", aggfunc="last"
     ).reindex(index=positions.index, columns=positions.columns)
     result = trading_metrics(positions.to_numpy(), returns.to_numpy(), cost_bps, periods_per_year)
-    return result, pd.DatetimeIndex(positions.index)
+    return result, positions
 
 
 def backtest_positions(
@@ -86,18 +98,24 @@ def backtest_positions(
     *,
     costs: CostSpec | None = None,
     periods_per_year: float = 252,
+    fill: Fill = "close",
 ) -> BacktestResult:
-    """Backtest ``positions`` (``timestamp, symbol, position``) against ``frame``'s prices."""
+    """Backtest ``positions`` (``timestamp, symbol, position``) against ``frame``'s prices,
+    filled by the ``fill`` convention (see the module)."""
     costs = costs or CostSpec()
-    merged = next_returns(frame).merge(
+    merged = next_returns(frame, fill).merge(
         positions[["timestamp", "symbol", "position"]], on=["timestamp", "symbol"], how="inner"
     )
     if merged.empty:
         raise ValueError("no positions line up with the price data")
-    result, stamps = portfolio_result(merged, cost_bps=costs.bps, periods_per_year=periods_per_year)
+    result, held = portfolio_result(merged, cost_bps=costs.bps, periods_per_year=periods_per_year)
+    stamps = pd.DatetimeIndex(held.index)
     equity = [(ts.isoformat(), float(v)) for ts, v in zip(stamps, result.equity, strict=True)]
+    positions = {str(symbol): held[symbol].fillna(0.0).astype(float).tolist()
+                 for symbol in held.columns}
     return BacktestResult(
-        metrics=result.metrics, equity=equity, symbols=sorted(merged["symbol"].unique().tolist())
+        metrics=result.metrics, equity=equity, symbols=sorted(merged["symbol"].unique().tolist()),
+        positions=positions,
     )
 
 
@@ -117,7 +135,8 @@ def backtest_predictions(
     positioned = predictions[["timestamp", "symbol"]].assign(
         position=positions_from_signal(signal, trading)
     )
-    return backtest_positions(frame, positioned, costs=costs, periods_per_year=periods_per_year)
+    return backtest_positions(frame, positioned, costs=costs, periods_per_year=periods_per_year,
+                              fill=trading.fill)
 
 
 def _positions_frame(bars: pd.DataFrame, signal: pd.Series, mode: PositionMode) -> pd.DataFrame:

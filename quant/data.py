@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib.resources
 import io
-from typing import Literal
+from typing import Final, Literal
 
 import msgspec
 import numpy as np
@@ -56,14 +56,13 @@ def _rename_columns(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _to_naive_timestamps(values: pd.Series) -> pd.Series:
+    # Mixed venues (``Z`` and ``+01:00`` in one column) are only comparable in one zone; UTC
+    # is the one that never jumps. Naive timestamps are taken as UTC already.
     try:
-        parsed = pd.to_datetime(values, utc=False)
-    except (ValueError, TypeError) as e:
+        parsed = pd.to_datetime(values, utc=True)
+        return parsed.dt.tz_localize(None).astype("datetime64[ns]")
+    except (ValueError, TypeError, OverflowError) as e:  # OutOfBoundsDatetime is a ValueError
         raise ValueError(f"cannot parse the timestamp column: {e}") from e
-    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        # Mixed venues are only comparable in one zone; UTC is the one that never jumps.
-        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    return parsed.astype("datetime64[ns]")
 
 
 def _apply_adjustment(frame: pd.DataFrame) -> pd.DataFrame:
@@ -140,6 +139,39 @@ def load_demo_prices(symbols: list[str] | None = None) -> pd.DataFrame:
     return frame
 
 
+#: Rows a dataset may decode to (a thousand symbols of twenty years of daily bars fit): every
+#: row costs a few hundred bytes in the frames built from it.
+MAX_DATASET_ROWS: Final = 5_000_000
+#: Bytes a Parquet file may decode to, and columns it may have.
+MAX_PARQUET_UNPACKED_BYTES: Final = 1 << 30
+MAX_COLUMNS: Final = 256
+
+
+def check_decoded_size(data: bytes, fmt: str) -> None:
+    """Refuse a file that would decode to more rows or bytes than a dataset may hold, before
+    decoding it: a small run-length-encoded Parquet file can declare billions of rows. The
+    Parquet footer states rows and uncompressed sizes; a CSV row is at least a line."""
+    if fmt == "csv":
+        rows = data.count(b"\n")
+        if rows > MAX_DATASET_ROWS + 1:
+            raise ValueError(f"the CSV has {rows} lines; a dataset holds at most "
+                             f"{MAX_DATASET_ROWS} rows")
+        return
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.ParquetFile(io.BytesIO(data)).metadata
+    except (ValueError, OSError) as e:  # pyarrow's ArrowInvalid is a ValueError
+        raise ValueError(f"cannot read parquet data: {e}") from e
+    unpacked = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    if meta.num_rows > MAX_DATASET_ROWS or unpacked > MAX_PARQUET_UNPACKED_BYTES \
+            or meta.num_columns > MAX_COLUMNS:
+        raise ValueError(
+            f"the Parquet file decodes to {meta.num_rows} rows, {unpacked} bytes and "
+            f"{meta.num_columns} columns; a dataset holds at most {MAX_DATASET_ROWS} rows, "
+            f"{MAX_PARQUET_UNPACKED_BYTES} bytes and {MAX_COLUMNS} columns")
+
+
 def read_ohlcv(data: bytes, fmt: Literal["csv", "parquet"], *, sort: bool = False) -> pd.DataFrame:
     """Parse an uploaded CSV or Parquet file into a normalised frame (see ``normalise_ohlcv``).
 
@@ -147,6 +179,7 @@ def read_ohlcv(data: bytes, fmt: Literal["csv", "parquet"], *, sort: bool = Fals
     """
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"unknown data format {fmt!r}; expected 'csv' or 'parquet'")
+    check_decoded_size(data, fmt)
     try:
         raw = pd.read_csv(io.BytesIO(data)) if fmt == "csv" else pd.read_parquet(io.BytesIO(data))
     except (ValueError, OSError, UnicodeDecodeError) as e:

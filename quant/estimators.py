@@ -9,9 +9,10 @@ and scipy containers), and ``dump_model`` refuses to write bytes that ``load_mod
 
 from __future__ import annotations
 
+import io
 import zipfile
 from collections.abc import Sequence
-from typing import Any, Literal, TypeAlias
+from typing import Any, Final, Literal, TypeAlias
 
 import numpy as np
 import skops.io as sio
@@ -262,6 +263,28 @@ def dump_model(model: Model) -> bytes:
     return data
 
 
+#: Bytes a model file may unpack to, and entries it may have: skops files are zip archives,
+#: and a deflated giant array is a few kilobytes on the wire.
+MAX_MODEL_UNPACKED_BYTES: Final = 256 * 1024 * 1024
+MAX_MODEL_ENTRIES: Final = 100_000
+
+
+def unpacked_size(data: bytes) -> int:
+    """What a skops file unpacks to, from its zip directory, refused (``ValueError``) beyond
+    ``MAX_MODEL_UNPACKED_BYTES``. The sizes are binding: zipfile stops a member at its declared
+    size and fails its CRC, so a lying directory cannot inflate further."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, ValueError) as e:
+        raise ValueError(f"not a skops model file: {e}") from e
+    total = sum(i.file_size for i in entries)
+    if total > MAX_MODEL_UNPACKED_BYTES or len(entries) > MAX_MODEL_ENTRIES:
+        raise ValueError(f"the model file unpacks to {total} bytes in {len(entries)} entries; "
+                         f"at most {MAX_MODEL_UNPACKED_BYTES} bytes in {MAX_MODEL_ENTRIES}")
+    return total
+
+
 def _check_trusted(data: bytes) -> list[str]:
     try:
         untrusted = sio.get_untrusted_types(data=data)
@@ -274,7 +297,9 @@ def _check_trusted(data: bytes) -> list[str]:
 
 
 def load_model(data: bytes) -> Model:
-    """Load a skops model, refusing (``ValueError`` naming them) types outside the allow-list."""
+    """Load a skops model, refusing (``ValueError`` naming them) types outside the allow-list
+    and files that unpack beyond ``MAX_MODEL_UNPACKED_BYTES``."""
+    unpacked_size(data)
     trusted = _check_trusted(data)
     try:
         model = sio.loads(data, trusted=trusted)

@@ -9,6 +9,7 @@ Warm-up bars, where a window is not yet full, are NaN; training drops them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -177,6 +178,37 @@ def warmup_bars(specs: Sequence[FeatureSpec]) -> int:
         window = int(params.get("slow", 0)) + int(params.get("signal", 0))
         longest = max(longest, window, *(int(v) for v in params.values()))
     return longest + 1
+
+
+#: Weight the first bar may keep in a recursive average (EMA, Wilder) before it counts as settled.
+SETTLE_WEIGHT = 1e-6
+
+
+def _decay_bars(keep: float, weight: float) -> int:
+    """Bars after which a recursion keeping ``keep`` of its value per bar holds ``weight``."""
+    return math.ceil(math.log(weight) / math.log(keep))
+
+
+def settle_bars(specs: Sequence[FeatureSpec], weight: float = SETTLE_WEIGHT) -> int:
+    """Bars after a recursive feature's warm-up until its seed holds at most ``weight``.
+
+    An EMA or Wilder average depends, ever more faintly, on the first bar it saw, so the same
+    bar's value differs between a short history and a long one; after this many more bars the
+    difference is at most ``weight`` times the spread of the seeds. MACD's signal line is an EMA
+    of two EMAs, so its settling times add up. 0 for windowed features, which settle at once.
+    """
+    longest = 0
+    for spec in specs:
+        params = spec.resolved_params()
+        if spec.name == "ema_ratio":
+            longest = max(longest, _decay_bars(1.0 - 2.0 / (params["span"] + 1), weight))
+        elif spec.name in ("rsi", "atr"):
+            longest = max(longest, _decay_bars(1.0 - 1.0 / params["window"], weight))
+        elif spec.name == "macd":
+            slow = _decay_bars(1.0 - 2.0 / (params["slow"] + 1), weight)
+            signal = _decay_bars(1.0 - 2.0 / (params["signal"] + 1), weight)
+            longest = max(longest, slow + signal)
+    return longest
 
 
 def compute_features(

@@ -11,6 +11,11 @@ Conventions:
   it is ``PROFIT_FACTOR_CAP`` (1000) if anything was gained, ``None`` if nothing moved at all;
   any larger ratio is capped too, so the value is always JSON-encodable.
 - Sharpe is 0 when the return standard deviation is 0 (no trades, or constant returns).
+- Zero-return bars are neither right nor wrong, in both hit measures: ``direction_accuracy`` is
+  the share of bars with a non-zero realised return where ``signal > 0`` agrees with
+  ``return > 0`` (a signal of exactly 0 counts as "not up"); ``hit_rate`` is the share of
+  invested periods with a non-zero gross return where that return is positive. A day the price
+  did not move (a holiday row, a halted stock) therefore moves neither.
 """
 
 from __future__ import annotations
@@ -89,9 +94,11 @@ def mae(predicted: np.ndarray, actual: np.ndarray) -> float:
 
 
 def direction_accuracy(signal: np.ndarray, realised: np.ndarray) -> float:
-    """Share of bars where ``signal > 0`` agrees with ``realised > 0`` (0.0 if none)."""
+    """Share of bars with a non-zero ``realised`` return where ``signal > 0`` agrees with
+    ``realised > 0`` (0.0 if none); zero-return bars are left out (see the module)."""
     s, r = _pair(signal, realised)
-    return float(np.mean((s > 0) == (r > 0))) if s.size else 0.0
+    moved = r != 0
+    return float(np.mean((s[moved] > 0) == (r[moved] > 0))) if moved.any() else 0.0
 
 
 def information_coefficient(predicted: np.ndarray, realised: np.ndarray) -> float:
@@ -189,7 +196,8 @@ def trading_metrics(
     1-D arrays are one instrument. 2-D arrays (periods x symbols) are an equal-weight portfolio:
     each symbol gets ``1/n_symbols`` of capital, idle when the symbol has no bar (NaN).
     ``turnover`` is the mean traded fraction of capital per period, ``exposure`` the mean
-    ``|position|``, ``hit_rate`` the share of invested periods with a positive gross return.
+    ``|position|``, ``hit_rate`` the share of invested periods with a non-zero gross return
+    where it is positive.
     """
     pos, ret = _as_matrix(positions), _as_matrix(realised_returns)
     if pos.shape != ret.shape:
@@ -201,7 +209,7 @@ def trading_metrics(
     net = gross - costs
     equity = np.cumprod(1.0 + net)
     n = int(net.size)
-    invested = np.abs(pos).sum(axis=1) > 0
+    invested = (np.abs(pos).sum(axis=1) > 0) & (gross != 0)
     final = float(equity[-1]) if n else 1.0
     metrics = TradingMetrics(
         n_periods=n,

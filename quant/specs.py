@@ -215,13 +215,20 @@ class TradingSpec(Spec, frozen=True, kw_only=True):
             or stays flat.
         threshold: the signal must exceed this (in absolute value) to take a position. The signal
             is the predicted return for regression and ``P(up) - 0.5`` for direction targets.
+        fill: when a position decided at bar t's close (features include t's close and volume)
+            is executed: ``"close"``, at that close, earning close-to-close returns; or
+            ``"next_open"``, at bar t+1's open, earning open-to-open returns. The backtest and
+            the live paper broker follow the same convention.
     """
 
     mode: Literal["long_short", "long_flat"] = "long_short"
     threshold: float = 0.0
+    fill: Literal["close", "next_open"] = "close"
 
     def __post_init__(self) -> None:
         if self.mode not in ("long_short", "long_flat"):
             raise ValueError(f"trading mode must be 'long_short' or 'long_flat', got {self.mode!r}")
+        if self.fill not in ("close", "next_open"):
+            raise ValueError(f"fill must be 'close' or 'next_open', got {self.fill!r}")
         if self.threshold < 0.0:
             raise ValueError(f"trading threshold must not be negative, got {self.threshold}")

@@ -271,9 +271,10 @@ def _finish(
 ) -> TrainResult:
     """Aggregate the out-of-sample folds and fit the final model on every labelled row."""
     oos = pd.concat(scored, ignore_index=True)
-    result, stamps = portfolio_result(
+    result, held = portfolio_result(
         oos, cost_bps=plan.costs.bps, periods_per_year=plan.periods_per_year
     )
+    stamps = pd.DatetimeIndex(held.index)
     design, names = plan.design, plan.names
     final = clone(plan.template).fit(design[names].to_numpy(), design["target"].to_numpy())
     importances, method = _importances(final, last_model, scored[-1], names)

@@ -125,12 +125,20 @@ def _symbol_warnings(
         return full
 
     gaps = _gap_steps(stamps, daily) > max_gap_factor
-    returns = close.pct_change().abs().to_numpy() > max_abs_return
-    flat = len(close) > 1 and np.nanstd(close.to_numpy()) == 0.0
+    # Log returns make the check symmetric: a rise to 1+x and a fall to 1/(1+x) are equally
+    # extreme, so a halving or an unadjusted 2:1 split is flagged like a doubling.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_returns = np.log(close / close.shift(1)).abs().to_numpy()
+    returns = log_returns > np.log1p(max_abs_return)
+    finite = close.to_numpy()[np.isfinite(close.to_numpy())]
+    # The range, not the standard deviation: the std of identical floats can come out as 1e-17.
+    flat = len(finite) > 1 and float(np.ptp(finite)) == 0.0
     unit = "business days" if daily else "median bar spacings"
     found = [
         ("calendar_gap", f"more than {max_gap_factor:g} {unit} since the previous bar", gaps),
-        ("extreme_return", f"|close-to-close return| above {max_abs_return:g}", returns),
+        ("extreme_return", f"close-to-close move beyond x{1 + max_abs_return:g} or "
+                           f"/{1 + max_abs_return:g} (|log return| > log(1+{max_abs_return:g}))",
+         returns),
         ("flat_close", "close never changes (zero variance)", np.full(len(positions), flat)),
     ]
     return _keep([_issue(check, text, frame, spread(mask), symbol) for check, text, mask in found])
@@ -142,8 +150,9 @@ def validate_ohlcv(
     """Check an OHLCV frame (normalised column names, any row order); see the module docstring.
 
     Parameters:
-        max_abs_return: a one-bar simple close-to-close return above this, in absolute value,
-            is an ``extreme_return`` warning.
+        max_abs_return: a one-bar close-to-close rise above this (0.5: +50%), or the matching
+            fall (to 1/1.5 of the price), is an ``extreme_return`` warning: the check is on
+            absolute log returns, so it treats rises and falls alike.
         max_gap_factor: a gap of more than this many expected steps is a ``calendar_gap``
             warning.
     """

@@ -27,10 +27,10 @@ from nats.js import JetStreamContext
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from shared import errors, logs, natsauth, telemetry
+from shared import errors, jsonscreen, logs, natsauth, telemetry
 from shared.metrics import NATS_RECONNECTS, REQUEST_SECONDS, REQUESTS, UP
 from shared.settings import Settings
-from shared.subjects import STATUS_ERROR, Header
+from shared.subjects import STATUS_ERROR, Header, max_request_bytes
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("quantops.bus")
@@ -140,14 +140,17 @@ class Bus:
         queue: str | None = None,
         max_in_flight: int = 1024,
     ) -> Subscription:
-        """Serve ``subject`` in the service's queue group; replies go to the message's inbox."""
+        """Serve ``subject`` in the service's queue group; replies go to the message's inbox.
+        A body over ``max_request_bytes(subject)`` or nested deeper than
+        ``jsonscreen.MAX_DEPTH`` is refused before decoding."""
         decoder = msgspec.json.Decoder(request_type)
+        max_bytes = max_request_bytes(subject)
         limit = asyncio.Semaphore(max_in_flight)
 
         async def on_message(msg: Msg) -> None:
             # Waiting here (not in the task) pushes back on the subscription when saturated.
             await limit.acquire()
-            task = asyncio.create_task(self._handle(msg, handler, decoder))
+            task = asyncio.create_task(self._handle(msg, handler, decoder, max_bytes))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             task.add_done_callback(lambda _t: limit.release())
@@ -161,7 +164,8 @@ class Bus:
         await flush(self.nc)
         return sub
 
-    async def _handle(self, msg: Msg, handler: Handler, decoder: msgspec.json.Decoder[Any]) -> None:
+    async def _handle(self, msg: Msg, handler: Handler, decoder: msgspec.json.Decoder[Any],
+                      max_bytes: int) -> None:
         headers = msg.headers or {}
         ctx = Context(msg.subject, headers)
         token = logs.correlation_id.set(ctx.correlation_id)
@@ -169,6 +173,8 @@ class Bus:
         code = "ok"
         with self._consumer_span(msg.subject, ctx) as span:
             try:
+                _check_size(msg, max_bytes)
+                jsonscreen.check(msg.data)  # before decoding: decoders recurse per level
                 try:
                     request = decoder.decode(msg.data)
                 except (msgspec.ValidationError, msgspec.DecodeError) as e:
@@ -303,6 +309,13 @@ class Bus:
             await asyncio.wait_for(self.nc.drain(), timeout=5)
         except Exception:
             await self.nc.close()
+
+
+def _check_size(msg: Msg, max_bytes: int) -> None:
+    if len(msg.data) > max_bytes:
+        raise errors.PayloadTooLarge(
+            f"request of {len(msg.data)} bytes; {msg.subject} accepts at most {max_bytes}",
+            details={"size_bytes": len(msg.data), "max_bytes": max_bytes})
 
 
 def _span_attributes(subject: str, ctx: Context, operation: str) -> dict[str, str]:

@@ -24,6 +24,17 @@ NATS_RECONNECTS = Counter(
     "quantops_nats_reconnects_total", "Reconnections to NATS.", ["service"]
 )
 
+# Storage, refreshed by shared.storage.StorageProbe in every service.
+DATA_FREE = Gauge("quantops_data_dir_free_bytes",
+                  "Free bytes on the file system of the service's data directory.", ["service"])
+DATA_SIZE = Gauge("quantops_data_dir_size_bytes",
+                  "Size of the file system of the service's data directory.", ["service"])
+JS_USED = Gauge("quantops_jetstream_storage_used_bytes",
+                "JetStream file storage used by the service's account.", ["service"])
+JS_RESERVED = Gauge("quantops_jetstream_storage_reserved_bytes",
+                    "JetStream file storage reservation: the account's max_storage, else the "
+                    "server's max_file_store (QUANTOPS_NATS_MAX_FILE_STORE).", ["service"])
+
 
 def serve_metrics(port: int, host: str = "0.0.0.0") -> int:
     """Expose /metrics; port 0 picks a free one. Returns the port actually bound."""

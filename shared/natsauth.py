@@ -55,7 +55,7 @@ from typing import Final
 import msgspec
 
 from shared.settings import Secret, Settings
-from shared.subjects import EVENTS_PREFIX, TASK_QUEUE_PREFIX, Bucket, Service, Stream
+from shared.subjects import BARS_PREFIX, EVENTS_PREFIX, TASK_QUEUE_PREFIX, Bucket, Service, Stream
 
 #: nats-py's default inbox prefix; every user gets its own (``inbox_prefix``).
 DEFAULT_INBOX_PREFIX: Final = "_INBOX"
@@ -116,6 +116,9 @@ RESOURCES: Final[Mapping[str, Mapping[Service, Access]]] = {
                           S.GATEWAY: Access.WRITE},
     # Users, API key hashes and sessions of the gateway replicas (auth_store=kv): theirs alone.
     "quantops_auth": {S.GATEWAY: Access.ADMIN},
+    # Market data: executors create the stream, publish replays and feeds (``replay_bars``)
+    # and consume it in live strategies; the gateway reads it for charts.
+    "QUANTOPS_BARS": {S.EXECUTOR: Access.ADMIN, S.GATEWAY: Access.READ},
 }
 #: What each stream captures (buckets capture ``$KV.<b>.>`` / ``$O.<b>.>``).
 STREAM_SUBJECTS: Final[Mapping[str, tuple[str, ...]]] = {
@@ -123,6 +126,7 @@ STREAM_SUBJECTS: Final[Mapping[str, tuple[str, ...]]] = {
     # shared.contracts.executor.DEAD_LETTER_PREFIX
     "QUANTOPS_TASKS_DEAD": ("tasks.dead.>",),
     "QUANTOPS_EVENTS": (f"{EVENTS_PREFIX}.>",),
+    "QUANTOPS_BARS": (f"{BARS_PREFIX}.>",),
 }
 _BACKENDS: Final = (S.STATE, S.REGISTRY, S.EXECUTOR)
 

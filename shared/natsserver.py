@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 from shared.errors import ServiceUnavailable
 
@@ -71,13 +72,14 @@ def free_port() -> int:
 
 def write_config(
     path: Path, *, port: int, store_dir: Path, monitor_port: int = 0, extra: str = "",
-    sync_interval: str = "",
+    sync_interval: str = "always", max_file_store: int = 64 * 1024**3,
 ) -> Path:
     """A nats-server config file; ``extra`` carries authorization blocks and the like.
 
-    ``sync_interval``: empty keeps nats-server's default (fsync every 2 minutes: a crashed
-    process loses nothing, a crashed machine may lose the last moments); ``"always"`` fsyncs
-    every acknowledged write, at several times the cost per write.
+    ``sync_interval``: ``"always"`` fsyncs every acknowledged write before acknowledging it;
+    empty keeps nats-server's default (fsync every 2 minutes: a crashed process loses nothing,
+    a crashed machine may lose up to two minutes of acknowledged writes).
+    ``max_file_store``: the JetStream storage reservation, in bytes.
     """
     lines = [
         f'listen: "127.0.0.1:{port}"',
@@ -85,8 +87,9 @@ def write_config(
         f"max_payload: {8 * 1024 * 1024}",
         "jetstream {",
         f'  store_dir: "{store_dir}"',
-        "  max_file_store: 64GB",
-        *([f"  sync_interval: {sync_interval}"] if sync_interval else []),
+        f"  max_file_store: {max_file_store}",
+        # Quoted: unquoted, the config parser reads "2m" as the number 2,000,000 (seconds).
+        *([f'  sync_interval: "{sync_interval}"'] if sync_interval else []),
         "}",
     ]
     if monitor_port:
@@ -103,36 +106,54 @@ class EmbeddedNats:
         port: client port on 127.0.0.1.
         monitor_port: HTTP monitoring port (``/varz``, ``/jsz``); 0 disables it.
         extra_config: appended to the generated config (authorization).
-        sync_interval: JetStream fsync policy (see ``write_config``).
+        sync_interval: JetStream fsync policy (see ``write_config``); tests and benchmarks
+            that measure something other than the disk pass ``""``.
+        max_file_store: JetStream storage reservation in bytes.
+
+    ``start`` may be called again after the process died: same configuration, same store.
     """
 
     def __init__(
         self, data_dir: Path, *, port: int, monitor_port: int = 0, extra_config: str = "",
-        sync_interval: str = "",
+        sync_interval: str = "always", max_file_store: int = 64 * 1024**3,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.port = port
         self.monitor_port = monitor_port
         self.extra_config = extra_config
         self.sync_interval = sync_interval
+        self.max_file_store = max_file_store
         self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def config_path(self) -> Path:
+        return self.data_dir / "nats-server.conf"
+
+    @property
+    def store_dir(self) -> Path:
+        return self.data_dir / "jetstream"
 
     @property
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
-    def start(self, *, timeout_s: float = 15.0, log_file: Path | None = None) -> None:
+    def start(self, *, timeout_s: float = 15.0, log_file: Path | None = None,
+              output: int | None = None) -> None:
+        """Write the config and start the server; its output goes to ``output`` (a file
+        descriptor, e.g. a pipe the supervisor rotates) or appends to ``log_file``."""
         if not port_is_free(self.port):
             raise ServiceUnavailable(
                 f"port {self.port} is already in use: set QUANTOPS_NATS_PORT to a free port, "
                 "or QUANTOPS_NATS_URL to use a running nats-server",
                 details={"port": self.port})
-        store = self.data_dir / "jetstream"
-        store.mkdir(parents=True, exist_ok=True)
-        conf = write_config(self.data_dir / "nats-server.conf", port=self.port, store_dir=store,
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        conf = write_config(self.config_path, port=self.port, store_dir=self.store_dir,
                             monitor_port=self.monitor_port, extra=self.extra_config,
-                            sync_interval=self.sync_interval)
-        out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
+                            sync_interval=self.sync_interval,
+                            max_file_store=self.max_file_store)
+        out: int | IO[bytes] = subprocess.DEVNULL if output is None else output
+        if output is None and log_file:
+            out = open(log_file, "ab")  # noqa: SIM115
         try:
             self.process = subprocess.Popen(
                 [str(server_binary()), "-c", str(conf)], stdout=out, stderr=out,

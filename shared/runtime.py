@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+import msgspec
 import uvloop
 
 from shared import __version__, telemetry
@@ -24,6 +25,7 @@ from shared.contracts.base import DependencyStatus, Empty, HealthReply
 from shared.logs import setup_logging
 from shared.metrics import serve_metrics
 from shared.settings import Settings
+from shared.storage import StorageProbe
 from shared.subjects import health
 
 log = logging.getLogger(__name__)
@@ -44,15 +46,20 @@ class ServiceApp(Protocol):
 
 
 class HealthResponder:
-    def __init__(self, app: ServiceApp, bus: Bus) -> None:
+    def __init__(self, app: ServiceApp, bus: Bus, storage: StorageProbe) -> None:
         self.app = app
         self.bus = bus
+        self.storage = storage
         self.started = time.monotonic()
         self.instance = f"{socket.gethostname()}:{os.getpid()}"
 
     async def __call__(self, _: Empty, ctx: Context) -> HealthReply:
         deps, details = await self.app.health()
         deps = {"nats": DependencyStatus(ok=self.bus.nc.is_connected), **deps}
+        try:
+            details = {**details, "storage": msgspec.to_builtins(await self.storage.current())}
+        except OSError as e:
+            details = {**details, "storage": {"error": str(e)}}
         return HealthReply(
             service=self.app.name, version=__version__,
             status="ok" if all(d.ok for d in deps.values()) else "degraded",
@@ -65,13 +72,17 @@ async def serve_app(app: ServiceApp, settings: Settings, *, stop: asyncio.Event)
     """Connect, start ``app``, answer health, and run until ``stop`` is set."""
     bus = await Bus.connect(settings, service=app.name)
     await app.start(bus)
+    storage = StorageProbe(app.name, bus.js, settings.data_dir,
+                           reserved_bytes=settings.nats_max_file_store)
+    gauges = asyncio.create_task(storage.run(), name="storage-gauges")
     # Health is served per instance too (no queue group) so `status` can count replicas.
-    responder = HealthResponder(app, bus)
+    responder = HealthResponder(app, bus, storage)
     await bus.serve(health(app.name), responder, Empty, queue="")
     tune_gc()
     log.info("service started", extra={"version": __version__})
     await stop.wait()
     log.info("service stopping")
+    gauges.cancel()
     await app.stop()
     await bus.close()
 

@@ -8,6 +8,7 @@ process with a message naming the variable; secrets are ``Secret`` and never pri
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +21,8 @@ PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
 
 MiB = 1024 * 1024
+GiB = 1024 * MiB
+DAY_S = 24 * 3600.0
 T = TypeVar("T")
 
 
@@ -63,7 +66,7 @@ class StateSettings(_Section, frozen=True):
         max_list_limit: most keys one list page returns.
     """
 
-    max_value_bytes: PositiveInt = 1 * MiB
+    max_value_bytes: Annotated[int, msgspec.Meta(ge=1, le=64 * MiB)] = 1 * MiB
     max_namespace_bytes: PositiveInt = 256 * MiB
     compress_threshold_bytes: PositiveInt = 4096
     history: Annotated[int, msgspec.Meta(ge=1, le=64)] = 64
@@ -97,7 +100,12 @@ class ExecutorSettings(_Section, frozen=True):
         max_queue: waiting tasks the queue stream holds; a submission above it is refused.
         default_timeout_s, default_max_attempts: for tasks whose submission and type say none.
         retry_backoff_s, retry_backoff_max_s: first retry delay, doubled per attempt, capped.
-        ack_wait_s: a task whose executor stops heartbeating is redelivered after this long.
+        ack_wait_s: a task whose executor stops heartbeating is redelivered after this long
+            (executors heartbeat every third of it, so it can be short: a dead executor's
+            tasks are back in the queue within seconds).
+        record_ttl_s: a finished task's status record expires this long after it finished
+            (JetStream per-message TTL on the final record); running records never expire.
+        dead_letter_max_age_s: dead letters are kept this long (the stream's ``max_age``).
         dedupe_window_s: a resubmitted idempotency key inside this window is the same task.
         shutdown_grace_s: on SIGTERM, how long running tasks may finish before being handed back.
         starvation_limit: a waiting lower-priority task starts after this many higher ones.
@@ -117,7 +125,9 @@ class ExecutorSettings(_Section, frozen=True):
     default_max_attempts: Annotated[int, msgspec.Meta(ge=1, le=100)] = 3
     retry_backoff_s: PositiveFloat = 1.0
     retry_backoff_max_s: PositiveFloat = 300.0
-    ack_wait_s: Annotated[float, msgspec.Meta(ge=1)] = 30.0
+    ack_wait_s: Annotated[float, msgspec.Meta(ge=1)] = 5.0
+    record_ttl_s: Annotated[float, msgspec.Meta(ge=1)] = 7 * DAY_S
+    dead_letter_max_age_s: Annotated[float, msgspec.Meta(ge=60)] = 30 * DAY_S
     dedupe_window_s: Annotated[float, msgspec.Meta(ge=1)] = 120.0
     shutdown_grace_s: Annotated[float, msgspec.Meta(ge=0)] = 10.0
     starvation_limit: PositiveInt = 10
@@ -135,8 +145,18 @@ class GatewaySettings(_Section, frozen=True):
             a rate of 0 disables the limit (benchmarks).
         anonymous_rate_limit_per_s, anonymous_rate_limit_burst: token bucket per client IP for
             public routes and for failed authentication attempts.
+        max_body_bytes: the largest request body read whole into memory (a state snapshot
+            upload); JSON routes have their own, smaller limits and uploads stream.
         access_token_ttl_s, refresh_token_ttl_s: lifetimes of JWT access and refresh tokens.
         api_key_cache_ttl_s: how long a verified API key skips argon2 (0: verify every time).
+        trusted_proxies: comma-separated addresses or CIDR networks (an ingress, a load
+            balancer) whose ``X-Forwarded-For`` names the client; empty: the socket's peer is.
+        failed_auth_per_s, failed_auth_burst: failed attempts one API key id may take (besides
+            its address's budget) before uncached checks of it wait.
+        max_keys_per_user: active API keys one user may hold.
+        max_streams_per_principal: event streams (SSE) one user may hold open at once.
+        stream_buffer_bytes: how far an event stream's reader may fall behind (older events
+            are dropped beyond it).
         jwt_secret: HS256 signing key (>= 32 chars); empty: generated once into the data dir.
         bootstrap_api_key: the first admin's API key (``qo_<id>_<secret>``, e.g. from a
             Kubernetes Secret); empty: generated on first start and written to the data dir.
@@ -148,7 +168,7 @@ class GatewaySettings(_Section, frozen=True):
 
     host: str = "127.0.0.1"
     port: Port = 8080
-    max_body_bytes: PositiveInt = 512 * MiB
+    max_body_bytes: PositiveInt = 256 * MiB
     rate_limit_per_s: Annotated[float, msgspec.Meta(ge=0)] = 1000.0
     rate_limit_burst: PositiveInt = 2000
     anonymous_rate_limit_per_s: Annotated[float, msgspec.Meta(ge=0)] = 20.0
@@ -156,6 +176,12 @@ class GatewaySettings(_Section, frozen=True):
     access_token_ttl_s: PositiveInt = 900
     refresh_token_ttl_s: PositiveInt = 7 * 24 * 3600
     api_key_cache_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0
+    trusted_proxies: str = ""
+    failed_auth_per_s: Annotated[float, msgspec.Meta(ge=0)] = 1.0
+    failed_auth_burst: PositiveInt = 20
+    max_keys_per_user: PositiveInt = 100
+    max_streams_per_principal: PositiveInt = 8
+    stream_buffer_bytes: Annotated[int, msgspec.Meta(ge=64 * 1024)] = 4 * MiB
     jwt_secret: Secret = Secret("")
     bootstrap_api_key: Secret = Secret("")
     auth_store: Literal["sqlite", "kv"] = "sqlite"
@@ -186,10 +212,18 @@ class QuantSettings(_Section, frozen=True):
             ``calendar_gap`` validation warnings (a task may pass its own).
         serve: executor processes answer ``executor.quant.*`` (predict, trial history).
         model_cache_size, model_cache_ttl_s: loaded models each executor keeps for predict.
+        model_cache_bytes: their total memory (estimated from what their files unpack to).
         resolve_ttl_s: how long a moving ref (``name@production``, a dataset name) is trusted
             without an event saying it moved.
         dataset_cache_bytes: dataset bytes each executor keeps in memory for tasks.
-        signals_namespace, trials_namespace, backtests_namespace: state-service namespaces.
+        signals_namespace, trials_namespace, backtests_namespace, live_namespace:
+            state-service namespaces (``live``: strategies' specs and checkpoints).
+        signals_ttl_s, trials_ttl_s, backtests_ttl_s: how long a record written there lives
+            (its ``Nats-TTL``); 0 keeps it until deleted.
+        sweep_keep_best: a finished sweep keeps the registered versions of its best N trials
+            (and any an alias points to) and deletes the rest; 0 keeps them all.
+        bars_max_age_s, bars_duplicate_window_s: retention of the market-data stream and how
+            long JetStream remembers a bar's id to drop a re-sent copy.
     """
 
     seed_demo: bool = True
@@ -198,12 +232,25 @@ class QuantSettings(_Section, frozen=True):
     max_gap_factor: PositiveFloat = 3.0
     serve: bool = True
     model_cache_size: PositiveInt = 16
+    model_cache_bytes: PositiveInt = 256 * MiB
     model_cache_ttl_s: PositiveFloat = 3600.0
     resolve_ttl_s: PositiveFloat = 5.0
     dataset_cache_bytes: PositiveInt = 512 * MiB
     signals_namespace: str = "signals"
     trials_namespace: str = "trials"
     backtests_namespace: str = "backtests"
+    live_namespace: str = "live"
+    bars_max_age_s: PositiveFloat = 30 * 24 * 3600.0
+    bars_duplicate_window_s: PositiveFloat = 120.0
+    signals_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 7 * DAY_S
+    trials_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 30 * DAY_S
+    backtests_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 90 * DAY_S
+    sweep_keep_best: Annotated[int, msgspec.Meta(ge=0, le=500)] = 10
+
+
+def ttl_or_none(seconds: float) -> int | None:
+    """A retention setting as a state-service ``ttl_s``: whole seconds, 0 meaning none."""
+    return max(1, math.ceil(seconds)) if seconds > 0 else None
 
 
 class TelemetrySettings(_Section, frozen=True):
@@ -220,12 +267,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         data_dir: where the embedded server, catalogs and credentials live.
         nats_port: port of the embedded nats-server (loopback only).
         nats_monitor_port: HTTP monitoring port of the embedded server (``/varz``); 0: none.
-        nats_sync_interval: JetStream fsync policy of the embedded server: empty keeps the
-            nats-server default (2m), ``always`` puts every acknowledged write on disk (the
-            Helm chart's default for a cluster).
+        nats_sync_interval: JetStream fsync policy of the embedded server: ``always`` (the
+            default) puts every acknowledged write on disk before acknowledging it; a duration
+            (``2m``, NATS's own default) or empty trades the last moments before a machine
+            crash for write throughput (docs/operations.md has the measured cost).
+        nats_max_file_store: JetStream storage the embedded server reserves (bytes); health and
+            the ``QuantopsJetStreamStorageFilling`` alert measure use against it.
+        events_max_age_s, events_max_bytes: limits of the shared events stream (oldest dropped
+            first); a service that finds the stream configured otherwise brings it to these.
+        log_max_bytes, log_backups: under ``quantops up``, each log file rotates at this size
+            and this many old files are kept (errors also go to ``errors.log``).
+        up_executors: executor processes ``quantops up`` runs (two: submissions keep a
+            responder while one restarts).
         metrics_port: Prometheus port of this process; 0 picks a free one.
         metrics_base_port: under ``quantops up``, services get consecutive metrics ports from
-            here (state, registry, executor, gateway); 0 lets each pick a free one.
+            here (state, registry, each executor, gateway); 0 lets each pick a free one.
         request_timeout_s: default timeout of a request to another service.
         stream_replicas: replicas of every stream, KV bucket and object store a service
             creates (3 on a clustered JetStream; 1 for the embedded single server).
@@ -239,7 +295,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     data_dir: Path = Path(".quantops")
     nats_port: Port = 4222
     nats_monitor_port: Port = 8222
-    nats_sync_interval: Annotated[str, msgspec.Meta(pattern=r"^(|always|\d+(ms|s|m|h))$")] = ""
+    nats_sync_interval: Annotated[str, msgspec.Meta(pattern=r"^(|always|\d+(ms|s|m|h))$")] = (
+        "always")
+    nats_max_file_store: Annotated[int, msgspec.Meta(ge=64 * MiB)] = 64 * GiB
+    events_max_age_s: Annotated[float, msgspec.Meta(ge=60)] = 30 * DAY_S
+    events_max_bytes: Annotated[int, msgspec.Meta(ge=1 * MiB)] = 1 * GiB
+    log_max_bytes: Annotated[int, msgspec.Meta(ge=64 * 1024)] = 20 * MiB
+    log_backups: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
+    up_executors: Annotated[int, msgspec.Meta(ge=1, le=16)] = 2
     metrics_port: Port = 0
     metrics_host: str = "127.0.0.1"
     metrics_base_port: Port = 9101

@@ -9,19 +9,24 @@ from __future__ import annotations
 from nats.js import JetStreamContext, api
 from nats.js.errors import APIError, BadRequestError
 
+from shared.settings import Settings
 from shared.subjects import EVENTS_PREFIX, Stream
 
 DAY_S = 24 * 3600.0
 _STREAM_IN_USE = 10058
 
 
-def events_config(replicas: int = 1) -> api.StreamConfig:
-    """Facts kept 30 days or 1 GiB, whichever ends first; the duplicate window drops an event
-    re-published after a crash (publishers set ``Nats-Msg-Id`` to the event id)."""
+def events_config(settings: Settings) -> api.StreamConfig:
+    """Facts kept ``events_max_age_s`` (30 days) or ``events_max_bytes`` (1 GiB), whichever
+    ends first, oldest dropped first; the duplicate window drops an event re-published after a
+    crash (publishers set ``Nats-Msg-Id`` to the event id)."""
     return api.StreamConfig(
         name=Stream.EVENTS, subjects=[f"{EVENTS_PREFIX}.>"], retention=api.RetentionPolicy.LIMITS,
-        storage=api.StorageType.FILE, max_age=30 * DAY_S, max_bytes=1024**3,
-        discard=api.DiscardPolicy.OLD, duplicate_window=120.0, num_replicas=replicas)
+        storage=api.StorageType.FILE, max_age=settings.events_max_age_s,
+        max_bytes=settings.events_max_bytes, discard=api.DiscardPolicy.OLD,
+        # JetStream refuses a duplicate window longer than max_age.
+        duplicate_window=min(120.0, settings.events_max_age_s),
+        num_replicas=settings.stream_replicas)
 
 
 async def ensure_stream(js: JetStreamContext, config: api.StreamConfig, *,

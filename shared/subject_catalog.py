@@ -21,6 +21,7 @@ from typing import Any
 from shared import subjects
 from shared.contracts import datasets as ds
 from shared.contracts import executor as ex
+from shared.contracts import live as lv
 from shared.contracts import quant as qu
 from shared.contracts import registry as reg
 from shared.contracts import state as st
@@ -28,6 +29,7 @@ from shared.contracts.base import Empty, HealthReply
 from shared.subjects import SERVICES, Bucket, DatasetEvent, ModelEvent, Stream, health
 from shared.subjects import DatasetSubject as D
 from shared.subjects import ExecutorSubject as E
+from shared.subjects import LiveSubject as L
 from shared.subjects import QuantSubject as Q
 from shared.subjects import RegistrySubject as R
 from shared.subjects import StateSubject as S
@@ -149,6 +151,15 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(Q.TRIALS, qu.TrialsRequest, qu.TrialsReply,
               "Trial history of a task type: trend, parameter effects, recommendation"),
     Operation(Q.TEMPLATES, Empty, qu.TemplatesReply, "The shipped pipeline templates"),
+    Operation(L.START, lv.StartRequest, lv.StrategyStatus,
+              "Store a live strategy and run it (idempotent; operator)"),
+    Operation(L.STOP, lv.StrategyRequest, lv.StrategyStatus,
+              "Stop a strategy's runner, positions kept (operator)"),
+    Operation(L.KILL, lv.StrategyRequest, lv.StrategyStatus,
+              "Kill switch: flatten every position and stop (operator)"),
+    Operation(L.STATUS, lv.StrategyRequest, lv.StrategyStatus,
+              "A strategy's positions, cash, P&L, risk state and latest fills"),
+    Operation(L.LIST, Empty, lv.StrategyList, "Every strategy's status"),
 )
 
 _TASK_ID = {"task_id": "the task's id"}
@@ -174,6 +185,18 @@ PUBLICATIONS: tuple[Publication, ...] = (
                   headers={"Nats-Msg-Id": "the event id"}) for e in ModelEvent),
     Publication(DatasetEvent.NAMED, ds.DatasetEvent, "A dataset name now points to a file",
                 Stream.EVENTS, headers={"Nats-Msg-Id": "the event id"}),
+    Publication(f"{subjects.BARS_PREFIX}.{{symbol}}", qu.Bar,
+                "A market-data bar; JetStream drops a re-sent one (same symbol and timestamp)",
+                Stream.BARS, {"symbol": "the instrument (letters, digits, _ and -)"},
+                {"Nats-Msg-Id": "<symbol>@<ISO timestamp>", "traceparent": "the bar's trace"}),
+    Publication(f"{subjects.LIVE_FILL_EVENTS}.{{strategy}}", lv.FillEvent,
+                "A paper fill of a live strategy (once per strategy, bar and symbol)",
+                Stream.EVENTS, {"strategy": "the strategy's name"},
+                {"Nats-Msg-Id": "fill:<strategy>:<timestamp>:<symbol>"}),
+    Publication(f"{subjects.LIVE_RISK_EVENTS}.{{strategy}}", lv.BreachEvent,
+                "A risk limit that acted on a live strategy (kill: the kill switch tripped)",
+                Stream.EVENTS, {"strategy": "the strategy's name"},
+                {"Nats-Msg-Id": "risk:<strategy>:<timestamp>:<limit>:<symbol>"}),
     Publication(f"{subjects.STATE_CHANGES_PREFIX}.{{namespace}}.{{key}}", None,
                 "Every committed change of a state key, republished by JetStream (core NATS: "
                 "not replayed); the body is the stored JSON document", "",
@@ -190,6 +213,8 @@ STREAMS: dict[str, tuple[str, str]] = {
     Stream.TASKS_DEAD: ("dead letters", f"{subjects.DEAD_LETTER_PREFIX}.<task_id>"),
     Stream.EVENTS: ("facts for anyone to consume (limits retention)",
                     f"{subjects.EVENTS_PREFIX}.>"),
+    Stream.BARS: ("market data, deduplicated by symbol and timestamp (limits retention)",
+                  f"{subjects.BARS_PREFIX}.<symbol>"),
 }
 BUCKETS: dict[str, str] = {
     Bucket.STATE: "KV: every state key (<namespace>.<key>), history per key",

@@ -150,12 +150,63 @@ class QuantSubject(StrEnum):
     TEMPLATES = "executor.quant.templates"  # the shipped pipeline templates
 
 
+class LiveSubject(StrEnum):
+    """Request/reply subjects of the live trading loop, served by every executor process that
+    loads the quant plugin (Structs in ``shared.contracts.live``)."""
+
+    START = "executor.live.start"  # store a strategy and run it (operator)
+    STOP = "executor.live.stop"  # stop its runner, positions kept (operator)
+    KILL = "executor.live.kill"  # the kill switch: flatten and stop (operator)
+    STATUS = "executor.live.status"  # positions, P&L, risk state, latest fills
+    LIST = "executor.live.list"  # every strategy's status
+
+
+#: Facts of the live loop on the EVENTS stream, ``<prefix>.<strategy>``: fills (``FillEvent``)
+#: and risk-limit breaches (``BreachEvent``).
+LIVE_FILL_EVENTS: Final = "events.live.fill"
+LIVE_RISK_EVENTS: Final = "events.live.risk"
+
+
+def live_fill_subject(strategy: str) -> str:
+    return f"{LIVE_FILL_EVENTS}.{strategy}"
+
+
+def live_risk_subject(strategy: str) -> str:
+    return f"{LIVE_RISK_EVENTS}.{strategy}"
+
+
+#: Market data: ``bars.<symbol>`` on the BARS stream (body ``shared.contracts.quant.Bar``).
+BARS_PREFIX: Final = "bars"
+
+
+def bar_subject(symbol: str) -> str:
+    return f"{BARS_PREFIX}.{symbol}"
+
+
+#: The largest request body a request/reply subject accepts (the bus refuses bigger ones with
+#: ``payload_too_large`` before decoding). Requests name things; the few that carry data say
+#: how much below. Nothing exceeds the server's ``max_payload`` (8 MiB in every deployment).
+MAX_REQUEST_BYTES: Final = 1024 * 1024
+LARGE_REQUESTS: Final[dict[str, int]] = {
+    StateSubject.PUT: 8 * 1024 * 1024,  # a value, up to a namespace's max_value_bytes
+    RegistrySubject.REGISTER: 2 * 1024 * 1024,  # a 1 MiB artifact inline, base64
+    ExecutorSubject.SUBMIT: 4 * 1024 * 1024,  # task input
+    ExecutorSubject.WORKFLOW_SUBMIT: 4 * 1024 * 1024,
+    QuantSubject.PREDICT: 8 * 1024 * 1024,  # bars in the request
+}
+
+
+def max_request_bytes(subject: str) -> int:
+    return LARGE_REQUESTS.get(subject, MAX_REQUEST_BYTES)
+
+
 class Stream(StrEnum):
     """JetStream streams and the subjects they capture."""
 
     TASKS = "QUANTOPS_TASKS"  # work queue: tasks.queue.<priority>.<task_id>
     TASKS_DEAD = "QUANTOPS_TASKS_DEAD"  # dead letters: tasks.dead.<task_id>
     EVENTS = "QUANTOPS_EVENTS"
+    BARS = "QUANTOPS_BARS"  # market data: bars.<symbol>, deduplicated by symbol and timestamp
 
 
 #: Task messages: ``tasks.queue.<high|normal|low>.<task_id>`` (shared.contracts.executor).

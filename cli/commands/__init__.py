@@ -1,5 +1,5 @@
 """The ``quantops`` subcommands that talk to the gateway over HTTP, one module per resource
-family (``models``, ``tasks``, ``state``, ``datasets``, ``keys``), all through
+family (``models``, ``tasks``, ``state``, ``datasets``, ``keys``, ``live``), all through
 ``shared.clients.http.Client``. Gateway URL and API key come from the settings
 (``QUANTOPS_CLIENT_URL``, ``QUANTOPS_API_KEY``; without a key, the first admin's key that
 ``quantops up`` wrote into the data directory, if readable). Every command takes ``--url`` and
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from cli.commands import datasets, keys, models, state, tasks
+from cli.commands import datasets, keys, live, models, state, tasks
 
-FAMILIES = (models, tasks, state, datasets, keys)
+FAMILIES = (models, tasks, state, datasets, keys, live)
 
 
 def register(sub: Any) -> None:

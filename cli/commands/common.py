@@ -45,6 +45,10 @@ def run(handler: Handler, args: argparse.Namespace, settings: Settings) -> int:
         _fail(e, "is the gateway running? (QUANTOPS_CLIENT_URL, --url)")
     except QuantopsError as e:
         _fail(e, "")
+    except OSError as e:  # a file named on the command line: missing, unreadable, a directory
+        where = f" {e.filename}" if e.filename else ""
+        print(f"error: cannot read{where}: {e.strerror or e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -60,6 +64,18 @@ def _fail(error: QuantopsError, hint: str) -> None:
     print(f"error: {error.message} ({', '.join(facts)})", file=sys.stderr)
     if hint:
         print(f"hint: {hint}", file=sys.stderr)
+
+
+def readable_file(text: str) -> Path:
+    """An argparse ``type`` for files to upload: a missing or unreadable one is a usage error
+    (exit status 2 and one line), not a traceback from deep inside the upload."""
+    path = Path(text)
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as e:
+        raise argparse.ArgumentTypeError(f"cannot read {text}: {e.strerror or e}") from e
+    return path
 
 
 def json_value(text: str) -> Any:

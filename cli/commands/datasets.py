@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
-from cli.commands.common import command
+from cli.commands.common import command, readable_file
 from cli.commands.output import ProgressBar, print_json, print_table, size
 from shared.clients.http import Client
 from shared.contracts.datasets import DatasetInfo
@@ -22,7 +21,7 @@ def register(sub: Any) -> None:
     cmds = p.add_subparsers(dest="datasets_command", required=True)
     up = command(cmds, "upload", upload, "upload a CSV or Parquet file (streamed, validated)")
     up.add_argument("name")
-    up.add_argument("file", type=Path)
+    up.add_argument("file", type=readable_file)
     up.add_argument("--format", choices=["csv", "parquet"], help="default: from the extension")
     up.add_argument("--source", default="", help="where the data comes from")
     ls = command(cmds, "ls", list_datasets, "datasets with rows, symbols and date range")

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from cli.commands.common import command
+from cli.commands.common import command, readable_file
 from cli.commands.output import ProgressBar, print_json, print_table, size
 from shared.clients.http import Client
 from shared.contracts.registry import ArtifactFormat, VersionSpec
@@ -37,7 +37,7 @@ def register(sub: Any) -> None:
     rollback.add_argument("--reason", default="")
     up = command(cmds, "upload", upload, "register a version from a file (streamed)")
     up.add_argument("name")
-    up.add_argument("file", type=Path)
+    up.add_argument("file", type=readable_file)
     up.add_argument("--format", default="skops", choices=[f.value for f in ArtifactFormat])
     up.add_argument("--metric", action="append", default=[], metavar="NAME=VALUE")
     up.add_argument("--description", default="")

@@ -52,11 +52,11 @@ class ExecutorApp:
     async def start(self, bus: Bus) -> None:
         s = self.settings.executor
         self._bus = bus
-        status_kv, workflows_kv = await ensure_all(bus.js, s,
-                                                   replicas=self.settings.stream_replicas)
+        status_kv, workflows_kv = await ensure_all(bus.js, self.settings)
         await self.pool.start()
         store = StatusStore(bus.js, status_kv, Bucket.TASK_STATUS)
-        self.writer = writer = StatusWriter(bus.nc, Bucket.TASK_STATUS)
+        self.writer = writer = StatusWriter(bus.nc, Bucket.TASK_STATUS,
+                                            final_ttl_s=s.record_ttl_s)
         await writer.start()
         submitter = Submitter(bus.nc, bus.js, self.registry, store, s)
         workflows = Workflows(bus.nc, bus.js, workflows_kv, submitter, store, writer)

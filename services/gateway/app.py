@@ -7,22 +7,26 @@ from collections.abc import Iterator
 from litestar import Litestar, Router
 from litestar.config.app import AppConfig
 from litestar.datastructures import State
+from litestar.enums import ScopeType
 from litestar.handlers import HTTPRouteHandler
 from litestar.handlers.base import BaseRouteHandler
-from litestar.openapi import OpenAPIConfig, ResponseSpec
+from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.routes import ASGIRoute, HTTPRoute, WebSocketRoute
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.gateway import documented
 from services.gateway.auth.roles import PUBLIC, ROUTE_ROLES
 from services.gateway.auth.runtime import Auth
-from services.gateway.problems import EXCEPTION_HANDLERS, PROBLEM_JSON, Problem
+from services.gateway.problems import EXCEPTION_HANDLERS
 from services.gateway.routes import (
     auth,
     dashboard,
     datasets,
     health,
     keys,
+    live,
     models,
     quant,
     specs,
@@ -30,14 +34,16 @@ from services.gateway.routes import (
     tasks,
     users,
 )
+from services.gateway.streams import StreamSlots
+from services.gateway.strictbody import StrictRequest
 from shared import __version__
 from shared.bus import Bus
 from shared.settings import Settings
 
 ROUTE_MODULES = (health, auth, users, keys, state, models, tasks, specs, dashboard,
-                 datasets, quant)
-#: Either header works on every route that is not public.
-SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
+                 datasets, quant, live)
+#: Body limit of every route that declares none: JSON requests naming things, not carrying data.
+DEFAULT_BODY_BYTES = 64 * 1024
 
 
 class RouteRoleError(RuntimeError):
@@ -89,43 +95,65 @@ def _openapi() -> OpenAPIConfig:
     )
 
 
-def _problem(description: str) -> ResponseSpec:
-    return ResponseSpec(data_container=Problem, description=description, media_type=PROBLEM_JSON,
-                        generate_examples=False)
+def _fix_allow(app: Litestar) -> None:
+    """Litestar's automatic ``OPTIONS`` answer lists the methods of the first handler
+    registered for a path only (its closure keeps that early route): record every method of
+    the final route, and ``_allow`` puts them in the header."""
+    for route in app.routes:
+        if isinstance(route, HTTPRoute):
+            for handler in route.route_handlers:
+                if handler.handler_name == "options_handler":
+                    handler.opt["allow"] = ", ".join(sorted(route.methods))
 
 
-#: What the guard may answer, by declared role, for the OpenAPI document.
-_GUARD_RESPONSES = {400: _problem("Invalid request: bad JSON, wrong types, unknown fields"),
-                    429: _problem("Rate limited; see Retry-After")}
-_AUTH_RESPONSES = {401: _problem("Missing, invalid, expired or revoked credentials"),
-                   403: _problem("The caller's role is too weak"), **_GUARD_RESPONSES}
+def allow_middleware(app: ASGIApp) -> ASGIApp:
+    """Puts the methods ``_fix_allow`` recorded into an ``OPTIONS`` answer's ``Allow``."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP or scope["method"] != "OPTIONS":
+            await app(scope, receive, send)
+            return
+
+        async def send_allow(message: Message) -> None:
+            handler = scope.get("route_handler")
+            allow = handler.opt.get("allow") if handler is not None else None
+            if message["type"] == "http.response.start" and allow:
+                headers = [(k, v) for k, v in message["headers"] if k.lower() != b"allow"]
+                message = {**message, "headers": [*headers, (b"allow", allow.encode())]}
+            await send(message)
+
+        await app(scope, receive, send_allow)
+
+    return middleware
 
 
-def _declare_security(handlers: list[BaseRouteHandler]) -> None:
-    """Document what the guard does to each operation: credentials needed, 401/403/429."""
+def _size_uploads(handlers: list[BaseRouteHandler], max_bytes: int) -> None:
+    """Routes that read a whole file into memory (``opt={"body": "upload"}``) take up to the
+    configured ``max_body_bytes``; streamed uploads declare their own ceiling."""
     for handler in handlers:
-        if not isinstance(handler, HTTPRouteHandler):
-            continue
-        public = handler.opt.get("role") == PUBLIC
-        if not public:
-            handler.security = SECURITY
-        extra = _GUARD_RESPONSES if public else _AUTH_RESPONSES
-        handler.responses = {**extra, **(handler.responses or {})}
+        if isinstance(handler, HTTPRouteHandler) and handler.opt.get("body") == "upload":
+            handler.request_max_body_size = max_bytes
 
 
 def create_app(settings: Settings, bus: Bus, auth: Auth) -> Litestar:
     """The app; raises ``RouteRoleError`` if any route lacks a role."""
     handlers = [r for m in ROUTE_MODULES for r in m.ROUTES]
-    _declare_security(handlers)
+    documented.declare(handlers)
+    _size_uploads(handlers, settings.gateway.max_body_bytes)
     config = AppConfig(
         route_handlers=handlers,
         guards=[auth.guard],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        state=State({"bus": bus, "settings": settings, "auth": auth}),
-        request_max_body_size=settings.gateway.max_body_bytes,
+        state=State({"bus": bus, "settings": settings, "auth": auth,
+                     "streams": StreamSlots(settings.gateway.max_streams_per_principal)}),
+        # A route that takes more says so itself (uploads stream; state values, tasks).
+        request_max_body_size=DEFAULT_BODY_BYTES,
+        request_class=StrictRequest,
+        middleware=[allow_middleware],
         openapi_config=_openapi(),
         debug=False,
     )
     app = Litestar.from_config(config)
     check_route_roles(app)
+    _fix_allow(app)
     return app

@@ -18,6 +18,7 @@ from nats.js.errors import Error as JsError
 from services.registry.catalog import Catalog, placeholders
 from shared import telemetry
 from shared.logs import correlation_id
+from shared.settings import Settings
 from shared.streams import ensure_stream, events_config
 from shared.subjects import Header
 
@@ -26,9 +27,9 @@ log = logging.getLogger(__name__)
 BATCH = 256
 
 
-async def ensure_events_stream(js: JetStreamContext, *, replicas: int = 1) -> None:
-    """Create the shared EVENTS stream unless it exists; an existing one is left as it is."""
-    await ensure_stream(js, events_config(replicas), update=False)
+async def ensure_events_stream(js: JetStreamContext, settings: Settings) -> None:
+    """Create the shared EVENTS stream, or bring its limits to the settings."""
+    await ensure_stream(js, events_config(settings), update=True)
 
 
 class Publisher:

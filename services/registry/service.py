@@ -67,7 +67,7 @@ class RegistryApp:
         self.artifacts = artifacts = ArtifactStore(
             bus.nc, bus.js, Bucket.ARTIFACTS.value, replicas=self.settings.stream_replicas)
         await artifacts.open()
-        await ensure_events_stream(bus.js, replicas=self.settings.stream_replicas)
+        await ensure_events_stream(bus.js, self.settings)
         self.publisher = publisher = Publisher(self.catalog, bus.js)
         self.orphans = OrphanRemover(self.catalog, artifacts, publisher,
                                      upload_ttl_s=cfg.upload_ttl_s)

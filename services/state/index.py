@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 from dataclasses import dataclass
 
 import msgspec
@@ -18,6 +19,9 @@ import msgspec
 from services.state import codec, names
 from services.state.store import Stored
 from shared.contracts.state import NamespaceConfig
+from shared.errors import IntegrityError
+
+log = logging.getLogger(__name__)
 
 _config_decoder = msgspec.json.Decoder(NamespaceConfig)
 
@@ -78,8 +82,12 @@ class Index:
         size = codec.size_of(s.data, s.headers)
         value = None
         if size <= self.cache_value_max and self.cached_bytes + size <= self.cache_max_bytes:
-            value = codec.decode_stored(s.data, s.headers)
-            self.cached_bytes += len(value)
+            try:  # inflated no further than the size it claims: the cache's budget holds
+                value = codec.decode_stored(s.data, s.headers, max_bytes=size)
+                self.cached_bytes += len(value)
+            except IntegrityError:
+                log.warning("a stored value does not match its size; not cached",
+                            extra={"namespace": ns, "revision": s.revision})
         entry = Entry(s.revision, size, s.timestamp, s.expires_at, codec.schema_of(s.headers),
                       value)
         entries[key] = entry

@@ -59,6 +59,10 @@ def unregister(namespace: str) -> None:
         del _STEPS[k]
 
 
+#: Missing versions named in an error reply, at most.
+_SHOWN = 20
+
+
 def missing_steps(namespace: str, target: int) -> list[int]:
     """The versions ``v < target`` with no registered step ``v -> v+1``."""
     return [v for v in range(1, target) if (namespace, v) not in _STEPS]
@@ -96,10 +100,13 @@ def check_declarable(namespace: str, target: int) -> None:
     """A namespace may only declare a version every older value can be migrated to."""
     missing = missing_steps(namespace, target)
     if missing:
+        shown = missing[:_SHOWN]  # the reply stays small whatever version was asked for
+        more = f" and {len(missing) - len(shown)} more" if len(missing) > len(shown) else ""
         raise InvalidRequest(
             f"cannot declare schema version {target} for {namespace!r}: no migration registered "
-            f"from version(s) {missing}",
-            details={"missing_from_versions": missing, "schema_version": target})
+            f"from version(s) {shown}{more}",
+            details={"missing_from_versions": shown, "missing_count": len(missing),
+                     "schema_version": target})
 
 
 def load(modules: str) -> list[str]:

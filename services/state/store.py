@@ -49,6 +49,8 @@ from shared.subjects import STATE_CHANGES_PREFIX
 EXPECTED_LAST: Final = "Nats-Expected-Last-Subject-Sequence"
 TTL: Final = "Nats-TTL"
 ROLLUP: Final = "Nats-Rollup"
+#: Deduplication id (``duplicate_window`` of the stream): idempotency keys of writes.
+MSG_ID: Final = "Nats-Msg-Id"
 #: Most messages one atomic batch may hold (nats-server's ``max_msgs`` batch limit).
 MAX_BATCH: Final = 1000
 _WRONG_LAST_SEQUENCE: Final = 10071

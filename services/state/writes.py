@@ -18,7 +18,7 @@ from services.state import codec, metrics, names
 from services.state.feed import Feed
 from services.state.index import Index
 from services.state.namespaces import TOMBSTONE, Namespaces
-from services.state.store import EXPECTED_LAST, ROLLUP, TTL, KvStore, Stored
+from services.state.store import EXPECTED_LAST, MSG_ID, ROLLUP, TTL, KvStore, Stored
 from shared.contracts.state import DeleteReply, DeleteRequest, PutReply, PutRequest
 from shared.errors import InvalidRequest, NotFound, PayloadTooLarge, RevisionConflict
 from shared.settings import StateSettings
@@ -59,6 +59,7 @@ class Writer:
             headers[TTL] = f"{req.ttl_s}s"
             headers[ROLLUP] = "sub"
         item = names.item(ns, key)
+        _idempotent(headers, item, req.request_id)
         if req.expected_revision == 0:
             revision = await self._put_absent(ns, item, data, headers)
         else:
@@ -88,8 +89,23 @@ class Writer:
         try:
             return await self.store.put(item, data, headers)
         except RevisionConflict as e:
+            replayed = await self._replayed(item, headers)
+            if replayed is not None:
+                return replayed
             metrics.conflict(ns)
             raise await self._conflict(item, e) from None
+
+    async def _replayed(self, item: str, headers: dict[str, str]) -> int | None:
+        """The revision of this very write if it is already the key's latest: JetStream checks
+        a compare-and-set before its duplicate window, so a retried CAS write would otherwise
+        conflict with itself."""
+        msg_id = headers.get(MSG_ID)
+        if msg_id is None:
+            return None
+        latest = await self.store.last(item)
+        if latest is not None and latest.headers.get(MSG_ID) == msg_id:
+            return latest.revision
+        return None
 
     async def _put_absent(self, ns: str, item: str, data: bytes, headers: dict[str, str]
                           ) -> int:
@@ -101,6 +117,9 @@ class Writer:
                 return await self.store.put(item, data, {**headers, EXPECTED_LAST: str(expected)})
             except RevisionConflict:
                 latest = await self.store.last(item)
+                if latest is not None and MSG_ID in headers and latest.headers.get(
+                        MSG_ID) == headers[MSG_ID]:
+                    return latest.revision  # this write, replayed (see ``_replayed``)
                 if latest is not None and _live(latest):
                     metrics.conflict(ns)
                     raise _conflict_error(item, latest.revision) from None
@@ -127,6 +146,7 @@ class Writer:
                                  details={"field": "expected_revision"})
         item = names.item(ns, key)
         headers = dict(TOMBSTONE)
+        _idempotent(headers, item, req.request_id)
         if req.expected_revision is not None:
             headers[EXPECTED_LAST] = str(req.expected_revision)
         else:
@@ -136,6 +156,14 @@ class Writer:
                                details={"namespace": ns, "key": key})
         revision = await self._store(ns, item, b"", headers)
         return DeleteReply(namespace=ns, key=key, revision=revision)
+
+
+def _idempotent(headers: dict[str, str], item: str, request_id: str) -> None:
+    """JetStream's own dedupe: a second message with the same ``Nats-Msg-Id`` within the
+    stream's duplicate window is acknowledged with the first one's sequence and not stored.
+    The key is part of the id, so two keys never share one."""
+    if request_id:
+        headers[MSG_ID] = f"{item}:{request_id}"
 
 
 def _live(stored: Stored) -> bool:

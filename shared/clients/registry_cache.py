@@ -14,8 +14,10 @@ hot-swaps to a promoted model on its next ``get``.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import time
+import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -68,14 +70,28 @@ class LoadedModel:
     info: VersionInfo
     model: Any
     loaded_at: float
+    size_bytes: int = 0
+
+
+def unpacked_bytes(data: bytes) -> int:
+    """A loaded model's memory, estimated before loading: what its file unpacks to (a zip
+    archive such as skops: the sum of its members' declared sizes), else the file's size."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return max(len(data), sum(i.file_size for i in archive.infolist()))
+    except (zipfile.BadZipFile, ValueError):
+        return len(data)
 
 
 class ModelCache:
-    """Loaded models by digest, LRU-evicted beyond ``max_models``, reloaded after ``ttl_s``.
+    """Loaded models by digest, LRU-evicted beyond ``max_models`` or ``max_bytes``, reloaded
+    after ``ttl_s``.
 
     Args:
         client: a ``RegistryClient`` (anything with ``get``, ``download`` and ``bus``).
         max_models: models kept in memory.
+        max_bytes: their total estimated memory (``unpacked_bytes``); the newest model stays
+            even if it alone is larger.
         ttl_s: a loaded model is dropped this long after loading.
         resolve_ttl_s: how long a moving ref's resolution is trusted without an event.
         allow_pickle, trusted: passed to ``load_artifact`` by the default loader.
@@ -83,12 +99,14 @@ class ModelCache:
         clock: monotonic seconds (tests move it).
     """
 
-    def __init__(self, client: RegistryReader, *, max_models: int = 8, ttl_s: float = 3600.0,
+    def __init__(self, client: RegistryReader, *, max_models: int = 8,
+                 max_bytes: int = 1 << 30, ttl_s: float = 3600.0,
                  resolve_ttl_s: float = 30.0, allow_pickle: bool = False,
                  trusted: Iterable[str] = (), loader: Loader | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.client = client
         self.max_models, self.ttl_s, self.resolve_ttl_s = max_models, ttl_s, resolve_ttl_s
+        self.max_bytes = max_bytes
         trusted = tuple(trusted)
         self.loader: Loader = loader or (lambda data, info: load_artifact(
             data, info.artifact.format, allow_pickle=allow_pickle, trusted=trusted))
@@ -149,12 +167,19 @@ class ModelCache:
         _, data = await self.client.download(info.ref)
         model = await asyncio.to_thread(self.loader, data, info)
         self._stats.loads += 1
-        loaded = LoadedModel(info=info, model=model, loaded_at=self.clock())
+        loaded = LoadedModel(info=info, model=model, loaded_at=self.clock(),
+                             size_bytes=unpacked_bytes(data))
         self._models[info.artifact.sha256] = loaded
-        while len(self._models) > self.max_models:
+        while len(self._models) > 1 and (len(self._models) > self.max_models
+                                         or self.size_bytes > self.max_bytes):
             self._models.popitem(last=False)
             self._stats.evictions += 1
         return loaded
+
+    @property
+    def size_bytes(self) -> int:
+        """The estimated memory of the loaded models."""
+        return sum(m.size_bytes for m in self._models.values())
 
     async def _on_msg(self, msg: Msg) -> None:
         try:

@@ -33,6 +33,7 @@ from nats.js import api
 from nats.js.errors import ObjectNotFoundError
 
 from shared.bus import Bus, flush
+from shared.bytequeue import ByteQueue
 from shared.contracts.base import Empty
 from shared.contracts.state import (
     NULL,
@@ -94,6 +95,10 @@ def changes_subject(namespace: str) -> str:
     return f"{STATE_CHANGES_PREFIX}.{namespace}.>"
 
 
+#: What a watcher may fall behind by before the oldest changes are dropped.
+WATCH_BUFFER_BYTES = 4 * 1024 * 1024
+
+
 class StateClient:
     """Args:
     bus: the caller's connection.
@@ -121,13 +126,16 @@ class StateClient:
 
     async def put(self, namespace: str, key: str, value: Any, *,
                   expected_revision: int | None = None, ttl_s: int | None = None,
-                  schema_version: int | None = None) -> PutReply:
-        """Write ``value`` (any JSON-encodable object, or pre-encoded ``msgspec.Raw``)."""
+                  schema_version: int | None = None, request_id: str = "") -> PutReply:
+        """Write ``value`` (any JSON-encodable object, or pre-encoded ``msgspec.Raw``).
+
+        ``request_id``: pass the same one when retrying after a timeout, and the write is
+        applied once (see ``PutRequest``)."""
         raw = value if isinstance(value, msgspec.Raw) else msgspec.Raw(_encoder.encode(value))
         reply = await self._call(StateSubject.PUT, PutRequest(
             namespace=namespace, key=key, value=raw, expected_revision=expected_revision,
-            ttl_s=ttl_s, schema_version=schema_version, min_revision=self.config_revision),
-            PutReply)
+            ttl_s=ttl_s, schema_version=schema_version, min_revision=self.config_revision,
+            request_id=request_id), PutReply)
         self._saw(reply.revision)
         return reply
 
@@ -146,10 +154,11 @@ class StateClient:
         return Entry(r.namespace, r.key, r.revision, msgspec.json.decode(r.value),
                      r.schema_version, r.updated_at, r.expires_at)
 
-    async def delete(self, namespace: str, key: str, *, expected_revision: int | None = None
-                     ) -> DeleteReply:
+    async def delete(self, namespace: str, key: str, *, expected_revision: int | None = None,
+                     request_id: str = "") -> DeleteReply:
         reply = await self._call(StateSubject.DELETE, DeleteRequest(
-            namespace=namespace, key=key, expected_revision=expected_revision), DeleteReply)
+            namespace=namespace, key=key, expected_revision=expected_revision,
+            request_id=request_id), DeleteReply)
         self._saw(reply.revision)
         return reply
 
@@ -244,23 +253,21 @@ class StateClient:
         head = data.partition(b"\n")[0].decode(errors="replace")[:4096]
         await store.put(name, data, meta=api.ObjectMeta(name=name, description=head))
 
-    async def watch(self, namespace: str, *, prefix: str = "", idle_s: float | None = None
+    async def watch(self, namespace: str, *, prefix: str = "", idle_s: float | None = None,
+                    max_buffer_bytes: int = WATCH_BUFFER_BYTES
                     ) -> AsyncGenerator[ChangeEvent | None, None]:
         """Changes of ``namespace`` (keys starting with ``prefix``) as they are committed;
-        with ``idle_s``, a ``None`` after each quiet ``idle_s`` (for keep-alives).
+        with ``idle_s``, a ``None`` after each quiet ``idle_s`` (for keep-alives). A reader
+        that falls more than ``max_buffer_bytes`` behind loses the oldest changes.
 
         Core NATS delivery: changes made while nobody listens are not replayed (read the
         current values first, then watch, and compare revisions).
         """
-        if not _NAMESPACE.fullmatch(namespace):
-            raise InvalidRequest(f"invalid namespace {namespace[:80]!r}",
-                                 details={"field": "namespace"})
-        queue: asyncio.Queue[Msg] = asyncio.Queue(maxsize=10_000)
+        check_namespace(namespace)
+        queue: ByteQueue[Msg] = ByteQueue(max_buffer_bytes)
 
         async def on_message(msg: Msg) -> None:
-            if queue.full():  # a reader that cannot keep up loses the oldest, not the process
-                queue.get_nowait()
-            queue.put_nowait(msg)
+            queue.put_nowait(msg, len(msg.data))  # a slow reader loses the oldest, not memory
 
         sub = await self.bus.nc.subscribe(changes_subject(namespace), cb=on_message)
         await flush(self.bus.nc)  # a change made once the watch is running is not missed
@@ -277,6 +284,14 @@ class StateClient:
         finally:
             with swallowed(log, "unsubscribing the watch", level=logging.DEBUG):
                 await sub.unsubscribe()
+
+
+def check_namespace(namespace: str) -> str:
+    """``namespace`` if it is a valid namespace name, else ``InvalidRequest``."""
+    if not _NAMESPACE.fullmatch(namespace):
+        raise InvalidRequest(f"invalid namespace {namespace[:80]!r}",
+                             details={"field": "namespace"})
+    return namespace
 
 
 def change_event(msg: Msg) -> ChangeEvent | None:

@@ -74,7 +74,7 @@ class KeyCreate(Body, frozen=True):
     label: Label = ""
     user: UserName | None = None  # admin only: a key for someone else
     role: RoleName | None = None  # at most the owner's role; None: the owner's role
-    expires_in_s: Annotated[int, msgspec.Meta(ge=60)] | None = None
+    expires_in_s: Annotated[int, msgspec.Meta(ge=60, le=10 * 365 * 24 * 3600)] | None = None
 
 
 class KeyInfo(Reply, frozen=True):

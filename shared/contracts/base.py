@@ -10,7 +10,7 @@ import msgspec
 #: single dots (never '..', so a name is never a path step), starting and ending with a letter
 #: or digit. Contracts, the registry's checks and the quant tasks all use this pattern.
 NAME_PATTERN: Final = r"^[a-z0-9](?:[a-z0-9_-]|\.(?!\.)){0,126}[a-z0-9]$|^[a-z0-9]$"
-Name = Annotated[str, msgspec.Meta(pattern=NAME_PATTERN)]
+Name = Annotated[str, msgspec.Meta(max_length=128, pattern=NAME_PATTERN)]
 
 
 class Message(msgspec.Struct, frozen=True, kw_only=True):

@@ -21,6 +21,7 @@ from typing import Annotated, Final, Literal
 import msgspec
 
 from shared.contracts.base import Message, Name
+from shared.contracts.bounds import MAX_SAFE_INT
 
 DEMO_DATASET: Final = "demo-us-stocks"
 DIGEST_PREFIX: Final = "sha256:"
@@ -108,7 +109,7 @@ class BeginDatasetUpload(Message, frozen=True):
     name: DatasetName
     format: DatasetFormat = "csv"
     # Declared size, if known: refused before any byte moves when over the limit.
-    size_bytes: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    size_bytes: Annotated[int, msgspec.Meta(ge=0, le=MAX_SAFE_INT)] | None = None
     source: Annotated[str, msgspec.Meta(max_length=512)] = ""
 
 
@@ -123,13 +124,13 @@ class DatasetTicket(Message, frozen=True):
 
 
 class CommitDatasetUpload(Message, frozen=True):
-    upload_id: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$")]
-    sha256: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
-    size_bytes: Annotated[int, msgspec.Meta(ge=0)]
+    upload_id: Annotated[str, msgspec.Meta(max_length=32, pattern=r"^[0-9a-f]{32}$")]
+    sha256: Annotated[str, msgspec.Meta(max_length=64, pattern=r"^[0-9a-f]{64}$")]
+    size_bytes: Annotated[int, msgspec.Meta(ge=0, le=MAX_SAFE_INT)]
 
 
 class DatasetUploadRequest(Message, frozen=True):
-    upload_id: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$")]
+    upload_id: Annotated[str, msgspec.Meta(max_length=32, pattern=r"^[0-9a-f]{32}$")]
 
 
 class DatasetRequest(Message, frozen=True):

@@ -24,6 +24,7 @@ from typing import Annotated, Any, Final
 import msgspec
 
 from shared.contracts.base import Message
+from shared.contracts.bounds import MAX_SECONDS, FloatSeconds, Name
 
 # Subject names live in shared.subjects; re-exported here (explicitly: `X as X`) for the
 # executor's callers.
@@ -94,9 +95,15 @@ class WorkflowStatus(StrEnum):
 
 
 #: Task and workflow ids are subject tokens and KV keys: no dots, no wildcards.
-TaskId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,128}$")]
-TypeName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")]
-NodeName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+TaskId = Annotated[str, msgspec.Meta(max_length=128, pattern=r"^[A-Za-z0-9_-]{1,128}$")]
+TypeName = Annotated[str, msgspec.Meta(max_length=64,
+                                        pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")]
+NodeName = Annotated[str, msgspec.Meta(max_length=64, pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+#: A task's input: any JSON object (its type's schema checks it), at most this many fields.
+TaskInput = Annotated[dict[Name, Any], msgspec.Meta(max_length=1000)]
+Statuses = Annotated[list["TaskStatus"], msgspec.Meta(max_length=16)]
+#: Unix time in seconds, from 1970 to the year 5138.
+EpochSeconds = Annotated[float, msgspec.Meta(ge=0, le=1e11)]
 TimeoutS = Annotated[float, msgspec.Meta(gt=0, le=7 * 24 * 3600)]
 Attempts = Annotated[int, msgspec.Meta(ge=1, le=100)]
 BackoffS = Annotated[float, msgspec.Meta(ge=0, le=24 * 3600)]
@@ -140,8 +147,8 @@ class TaskMessage(Message, frozen=True):
     backoff_s: BackoffS | None = None
     submitted_at: float = 0.0
     idempotency_key: IdempotencyKey = ""
-    parent_id: str = ""
-    workflow_id: str = ""
+    parent_id: Name = ""
+    workflow_id: Name = ""
     node: str = ""
     parents: dict[str, str] = {}
     resubmitted_from: str = ""
@@ -169,9 +176,9 @@ class TaskRecord(Message, frozen=True):
     error: TaskError | None = None
     progress: float | None = None
     progress_note: str = ""
-    workflow_id: str = ""
+    workflow_id: Name = ""
     node: str = ""
-    parent_id: str = ""
+    parent_id: Name = ""
     idempotency_key: str = ""
     resubmitted_from: str = ""
     principal: str = ""
@@ -181,13 +188,13 @@ class SubmitTask(Message, frozen=True):
     """``executor.tasks.submit``: validated against the type's input schema before queueing."""
 
     type: TypeName
-    input: dict[str, Any] = {}
+    input: TaskInput = {}
     priority: Priority = Priority.NORMAL
     timeout_s: TimeoutS | None = None
     max_attempts: Attempts | None = None
     backoff_s: BackoffS | None = None
     idempotency_key: IdempotencyKey = ""
-    parent_id: str = ""
+    parent_id: Name = ""
 
 
 class SubmitReply(Message, frozen=True):
@@ -204,13 +211,13 @@ class GetTask(Message, frozen=True):
 class ListTasks(Message, frozen=True):
     """Filters are ANDed; ``since``/``until`` bound ``submitted_at`` (epoch seconds)."""
 
-    status: list[TaskStatus] = []
-    type: str = ""
-    since: float | None = None
-    until: float | None = None
-    workflow_id: str = ""
+    status: Statuses = []
+    type: Name = ""
+    since: EpochSeconds | None = None
+    until: EpochSeconds | None = None
+    workflow_id: Name = ""
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
-    cursor: str = ""
+    cursor: Name = ""
 
 
 class TaskPage(Message, frozen=True):
@@ -241,7 +248,7 @@ class CancelRequested(Message, frozen=True):
 
 
 class FailedSummaryRequest(Message, frozen=True):
-    window_s: Annotated[float, msgspec.Meta(gt=0)] = 3600.0
+    window_s: Annotated[float, msgspec.Meta(gt=0, le=MAX_SECONDS)] = 3600.0
 
 
 class FailureGroup(Message, frozen=True):
@@ -266,8 +273,8 @@ class PurgeTasks(Message, frozen=True):
     """Delete finished records older than ``older_than_s`` (by finish time). No default age:
     purging is always explicit."""
 
-    older_than_s: Annotated[float, msgspec.Meta(ge=0)]
-    status: list[TaskStatus] = []
+    older_than_s: FloatSeconds
+    status: Statuses = []
 
 
 class PurgeReply(Message, frozen=True):
@@ -287,9 +294,9 @@ class DeadLetter(Message, frozen=True):
 
 
 class ListDead(Message, frozen=True):
-    type: str = ""
+    type: Name = ""
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
-    cursor: str = ""
+    cursor: Name = ""
 
 
 class DeadPage(Message, frozen=True):
@@ -313,8 +320,8 @@ class WorkflowTask(Message, frozen=True):
 
     name: NodeName
     type: TypeName
-    input: dict[str, Any] = {}
-    depends_on: list[NodeName] = []
+    input: TaskInput = {}
+    depends_on: Annotated[list[NodeName], msgspec.Meta(max_length=1000)] = []
     priority: Priority = Priority.NORMAL
     timeout_s: TimeoutS | None = None
     max_attempts: Attempts | None = None

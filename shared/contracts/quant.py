@@ -25,18 +25,36 @@ from shared.contracts.base import Message
 #: ``float`` alone would turn ``max_depth: 3`` into ``3.0`` in a decoding client.
 Scalar = Any
 ModelRef = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Symbol = Annotated[str, msgspec.Meta(max_length=64)]
+
+
+#: Bars one request may carry (they travel in one NATS message).
+MAX_BARS = 50_000
+#: A price or volume: finite and non-negative (JSON's 1e999 would decode as infinity).
+Price = Annotated[float, msgspec.Meta(ge=0, le=1e15)]
+#: Timestamps a bar or a cut-off may carry: what pandas' nanosecond clock can hold, with room.
+MIN_YEAR, MAX_YEAR = 1700, 2200
+
+
+def check_time(value: datetime, field: str) -> None:
+    """A decoding check (msgspec turns the ValueError into a ValidationError)."""
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"{field} must be between years {MIN_YEAR} and {MAX_YEAR}")
 
 
 class Bar(Message, frozen=True):
     """One OHLCV bar sent with a request (``symbol`` may be omitted for one instrument)."""
 
     timestamp: datetime
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
-    symbol: str = "UNKNOWN"
+    open: Price
+    high: Price
+    low: Price
+    close: Price
+    volume: Price
+    symbol: Symbol = "UNKNOWN"
+
+    def __post_init__(self) -> None:
+        check_time(self.timestamp, "timestamp")
 
 
 class PredictRequest(Message, frozen=True):
@@ -51,10 +69,14 @@ class PredictRequest(Message, frozen=True):
 
     model: ModelRef
     dataset: Annotated[str, msgspec.Meta(max_length=200)] = ""
-    bars: Annotated[list[Bar], msgspec.Meta(max_length=100_000)] = []
-    symbols: Annotated[list[str], msgspec.Meta(max_length=1000)] = []
+    bars: Annotated[list[Bar], msgspec.Meta(max_length=MAX_BARS)] = []
+    symbols: Annotated[list[Symbol], msgspec.Meta(max_length=1000)] = []
     end: datetime | None = None
     write_signals: bool = False
+
+    def __post_init__(self) -> None:
+        if self.end is not None:
+            check_time(self.end, "end")
 
 
 class Prediction(Message, frozen=True):

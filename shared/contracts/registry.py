@@ -14,15 +14,18 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Final, Literal, cast
+from typing import Annotated, Any, Final, Literal, cast
 
 import msgspec
 
 from shared.contracts.base import Message
+from shared.contracts.bounds import MAX_ITEMS, MAX_SAFE_INT, Count, Finite, Name, PageLimit, Text
 
 #: Artifacts up to this size may be sent inline (``RegisterVersion``); bigger ones must go
 #: through the object store, whatever the server's max_payload.
 INLINE_MAX_BYTES: Final = 1024 * 1024
+#: A version number on the wire.
+VersionNumber = Annotated[int, msgspec.Meta(ge=0, le=MAX_SAFE_INT)]
 LATEST: Final = "latest"
 PRODUCTION: Final = "production"
 
@@ -46,9 +49,9 @@ MetricOp = Literal[">", ">=", "<", "<=", "==", "!="]
 
 
 class Lineage(Message, frozen=True):
-    task_id: str = ""
-    data_sha256: str = ""
-    code_version: str = ""
+    task_id: Name = ""
+    data_sha256: Name = ""
+    code_version: Name = ""
 
 
 class VersionSpec(Message, frozen=True):
@@ -58,12 +61,12 @@ class VersionSpec(Message, frozen=True):
     trained_at: datetime | None = None
     data_start: datetime | None = None
     data_end: datetime | None = None
-    metrics: dict[str, float] = {}
-    features: list[str] = []
-    hyperparameters: dict[str, Any] = {}
-    tags: dict[str, str] = {}
+    metrics: Annotated[dict[Name, Finite], msgspec.Meta(max_length=MAX_ITEMS)] = {}
+    features: Annotated[list[Name], msgspec.Meta(max_length=MAX_ITEMS)] = []
+    hyperparameters: Annotated[dict[Name, Any], msgspec.Meta(max_length=MAX_ITEMS)] = {}
+    tags: Annotated[dict[Name, Text], msgspec.Meta(max_length=1000)] = {}
     lineage: Lineage = Lineage()
-    description: str = ""
+    description: Text = ""
 
 
 class ArtifactInfo(Message, frozen=True):
@@ -71,20 +74,20 @@ class ArtifactInfo(Message, frozen=True):
 
     bucket: str
     object_name: str
-    sha256: str
-    size_bytes: int
+    sha256: Name
+    size_bytes: Count
     format: ArtifactFormat
 
 
 class VersionInfo(Message, frozen=True):
-    model: str
+    model: Name
     version: int
     created_at: datetime
     artifact: ArtifactInfo
     created_by: str = ""
     spec: VersionSpec = msgspec.field(default_factory=VersionSpec)
     aliases: list[str] = []
-    idempotency_key: str = ""
+    idempotency_key: Name = ""
 
     @property
     def ref(self) -> str:
@@ -94,18 +97,18 @@ class VersionInfo(Message, frozen=True):
 class VersionSummary(Message, frozen=True):
     """One row of a version list: no features, hyperparameters or lineage (``GET`` has them)."""
 
-    model: str
+    model: Name
     version: int
     created_at: datetime
     format: ArtifactFormat
-    sha256: str
-    size_bytes: int
+    sha256: Name
+    size_bytes: Count
     created_by: str = ""
     trained_at: datetime | None = None
     data_start: datetime | None = None
     data_end: datetime | None = None
-    metrics: dict[str, float] = {}
-    tags: dict[str, str] = {}
+    metrics: Annotated[dict[Name, Finite], msgspec.Meta(max_length=MAX_ITEMS)] = {}
+    tags: Annotated[dict[Name, Text], msgspec.Meta(max_length=1000)] = {}
     aliases: list[str] = []
 
     @property
@@ -117,58 +120,59 @@ class VersionSummary(Message, frozen=True):
 
 
 class BeginUpload(Message, frozen=True):
-    model: str
+    model: Name
     spec: VersionSpec = msgspec.field(default_factory=VersionSpec)
     # Declared size, if known: refused before any byte moves when over the limit.
-    size_bytes: int | None = None
+    size_bytes: Count | None = None
     # A retried registration with the same key returns the same version, never a second one.
-    idempotency_key: str = ""
+    idempotency_key: Name = ""
 
 
 class UploadTicket(Message, frozen=True):
     """Where to put the bytes. ``existing`` is set (and nothing else) when the idempotency key
     already names a committed version: there is nothing to upload."""
 
-    upload_id: str = ""
+    upload_id: Name = ""
     bucket: str = ""
     object_name: str = ""
     chunk_bytes: int = 0
     max_bytes: int = 0
     expires_at: datetime | None = None
-    model: str = ""
+    model: Name = ""
     existing: VersionInfo | None = None
 
 
 class CommitUpload(Message, frozen=True):
-    upload_id: str
-    sha256: str
-    size_bytes: int
+    upload_id: Name
+    sha256: Name
+    size_bytes: Count
 
 
 class UploadRequest(Message, frozen=True):
-    upload_id: str
+    upload_id: Name
 
 
 class RegisterVersion(Message, frozen=True):
     """One-shot registration of a small artifact (at most ``INLINE_MAX_BYTES``), base64 in JSON."""
 
-    model: str
-    artifact: bytes
+    model: Name
+    # Decoding stops at twice the inline limit; the handler answers payload_too_large above it.
+    artifact: Annotated[bytes, msgspec.Meta(max_length=2 * INLINE_MAX_BYTES)]
     spec: VersionSpec = msgspec.field(default_factory=VersionSpec)
-    idempotency_key: str = ""
+    idempotency_key: Name = ""
 
 
 # --- reads --------------------------------------------------------------------------------
 
 
 class VersionRequest(Message, frozen=True):
-    ref: str
+    ref: Name
 
 
 class MetricFilter(Message, frozen=True):
-    name: str
+    name: Name
     op: MetricOp
-    value: float
+    value: Finite
 
     @classmethod
     def parse(cls, text: str) -> MetricFilter:
@@ -188,16 +192,16 @@ class ListVersions(Message, frozen=True):
     ``data_start``, ``data_end`` or a metric name, ``-`` first for descending. Sorting by a field
     lists the versions that have it."""
 
-    model: str
-    metrics: list[MetricFilter] = []
-    tags: dict[str, str] = {}
+    model: Name
+    metrics: Annotated[list[MetricFilter], msgspec.Meta(max_length=100)] = []
+    tags: Annotated[dict[Name, Text], msgspec.Meta(max_length=1000)] = {}
     trained_from: datetime | None = None
     trained_to: datetime | None = None
     data_from: datetime | None = None  # data_start >= data_from
     data_to: datetime | None = None  # data_end <= data_to
-    sort: str = "-version"
-    limit: int = 50
-    cursor: str = ""
+    sort: Name = "-version"
+    limit: PageLimit = 50
+    cursor: Name = ""
 
 
 class VersionPage(Message, frozen=True):
@@ -206,13 +210,13 @@ class VersionPage(Message, frozen=True):
 
 
 class ListModels(Message, frozen=True):
-    prefix: str = ""
-    limit: int = 100
-    cursor: str = ""
+    prefix: Name = ""
+    limit: PageLimit = 100
+    cursor: Name = ""
 
 
 class ModelSummary(Message, frozen=True):
-    name: str
+    name: Name
     versions: int
     created_at: datetime
     updated_at: datetime
@@ -226,13 +230,13 @@ class ModelPage(Message, frozen=True):
 
 
 class CompareVersions(Message, frozen=True):
-    refs: list[str]
+    refs: Annotated[list[Name], msgspec.Meta(max_length=100)]
 
 
 class MetricComparison(Message, frozen=True):
     """``values`` and ``deltas`` follow ``Comparison.refs``; deltas are against the first ref."""
 
-    name: str
+    name: Name
     direction: Direction
     values: list[float | None]
     deltas: list[float | None]
@@ -240,7 +244,7 @@ class MetricComparison(Message, frozen=True):
 
 
 class Comparison(Message, frozen=True):
-    refs: list[str]
+    refs: Annotated[list[Name], msgspec.Meta(max_length=100)]
     metrics: list[MetricComparison] = []
 
 
@@ -248,50 +252,50 @@ class Comparison(Message, frozen=True):
 
 
 class SetAlias(Message, frozen=True):
-    model: str
-    alias: str
-    version: int | str  # a number, another alias or "latest"
-    reason: str = ""
+    model: Name
+    alias: Name
+    version: VersionNumber | Name  # a number, another alias or "latest"
+    reason: Text = ""
 
 
 class Promote(Message, frozen=True):
-    model: str
-    version: int | str
-    reason: str = ""
+    model: Name
+    version: VersionNumber | Name
+    reason: Text = ""
 
 
 class Rollback(Message, frozen=True):
-    model: str
-    alias: str = PRODUCTION
-    reason: str = ""
+    model: Name
+    alias: Name = PRODUCTION
+    reason: Text = ""
 
 
 class DeleteAlias(Message, frozen=True):
-    model: str
-    alias: str
-    reason: str = ""
+    model: Name
+    alias: Name
+    reason: Text = ""
 
 
 class AliasChange(Message, frozen=True):
-    model: str
-    alias: str
+    model: Name
+    alias: Name
     version: int | None = None
     previous: int | None = None
     changed: bool = True
 
 
 class ModelRequest(Message, frozen=True):
-    model: str
+    model: Name
 
 
 class AliasList(Message, frozen=True):
-    model: str
+    model: Name
     aliases: dict[str, int] = {}
 
 
 class DeleteVersion(Message, frozen=True):
-    ref: str
-    reason: str = ""
+    ref: Name
+    reason: Text = ""
 
 
 class DeleteReply(Message, frozen=True):
@@ -300,10 +304,11 @@ class DeleteReply(Message, frozen=True):
 
 
 class Cleanup(Message, frozen=True):
-    model: str = ""  # empty: every model
-    keep: int | None = None  # default: QUANTOPS_REGISTRY_KEEP_VERSIONS
+    model: Name = ""  # empty: every model
+    # default: QUANTOPS_REGISTRY_KEEP_VERSIONS
+    keep: Annotated[int, msgspec.Meta(ge=0, le=MAX_ITEMS)] | None = None
     dry_run: bool = False
-    reason: str = ""
+    reason: Text = ""
 
 
 class CleanupReply(Message, frozen=True):
@@ -314,21 +319,21 @@ class CleanupReply(Message, frozen=True):
 
 
 class ListAudit(Message, frozen=True):
-    model: str = ""
-    limit: int = 100
-    cursor: str = ""
+    model: Name = ""
+    limit: PageLimit = 100
+    cursor: Name = ""
 
 
 class AuditEntry(Message, frozen=True):
     id: int
     at: datetime
     principal: str
-    model: str
+    model: Name
     action: str
-    alias: str = ""
+    alias: Name = ""
     from_version: int | None = None
     to_version: int | None = None
-    reason: str = ""
+    reason: Text = ""
 
 
 class AuditPage(Message, frozen=True):
@@ -341,16 +346,16 @@ class RegistryEvent(Message, frozen=True):
 
     id: str
     kind: str
-    model: str
+    model: Name
     at: datetime
     version: int | None = None
-    alias: str = ""
+    alias: Name = ""
     from_version: int | None = None
     to_version: int | None = None
-    sha256: str = ""
+    sha256: Name = ""
     previous_sha256: str = ""
     principal: str = ""
-    reason: str = ""
+    reason: Text = ""
 
 
 def split_ref(ref: str) -> tuple[str, str]:

@@ -17,10 +17,24 @@ from typing import Annotated, Final, Literal
 import msgspec
 
 from shared.contracts.base import Message
+from shared.contracts.bounds import (
+    MAX_ITEMS,
+    MAX_SAFE_INT,
+    FloatSeconds,
+    Name,
+    Revision,
+    SchemaVersion,
+    Seconds,
+)
+from shared.errors import IntegrityError
 
-Revision = Annotated[int, msgspec.Meta(ge=0)]
-Seconds = Annotated[int, msgspec.Meta(ge=1)]
-Limit = Annotated[int, msgspec.Meta(ge=1)]
+Limit = Annotated[int, msgspec.Meta(ge=1, le=MAX_ITEMS)]
+#: The largest value a namespace may allow: values are checked, stored and inflated whole.
+MAX_VALUE_BYTES: Final = 64 * 1024 * 1024
+#: A namespace's byte limits: positive, and no larger than any number JSON keeps exact.
+ByteLimit = Annotated[int, msgspec.Meta(ge=1, le=MAX_SAFE_INT)]
+#: Idempotency key of a write: the caller's id for "this write", at most once applied.
+RequestId = Annotated[str, msgspec.Meta(max_length=128, pattern=r"^[A-Za-z0-9_.:-]*$")]
 Operation = Literal["put", "delete"]
 #: A JSON null as a raw value (``msgspec.Raw`` cannot take part in an optional union).
 NULL: Final = msgspec.Raw(b"null")
@@ -34,20 +48,26 @@ class PutRequest(Message, frozen=True):
     namespace's current version). ``min_revision``: the replica checks the write against its
     cached namespace configuration only once it has applied this revision (send the revision
     of the last ``configure``/``restore`` you made), else against the stored one.
+
+    ``request_id``: an idempotency key. A write whose key and ``request_id`` match one stored
+    in the last two minutes is not applied again; the reply names the first one's revision.
+    A caller that timed out retries with the same ``request_id`` and the write happens once
+    (nats-py may still deliver the first attempt from its reconnect buffer).
     """
 
-    namespace: str
-    key: str
+    namespace: Name
+    key: Name
     value: msgspec.Raw
     expected_revision: Revision | None = None
     ttl_s: Seconds | None = None
-    schema_version: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    schema_version: SchemaVersion | None = None
     min_revision: Revision | None = None
+    request_id: RequestId = ""
 
 
 class PutReply(Message, frozen=True):
-    namespace: str
-    key: str
+    namespace: Name
+    key: Name
     revision: int
     compressed: bool = False
 
@@ -60,8 +80,8 @@ class GetRequest(Message, frozen=True):
     reads); without it (``None``) the read goes to JetStream (linearizable).
     """
 
-    namespace: str
-    key: str
+    namespace: Name
+    key: Name
     revision: Revision | None = None
     min_revision: Revision | None = None
 
@@ -70,8 +90,8 @@ class GetReply(Message, frozen=True):
     """``schema_version`` is the version of ``value`` as returned (after migration);
     ``stored_schema_version`` the one it was written in."""
 
-    namespace: str
-    key: str
+    namespace: Name
+    key: Name
     revision: int
     value: msgspec.Raw
     schema_version: int = 1
@@ -81,29 +101,32 @@ class GetReply(Message, frozen=True):
 
 
 class DeleteRequest(Message, frozen=True):
-    namespace: str
-    key: str
+    """``request_id``: an idempotency key, as for ``PutRequest``."""
+
+    namespace: Name
+    key: Name
     expected_revision: Revision | None = None
+    request_id: RequestId = ""
 
 
 class DeleteReply(Message, frozen=True):
-    namespace: str
-    key: str
+    namespace: Name
+    key: Name
     revision: int
 
 
 class ListRequest(Message, frozen=True):
     """Keys of a namespace in key order, ``limit`` per page from after ``cursor``."""
 
-    namespace: str
-    prefix: str = ""
+    namespace: Name
+    prefix: Name = ""
     limit: Limit = 100
-    cursor: str = ""
+    cursor: Name = ""
     min_revision: Revision | None = None
 
 
 class KeyInfo(Message, frozen=True):
-    key: str
+    key: Name
     revision: int
     size_bytes: int
     updated_at: float
@@ -111,14 +134,14 @@ class KeyInfo(Message, frozen=True):
 
 
 class ListReply(Message, frozen=True):
-    namespace: str
+    namespace: Name
     keys: list[KeyInfo]
-    next_cursor: str = ""
+    next_cursor: Name = ""
 
 
 class HistoryRequest(Message, frozen=True):
-    namespace: str
-    key: str
+    namespace: Name
+    key: Name
     limit: Limit = 10
 
 
@@ -133,21 +156,21 @@ class HistoryEntry(Message, frozen=True):
 
 
 class HistoryReply(Message, frozen=True):
-    namespace: str
-    key: str
+    namespace: Name
+    key: Name
     entries: list[HistoryEntry]
 
 
 class NamespaceConfig(Message, frozen=True):
     """What a namespace declares; a missing limit falls back to the service default."""
 
-    schema_version: Annotated[int, msgspec.Meta(ge=1)] = 1
-    max_value_bytes: Annotated[int, msgspec.Meta(ge=1)] | None = None
-    max_total_bytes: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    schema_version: SchemaVersion = 1
+    max_value_bytes: Annotated[int, msgspec.Meta(ge=1, le=MAX_VALUE_BYTES)] | None = None
+    max_total_bytes: ByteLimit | None = None
 
 
 class ConfigureRequest(Message, frozen=True):
-    namespace: str
+    namespace: Name
     config: NamespaceConfig
 
 
@@ -155,7 +178,7 @@ class NamespaceInfo(Message, frozen=True):
     """A namespace's configuration, effective limits and current usage (live keys only).
     ``revision``: of the configuration record, in replies to ``state.ns.configure``."""
 
-    namespace: str
+    namespace: Name
     config: NamespaceConfig
     keys: int
     bytes: int
@@ -165,7 +188,7 @@ class NamespaceInfo(Message, frozen=True):
 
 
 class NamespacesRequest(Message, frozen=True):
-    namespace: str = ""
+    namespace: Name = ""
 
 
 class NamespacesReply(Message, frozen=True):
@@ -175,13 +198,13 @@ class NamespacesReply(Message, frozen=True):
 class CleanupRequest(Message, frozen=True):
     """Delete every key of ``namespace`` not written for ``older_than_s`` seconds."""
 
-    namespace: str
-    older_than_s: Annotated[float, msgspec.Meta(ge=0)]
+    namespace: Name
+    older_than_s: FloatSeconds
     dry_run: bool = False
 
 
 class CleanupReply(Message, frozen=True):
-    namespace: str
+    namespace: Name
     deleted: list[str]
     skipped: int = 0
 
@@ -189,11 +212,11 @@ class CleanupReply(Message, frozen=True):
 class SnapshotRequest(Message, frozen=True):
     """Snapshot one namespace, or every namespace when empty."""
 
-    namespace: str = ""
+    namespace: Name = ""
 
 
 class SnapshotInfo(Message, frozen=True):
-    name: str
+    name: Name
     sha256: str
     namespaces: list[str]
     records: int
@@ -208,12 +231,12 @@ class SnapshotsReply(Message, frozen=True):
 class RestoreRequest(Message, frozen=True):
     """Make the snapshot's namespaces (or only ``namespace``) exactly as in snapshot ``name``."""
 
-    name: str
-    namespace: str = ""
+    name: Name
+    namespace: Name = ""
 
 
 class RestoreReply(Message, frozen=True):
-    name: str
+    name: Name
     namespaces: list[str]
     written: int
     deleted: int
@@ -224,8 +247,8 @@ class RestoreReply(Message, frozen=True):
 class ChangeEvent(Message, frozen=True):
     """One change of a key, as the watch feed and the SSE route deliver it."""
 
-    namespace: str
-    key: str
+    namespace: Name
+    key: Name
     revision: int
     operation: Operation
     value: msgspec.Raw = NULL  # null on deletes
@@ -246,8 +269,21 @@ ZLIB: Final = "zlib"
 TOMBSTONES: Final = frozenset({"DEL", "PURGE"})
 
 
-def decode_stored(data: bytes, headers: Mapping[str, str] | None) -> bytes:
-    """The JSON document of a stored state value: decompressed if it was stored compressed."""
-    if headers and headers.get(StoredHeader.ENCODING) == ZLIB:
-        return zlib.decompress(data)
-    return data
+def decode_stored(data: bytes, headers: Mapping[str, str] | None,
+                  max_bytes: int = MAX_VALUE_BYTES) -> bytes:
+    """The JSON document of a stored state value: decompressed if it was stored compressed.
+
+    Inflation stops at ``max_bytes`` (no value may be larger): a crafted message in the bucket
+    (a few kilobytes inflating to gigabytes) costs an ``IntegrityError``, not the process.
+    """
+    if not (headers and headers.get(StoredHeader.ENCODING) == ZLIB):
+        return data
+    inflater = zlib.decompressobj()
+    try:
+        document = inflater.decompress(data, max_bytes)
+    except zlib.error as e:
+        raise IntegrityError(f"a stored value does not inflate: {e}") from e
+    if inflater.unconsumed_tail or not inflater.eof:
+        raise IntegrityError(f"a stored value inflates beyond {max_bytes} bytes (or is cut)",
+                             details={"max_bytes": max_bytes})
+    return document

@@ -264,15 +264,19 @@ def test_nats_is_a_durable_three_server_jetstream_cluster(values_name: str) -> N
     assert sts["spec"]["podManagementPolicy"] == "Parallel"
     assert sts["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
     conf = nats_config(docs)
-    assert "sync_interval: always" in conf
+    assert 'sync_interval: "always"' in conf
     assert "store_dir: /data/jetstream" in conf
     assert conf.count(":6222\n") == 3 + 1  # three routes and the cluster listener
     headless = named(docs, "Service", "nats-headless")
     assert headless["spec"]["clusterIP"] == "None"
     assert headless["spec"]["publishNotReadyAddresses"] is True
     assert named(docs, "PodDisruptionBudget", "nats")["spec"]["maxUnavailable"] == 1
+    reserved = str((18 if values_name == "default" else 180) * 1024**3)  # "18G", "180G"
     for w in service_workloads(docs).values():
-        assert env_of(next(containers(w)))["QUANTOPS_STREAM_REPLICAS"]["value"] == "3"
+        env = env_of(next(containers(w)))
+        assert env["QUANTOPS_STREAM_REPLICAS"]["value"] == "3"
+        # What health and the storage alerts measure JetStream's use against.
+        assert env["QUANTOPS_NATS_MAX_FILE_STORE"]["value"] == reserved
 
 
 def test_stream_replicas_fit_the_cluster() -> None:

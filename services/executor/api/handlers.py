@@ -83,7 +83,8 @@ class Handlers:
     async def list(self, req: ListTasks, ctx: Context) -> TaskPage:
         if req.cursor:
             queries.decode_cursor(req.cursor)  # a bad cursor fails before the scan
-        records = [r async for r in self.store.scan()]
+        # A task submitted since ``since`` was written since then too: read only that window.
+        records = [r async for r in self.store.scan(updated_since=req.since)]
         items, total, cursor = queries.page(records, req)
         return TaskPage(items=items, total=total, next_cursor=cursor)
 
@@ -92,7 +93,7 @@ class Handlers:
 
     async def failed_summary(self, req: FailedSummaryRequest, ctx: Context) -> FailedSummary:
         now = time.time()
-        records = [r async for r in self.store.scan()]
+        records = await self.store.failures(now - req.window_s)
         return queries.failed_summary(records, now - req.window_s, now)
 
     async def purge(self, req: PurgeTasks, ctx: Context) -> PurgeReply:

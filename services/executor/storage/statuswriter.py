@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,15 +25,22 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from services.executor import metrics
-from shared.contracts.executor import task_event_subject
+from shared.contracts.executor import TERMINAL, task_event_subject
 from shared.logs import swallowed
 
 log = logging.getLogger(__name__)
 
+_FINAL = frozenset(str(s) for s in TERMINAL)
 Then = Callable[[], Awaitable[Any] | None]
 #: A record, or a function building it: a record superseded before its batch leaves is never
 #: built (the ``running`` record of a sub-millisecond task).
 Data = bytes | Callable[[], bytes]
+
+
+def describe(e: BaseException) -> str:
+    """``TimeoutError`` and some nats-py errors print as empty strings."""
+    text = str(e)
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
 class _Acks:
@@ -65,11 +73,15 @@ class StatusWriter:
     Args:
         bucket: the KV bucket (``$KV.<bucket>.<task_id>`` is written directly).
         timeout_s: how long a batch may wait for its PubAcks before it is retried.
+        final_ttl_s: a final record (succeeded, failed...) carries this ``Nats-TTL``, so the
+            server removes it that long after the task finished; None: kept until purged.
     """
 
-    def __init__(self, nc: NATS, bucket: str, *,
-                 timeout_s: float = 5.0, max_batch: int = 2048) -> None:
+    def __init__(self, nc: NATS, bucket: str, *, timeout_s: float = 5.0,
+                 max_batch: int = 2048, final_ttl_s: float | None = None) -> None:
         self.nc = nc
+        self._final_headers = ({"Nats-TTL": f"{math.ceil(final_ttl_s)}s"}
+                               if final_ttl_s else None)
         self.prefix = f"$KV.{bucket}."
         self.timeout_s = timeout_s
         self.max_batch = max_batch
@@ -158,10 +170,14 @@ class StatusWriter:
             for i, (task_id, entry) in enumerate(items):
                 if not isinstance(entry.data, bytes):
                     entry.data = entry.data()
-                await self.nc.publish(self.prefix + task_id, entry.data, reply=f"{reply}{i}")
+                headers = self._final_headers if entry.status in _FINAL else None
+                await self.nc.publish(self.prefix + task_id, entry.data, reply=f"{reply}{i}",
+                                      headers=headers)
             await asyncio.wait_for(acks.done.wait(), self.timeout_s)
         except Exception as e:  # disconnected, or no answer in time: retry what is missing
-            log.warning("status batch incomplete: %s", e or type(e).__name__)
+            # str() of a timeout is empty: name the exception and say how much is missing.
+            log.warning("status batch incomplete: %d of %d records unacknowledged after %s: %s",
+                        acks.remaining, len(items), self.timeout_s, describe(e))
         finally:
             self._acks = None
         failed: dict[str, _Pending] = {}

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import msgspec
 from nats.js import JetStreamContext, api
@@ -18,13 +20,14 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NotFound
 from nats.js.kv import KeyValue
 
 from shared.contracts.executor import (
+    FAILURES,
     Priority,
     TaskMessage,
     TaskRecord,
     TaskStatus,
 )
 from shared.logs import swallowed
-from shared.subjects import TASK_QUEUE_PREFIX, Stream
+from shared.subjects import TASK_QUEUE_PREFIX, Stream, task_event_subject
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +76,25 @@ class StatusStore:
         except KeyWrongLastSequenceError:
             return False
 
-    async def scan(self) -> AsyncIterator[TaskRecord]:
+    async def scan(self, *, updated_since: float | None = None) -> AsyncIterator[TaskRecord]:
+        """Every record, or (``updated_since``) those written at or after that time: the
+        bucket keeps one message per task (history 1), so a start time reads only the window."""
         async for _, data in scan_stream(self.js, self.stream, f"{self.prefix}>",
-                                         last_per_subject=True):
+                                         last_per_subject=True, since=updated_since):
             with contextlib.suppress(msgspec.DecodeError):
                 yield _record.decode(data)
+
+    async def failures(self, since: float) -> list[TaskRecord]:
+        """The latest failure record of each task that failed since ``since``, read from the
+        events stream by time (``events.task.<failed|timed_out|dead>.*``): the cost is the
+        failures in the window, however many records the bucket holds."""
+        subjects = [task_event_subject(str(s), "*") for s in sorted(FAILURES)]
+        latest: dict[str, TaskRecord] = {}
+        async for _, data in scan_stream(self.js, Stream.EVENTS, subjects, since=since):
+            with contextlib.suppress(msgspec.DecodeError):
+                record = _record.decode(data)
+                latest[record.id] = record
+        return list(latest.values())
 
     async def purge(self, task_id: str) -> None:
         """Remove a record and its history entirely (no delete marker left behind)."""
@@ -99,16 +116,38 @@ async def find_queued(
     return priority, raw.seq, when, _message.decode(raw.data or b"{}")
 
 
+#: Start times are clamped to what a datetime holds: a window of 1e300 s means "everything".
+_LATEST_S = 253402300799.0  # 9999-12-31T23:59:59Z
+
+
+def _utc(epoch_s: float) -> datetime:
+    if math.isnan(epoch_s):
+        epoch_s = 0.0
+    return datetime.fromtimestamp(min(max(epoch_s, 0.0), _LATEST_S), UTC)
+
+
 async def scan_stream(
-    js: JetStreamContext, stream: str, subject: str, *, last_per_subject: bool = False,
-    batch: int = 1000,
+    js: JetStreamContext, stream: str, subject: str | list[str], *,
+    last_per_subject: bool = False, since: float | None = None, batch: int = 1000,
 ) -> AsyncIterator[tuple[str, bytes]]:
-    """Every message (or the last per subject) of ``stream`` matching ``subject``, oldest
-    first, through an ephemeral pull consumer that is deleted afterwards."""
+    """Every message (or the last per subject) of ``stream`` matching ``subject`` (or any of
+    several), oldest first, through an ephemeral pull consumer that is deleted afterwards.
+
+    ``since`` starts at the first message stored at or after that time (epoch seconds): the
+    server finds it by time, so the scan costs what the window holds, not the whole stream.
+    """
+    subjects = [subject] if isinstance(subject, str) else subject
+    policy = api.DeliverPolicy.ALL
+    if since is not None:
+        policy = api.DeliverPolicy.BY_START_TIME
+    elif last_per_subject:
+        policy = api.DeliverPolicy.LAST_PER_SUBJECT
     config = api.ConsumerConfig(
-        filter_subject=subject, ack_policy=api.AckPolicy.NONE, inactive_threshold=30.0,
-        deliver_policy=(api.DeliverPolicy.LAST_PER_SUBJECT if last_per_subject
-                        else api.DeliverPolicy.ALL), mem_storage=True)
+        filter_subject=subjects[0] if len(subjects) == 1 else None,
+        filter_subjects=subjects if len(subjects) > 1 else None,
+        ack_policy=api.AckPolicy.NONE, inactive_threshold=30.0, deliver_policy=policy,
+        opt_start_time=(_utc(since) if since is not None else None),
+        mem_storage=True)
     info = await js.add_consumer(stream, config)
     try:
         remaining = info.num_pending or 0

@@ -6,11 +6,12 @@
   executor's on every start.
 - Durable pull consumers ``executor-high|normal|low`` (filters ``tasks.queue.<priority>.*``),
   explicit ack, ``ack_wait``, unlimited deliveries (attempts are counted by the executor).
-- ``QUANTOPS_TASKS_DEAD``: ``tasks.dead.>``, limits retention, 30 days.
-- ``QUANTOPS_EVENTS``: ``events.>``, shared with the other services (``shared.streams``):
-  created if missing and otherwise left as it is.
+- ``QUANTOPS_TASKS_DEAD``: ``tasks.dead.>``, limits retention, ``dead_letter_max_age_s``.
+- ``QUANTOPS_EVENTS``: ``events.>``, shared with the other services (``shared.streams``),
+  limits from the settings.
 - KV buckets ``quantops_task_status`` and ``quantops_workflows`` (history 1: the events stream
-  keeps the history of status changes).
+  keeps the history of status changes). The status bucket allows per-message TTLs: a final
+  record carries ``Nats-TTL`` = ``record_ttl_s`` and JetStream removes it by itself.
 """
 
 from __future__ import annotations
@@ -23,13 +24,12 @@ from nats.js.kv import KeyValue
 
 from services.executor.runtime.engine import consumer_name
 from shared.contracts.executor import DEAD_LETTER_PREFIX, PRIORITIES
-from shared.settings import ExecutorSettings
+from shared.settings import ExecutorSettings, Settings
 from shared.streams import ensure_stream, events_config
 from shared.subjects import TASK_QUEUE_PREFIX, Bucket, Stream
 
 log = logging.getLogger(__name__)
 
-DAY_S = 24 * 3600.0
 _STREAM_IN_USE = 10058  # JetStream: stream name already in use
 
 def tasks_config(settings: ExecutorSettings, replicas: int = 1) -> api.StreamConfig:
@@ -43,11 +43,13 @@ def tasks_config(settings: ExecutorSettings, replicas: int = 1) -> api.StreamCon
         num_replicas=replicas)
 
 
-def dead_config(replicas: int = 1) -> api.StreamConfig:
+def dead_config(settings: ExecutorSettings, replicas: int = 1) -> api.StreamConfig:
     return api.StreamConfig(
         name=Stream.TASKS_DEAD, subjects=[f"{DEAD_LETTER_PREFIX}.>"],
         retention=api.RetentionPolicy.LIMITS, storage=api.StorageType.FILE,
-        max_age=30 * DAY_S, duplicate_window=120.0, num_replicas=replicas)
+        max_age=settings.dead_letter_max_age_s,
+        # JetStream refuses a duplicate window longer than max_age.
+        duplicate_window=min(120.0, settings.dead_letter_max_age_s), num_replicas=replicas)
 
 
 def consumer_config(settings: ExecutorSettings, priority: str) -> api.ConsumerConfig:
@@ -58,17 +60,28 @@ def consumer_config(settings: ExecutorSettings, priority: str) -> api.ConsumerCo
         max_ack_pending=-1, max_waiting=4096, deliver_policy=api.DeliverPolicy.ALL)
 
 
-async def ensure_all(js: JetStreamContext, settings: ExecutorSettings, *, replicas: int = 1
+async def ensure_all(js: JetStreamContext, all_settings: Settings
                      ) -> tuple[KeyValue, KeyValue]:
     """Streams, consumers and buckets; returns the (status, workflows) KV buckets."""
+    settings, replicas = all_settings.executor, all_settings.stream_replicas
     await ensure_stream(js, tasks_config(settings, replicas), update=True)
-    await ensure_stream(js, dead_config(replicas), update=False)
-    await ensure_stream(js, events_config(replicas), update=False)
+    await ensure_stream(js, dead_config(settings, replicas), update=True)
+    await ensure_stream(js, events_config(all_settings), update=True)
     for p in PRIORITIES:
         await js.add_consumer(Stream.TASKS, consumer_config(settings, p))
     status = await _bucket(js, Bucket.TASK_STATUS, "status record of every task", replicas)
+    await allow_msg_ttl(js, f"KV_{Bucket.TASK_STATUS}")
     workflows = await _bucket(js, Bucket.WORKFLOWS, "state of every workflow", replicas)
     return status, workflows
+
+
+async def allow_msg_ttl(js: JetStreamContext, stream: str) -> None:
+    """Let a bucket's messages carry ``Nats-TTL`` (final records expire by themselves);
+    nats-py's ``create_key_value`` offers it only through limit markers, which change reads."""
+    config = (await js.stream_info(stream)).config
+    if not config.allow_msg_ttl:
+        config.allow_msg_ttl = True
+        await js.update_stream(config)
 
 
 async def _bucket(js: JetStreamContext, name: str, description: str, replicas: int

@@ -47,10 +47,15 @@ def new_user(name: str, role: str, password_hash: str | None) -> UserRow:
 
 
 class Accounts:
-    def __init__(self, store: AuthStore, view: LiveView, runner: Argon2Runner) -> None:
+    """Users and API keys. ``max_keys_per_user``: active keys one user may hold (a key costs
+    an argon2 hash to make and a place in every replica's live view)."""
+
+    def __init__(self, store: AuthStore, view: LiveView, runner: Argon2Runner, *,
+                 max_keys_per_user: int = 100) -> None:
         self.store = store
         self.view = view
         self.runner = runner
+        self.max_keys_per_user = max_keys_per_user
 
     # -- users (admin) -------------------------------------------------------------------
 
@@ -126,6 +131,10 @@ class Accounts:
             raise InvalidRequest(f"a key for {owner!r} can have at most role {ceiling!r}",
                                  details={"max_role": ceiling})
         cap = body.role or (ceiling if ceiling != user.role else None)
+        held = sum(1 for k in self.view.keys.values() if k.user == owner)
+        if held >= self.max_keys_per_user:
+            raise Conflict(f"{owner!r} holds {held} API keys, the most allowed: revoke one first",
+                           details={"keys": held, "max_keys": self.max_keys_per_user})
         key_id, secret, key = credentials.new_api_key()
         now = time.time()
         row = KeyRow(id=key_id, user=owner, label=body.label, role=cap,

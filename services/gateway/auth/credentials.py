@@ -15,14 +15,18 @@ Passwords: argon2id with argon2-cffi's defaults (RFC 9106 low-memory profile).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import AsyncIterator
 from typing import Final
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from shared.errors import RateLimited
 
 API_KEY_PREFIX: Final = "qo"
 REFRESH_PREFIX: Final = "qor"
@@ -80,16 +84,36 @@ class Argon2Runner:
     per module) because a semaphore belongs to the event loop that first waits on it.
     """
 
-    def __init__(self, slots: int = 2) -> None:
+    def __init__(self, slots: int = 2, max_waiting: int = 32) -> None:
         self._slots = asyncio.Semaphore(slots)
+        self.max_waiting = max_waiting
+        self._waiting = 0
 
     async def hash(self, hasher: PasswordHasher, secret: str) -> str:
-        async with self._slots:
+        async with self._slot():
             return await asyncio.to_thread(hasher.hash, secret)
+
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        """A slot, or ``RateLimited`` at once when ``max_waiting`` already queue for one: a
+        flood of wrong secrets gets quick refusals instead of a queue every valid first-time
+        check would have to wait through."""
+        if self._waiting >= self.max_waiting:
+            raise RateLimited("password and key checks are saturated; retry shortly",
+                              details={"retry_after_s": 1})
+        self._waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self._waiting -= 1
+        try:
+            yield
+        finally:
+            self._slots.release()
 
     async def verify(self, hasher: PasswordHasher, encoded: str | None, secret: str) -> bool:
         """True when ``secret`` matches; a missing hash still costs one verification."""
-        async with self._slots:
+        async with self._slot():
             try:
                 ok = await asyncio.to_thread(
                     hasher.verify, encoded or _DUMMY_PASSWORD_HASH, secret)

@@ -10,15 +10,16 @@ cannot send headers; every other route takes credentials in headers only. Failur
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Final, cast
 
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.response import ServerSentEvent
 
-from services.gateway.auth import streamtokens
+from services.gateway.auth import credentials, streamtokens
 from services.gateway.auth.authenticator import Authenticator
+from services.gateway.auth.clientaddr import Network, client_ip
 from services.gateway.auth.ratelimit import RateLimiter
 from services.gateway.auth.roles import PUBLIC, Principal, allows
 from shared.errors import Forbidden, RateLimited, Unauthenticated
@@ -65,11 +66,6 @@ def _invalid(message: str) -> Unauthenticated:
     return Unauthenticated(message, details={"reason": "invalid_credentials"})
 
 
-def client_ip(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
-    client = connection.scope.get("client")
-    return f"ip:{client[0]}" if client else "ip:unknown"
-
-
 def is_event_stream(handler: BaseRouteHandler) -> bool:
     """Whether a route answers ``text/event-stream`` (its handler returns ``ServerSentEvent``)."""
     signature = getattr(handler, "parsed_fn_signature", None)
@@ -91,35 +87,58 @@ def _limit(limiter: RateLimiter, who: str, what: str) -> None:
                           details={"retry_after_s": round(wait, 3)})
 
 
-def make_guard(authn: Authenticator, principals: RateLimiter, anonymous: RateLimiter) -> Guard:
+def credential_id(credential: str) -> str:
+    """What a failed attempt is counted against besides the address: the API key's id (it is
+    in the clear in the key), else nothing (a token's signature costs no argon2 to check)."""
+    parsed = credentials.parse_api_key(credential)
+    return f"key:{parsed[0]}" if parsed else ""
+
+
+def make_guard(authn: Authenticator, principals: RateLimiter, anonymous: RateLimiter,
+               failures: RateLimiter | None = None,
+               proxies: Sequence[Network] = ()) -> Guard:
     """The guard of the whole app.
 
     Args:
         authn: resolves credentials.
         principals: token buckets of authenticated callers, by name.
-        anonymous: token buckets by client IP, for public routes and failed credentials.
+        anonymous: token buckets by client address, for public routes and failed credentials.
+        failures: buckets of failed attempts by credential id (an API key's id).
+        proxies: networks whose ``X-Forwarded-For`` names the client (``clientaddr``).
     """
+    failures = failures or RateLimiter(0, 1)
+
+    def spent(ip: str, cred: str) -> bool:
+        """Argon2 is skipped (uncached keys refused) only when both the address and the
+        credential have spent their failures: one address's guessing cannot lock out another
+        address's valid key, nor can guesses spread over addresses buy unlimited argon2 time
+        for one key."""
+        return anonymous.wait_s(ip) > 0 and (not cred or failures.wait_s(cred) > 0)
+
+    def failed(ip: str, cred: str) -> None:
+        if cred:
+            failures.take(cred)
+        _limit(anonymous, ip, "failed authentications")
 
     async def authenticate(connection: ASGIConnection[Any, Any, Any, Any],
                            handler: BaseRouteHandler) -> Principal:
-        ip = client_ip(connection)
+        ip = client_ip(connection, proxies)
         try:
             credential = credential_of(connection.scope["headers"])
         except Unauthenticated:
             _limit(anonymous, ip, "failed authentications")
             raise
+        cred = ""
         if credential is not None:
-            # Once an address has spent its failures, only proofs already cached are checked:
-            # guessing must not buy argon2 time.
-            blocked = anonymous.wait_s(ip) > 0
-            principal = await authn.authenticate(credential, verify=not blocked)
+            cred = credential_id(credential)
+            principal = await authn.authenticate(credential, verify=not spent(ip, cred))
         elif (token := stream_token_of(connection, handler)) is not None:
             principal = streamtokens.verify(token, authn)  # an HMAC: nothing to buy by guessing
         else:
             raise Unauthenticated("credentials required: Authorization: Bearer <token or key>",
                                   details={"reason": "missing_credentials"})
         if principal is None:
-            _limit(anonymous, ip, "failed authentications")
+            failed(ip, cred)
             raise _invalid("invalid, expired or revoked credentials")
         return principal
 
@@ -127,7 +146,7 @@ def make_guard(authn: Authenticator, principals: RateLimiter, anonymous: RateLim
                     handler: BaseRouteHandler) -> None:
         need = handler.opt.get("role")
         if need == PUBLIC:
-            _limit(anonymous, client_ip(connection), "requests")
+            _limit(anonymous, client_ip(connection, proxies), "requests")
             return
         if need is None:  # create_app refuses such routes; refuse here too, to fail closed
             raise Forbidden("this route declares no role")

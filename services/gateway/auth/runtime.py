@@ -13,6 +13,7 @@ from nats.js import JetStreamContext
 from services.gateway.auth.accounts import Accounts
 from services.gateway.auth.authenticator import Authenticator, LiveView
 from services.gateway.auth.bootstrap import bootstrap_admin
+from services.gateway.auth.clientaddr import parse_networks
 from services.gateway.auth.credentials import Argon2Runner
 from services.gateway.auth.guard import Guard, make_guard
 from services.gateway.auth.ratelimit import RateLimiter
@@ -101,10 +102,12 @@ class Auth:
                               max_staleness_s=gw.auth_max_staleness_s)
         guard = make_guard(
             authn, RateLimiter(gw.rate_limit_per_s, gw.rate_limit_burst),
-            RateLimiter(gw.anonymous_rate_limit_per_s, gw.anonymous_rate_limit_burst))
+            RateLimiter(gw.anonymous_rate_limit_per_s, gw.anonymous_rate_limit_burst),
+            RateLimiter(gw.failed_auth_per_s, gw.failed_auth_burst),
+            parse_networks(gw.trusted_proxies))
         auth = cls(store, view, authn,
                    Sessions(store, view, codec, runner, refresh_ttl_s=gw.refresh_token_ttl_s),
-                   Accounts(store, view, runner), guard)
+                   Accounts(store, view, runner, max_keys_per_user=gw.max_keys_per_user), guard)
         auth._purger = asyncio.create_task(auth._purge_every(PURGE_INTERVAL_S))
         return auth
 

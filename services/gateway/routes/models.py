@@ -21,6 +21,7 @@ from litestar.response import Stream
 
 from services.gateway.forward import bus_of, nats_headers
 from shared.clients.registry import RegistryClient
+from shared.contracts import bounds
 from shared.contracts import registry as c
 from shared.errors import InvalidRequest, NotFound, PayloadTooLarge
 
@@ -47,24 +48,24 @@ UploadId = Annotated[str, PathParameter(description="upload_id of the ticket")]
 
 class UploadBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     spec: c.VersionSpec = msgspec.field(default_factory=c.VersionSpec)
-    size_bytes: int | None = None
-    idempotency_key: str = ""
+    size_bytes: bounds.Count | None = None
+    idempotency_key: bounds.Name = ""
 
 
 class AliasBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    version: int | str
-    reason: str = ""
+    version: c.VersionNumber | bounds.Name
+    reason: bounds.Text = ""
 
 
 class RollbackBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    alias: str = c.PRODUCTION
-    reason: str = ""
+    alias: bounds.Name = c.PRODUCTION
+    reason: bounds.Text = ""
 
 
 class CleanupBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    keep: int | None = None
+    keep: Annotated[int, msgspec.Meta(ge=0, le=bounds.MAX_ITEMS)] | None = None
     dry_run: bool = False
-    reason: str = ""
+    reason: bounds.Text = ""
 
 
 def client_of(request: Request[Any, Any, Any]) -> RegistryClient:

@@ -19,20 +19,24 @@ from litestar.params import JSONBody, QueryParameter
 from services.gateway.forward import forward
 from shared.contracts.base import Empty
 from shared.contracts.quant import (
+    MAX_BARS,
     Bar,
     ModelRef,
     PredictReply,
     PredictRequest,
+    Symbol,
     TemplatesReply,
     TrialsReply,
     TrialsRequest,
+    check_time,
 )
 from shared.subjects import QuantSubject
 
 VIEWER, OPERATOR = {"role": "viewer"}, {"role": "operator"}
 TAGS = ["quant"]
-#: 100,000 bars of JSON fit in this; a bigger history belongs in a dataset.
-BODY = 32 * 1024 * 1024
+#: What one NATS request may carry (``shared.subjects.LARGE_REQUESTS``): about 50,000 bars of
+#: JSON; a bigger history belongs in a dataset.
+BODY = 8 * 1024 * 1024
 
 
 def ok(reply: type[Any], description: str) -> dict[int, ResponseSpec]:
@@ -46,9 +50,13 @@ class PredictBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
 
     model: ModelRef
     dataset: Annotated[str, msgspec.Meta(max_length=200)] = ""
-    bars: Annotated[list[Bar], msgspec.Meta(max_length=100_000)] = []
-    symbols: Annotated[list[str], msgspec.Meta(max_length=1000)] = []
+    bars: Annotated[list[Bar], msgspec.Meta(max_length=MAX_BARS)] = []
+    symbols: Annotated[list[Symbol], msgspec.Meta(max_length=1000)] = []
     end: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.end is not None:
+            check_time(self.end, "end")
 
     def request(self, *, write_signals: bool) -> PredictRequest:
         return PredictRequest(model=self.model, dataset=self.dataset, bars=self.bars,

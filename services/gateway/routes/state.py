@@ -3,7 +3,8 @@
 Keys: ``GET|PUT|DELETE /v1/state/{namespace}/{key}`` (the key may contain ``/`` and ``.``).
 The revision is the ``ETag``; ``If-Match: "<rev>"`` makes a write or delete compare-and-set,
 ``If-None-Match: *`` a create, and a mismatch answers 412 with the current revision in
-``details``. ``GET`` honours ``If-None-Match: "<rev>"`` with 304.
+``details``. ``GET`` honours ``If-None-Match: "<rev>"`` with 304. ``Idempotency-Key`` on a write
+makes a retry after a timeout apply once (``PutRequest.request_id``).
 
 Everything else sits under names a namespace cannot take (they start with ``_``):
 ``_history``, ``_watch`` (Server-Sent Events), ``_namespaces``, ``_cleanup``, ``_snapshots``.
@@ -17,12 +18,16 @@ from typing import Annotated, Any, TypeVar, cast
 
 import msgspec
 from litestar import Request, Response, delete, get, post, put
+from litestar.openapi import ResponseSpec
 from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
+from services.gateway.documented import problem
 from services.gateway.forward import bus_of, call, forward
-from shared.clients.state import StateClient
+from services.gateway.streams import limited
+from shared.clients.state import StateClient, check_namespace
 from shared.contracts.base import Empty
+from shared.contracts.bounds import MAX_SAFE_INT, FloatSeconds, Name, SchemaVersion, Seconds
 from shared.contracts.state import (
     CleanupRequest,
     ConfigureRequest,
@@ -49,15 +54,24 @@ _ETAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
 #: A comment line this often keeps an idle SSE stream open through proxies.
 SSE_KEEPALIVE_S = 15.0
 _encoder = msgspec.json.Encoder()
+_PRECONDITION = problem("If-Match / If-None-Match failed: details name the current revision")
+#: A value travels in one NATS message (the server's max_payload, 8 MiB in every deployment).
+VALUE_BODY_BYTES = 8 * 1024 * 1024
 
 Namespace = Annotated[str, PathParameter(description="namespace")]
 Key = Annotated[str, PathParameter(description="key (may contain / and .)")]
 SnapshotName = Annotated[str, PathParameter(description="snapshot file name")]
 IfMatch = Annotated[str | None, HeaderParameter(name="If-Match", required=False)]
 IfNoneMatch = Annotated[str | None, HeaderParameter(name="If-None-Match", required=False)]
-Revision = Annotated[int | None, QueryParameter(ge=1, description="a past revision")]
+IdempotencyKey = Annotated[str, HeaderParameter(
+    name="Idempotency-Key", required=False, max_length=128, pattern=r"^[A-Za-z0-9_.:-]*$",
+    description="repeat it on a retry: a write with the same key within two minutes is "
+                "applied once and answered with the first one's revision")]
+Revision = Annotated[int | None, QueryParameter(ge=1, le=MAX_SAFE_INT,
+                                                description="a past revision")]
 MinRevision = Annotated[int | None, QueryParameter(
-    ge=0, description="highest revision you have seen: a replica's cache may answer")]
+    ge=0, le=MAX_SAFE_INT, description="highest revision you have seen: a replica's cache may "
+    "answer")]
 Prefix = Annotated[str, QueryParameter(max_length=512, description="key prefix")]
 Limit = Annotated[int, QueryParameter(ge=1, le=1000, description="page size")]
 Cursor = Annotated[str, QueryParameter(max_length=512, description="next_cursor of a page")]
@@ -68,8 +82,8 @@ class PutBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     the version the document is written in (default: the namespace's)."""
 
     value: Any
-    ttl_s: Annotated[int, msgspec.Meta(ge=1)] | None = None
-    schema_version: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    ttl_s: Seconds | None = None
+    schema_version: SchemaVersion | None = None
 
 
 class SnapshotUploaded(msgspec.Struct, frozen=True, kw_only=True):
@@ -77,20 +91,22 @@ class SnapshotUploaded(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class CleanupBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    older_than_s: Annotated[float, msgspec.Meta(ge=0)]
+    older_than_s: FloatSeconds
     dry_run: bool = False
 
 
 class SnapshotBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    namespace: str = ""
+    namespace: Name = ""
 
 
 def _revision(header: str | None, name: str) -> int | None:
     if header is None:
         return None
     match = _ETAG.match(header)
-    if match is None:
-        raise InvalidRequest(f'{name} must be one ETag ("<revision>")',
+    if match is None or len(match[1]) > 16 or int(match[1]) > MAX_SAFE_INT:
+        # An unchecked 2**64 wrapped to "no precondition" inside JetStream: a CAS that did
+        # not compare. Revisions are stream sequences, far below 2**53.
+        raise InvalidRequest(f'{name} must be one ETag ("<revision>", at most {MAX_SAFE_INT})',
                              details={"header": name, "value": header[:100]})
     return int(match[1])
 
@@ -110,6 +126,7 @@ def _json(body: T, status: int = 200, headers: dict[str, str] | None = None
 
 
 @get("/v1/state/{namespace:str}/{key:path}", opt={"role": "viewer"}, tags=TAGS,
+     responses={304: ResponseSpec(None, description="Not modified (If-None-Match)")},
      summary="Read a key (latest, or ?revision=)")
 async def get_value(request: Req, namespace: Namespace, key: Key,
                     if_none_match: IfNoneMatch = None, revision: Revision = None,
@@ -125,10 +142,13 @@ async def get_value(request: Req, namespace: Namespace, key: Key,
 
 
 @put("/v1/state/{namespace:str}/{key:path}", opt={"role": "operator"}, tags=TAGS,
+     request_max_body_size=VALUE_BODY_BYTES, responses={
+         201: ResponseSpec(PutReply, description="Created (If-None-Match: *)",
+                           generate_examples=False), 412: _PRECONDITION},
      summary="Write a key (If-Match: compare-and-set; If-None-Match: * create)")
 async def put_value(request: Req, namespace: Namespace, key: Key, data: JSONBody[PutBody],
-                    if_match: IfMatch = None, if_none_match: IfNoneMatch = None
-                    ) -> Response[PutReply]:
+                    if_match: IfMatch = None, if_none_match: IfNoneMatch = None,
+                    idempotency_key: IdempotencyKey = "") -> Response[PutReply]:
     expected = _revision(if_match, "If-Match")
     if if_none_match is not None:
         if if_none_match.strip() != "*":
@@ -137,18 +157,21 @@ async def put_value(request: Req, namespace: Namespace, key: Key, data: JSONBody
         expected = 0
     reply = await call(request, StateSubject.PUT, PutRequest(
         namespace=namespace, key=key.lstrip("/"), value=msgspec.Raw(_encoder.encode(data.value)),
-        expected_revision=expected, ttl_s=data.ttl_s, schema_version=data.schema_version),
-        PutReply)
+        expected_revision=expected, ttl_s=data.ttl_s, schema_version=data.schema_version,
+        request_id=idempotency_key), PutReply)
     return _json(reply, status=201 if expected == 0 else 200, headers=_etag(reply.revision))
 
 
 @delete("/v1/state/{namespace:str}/{key:path}", opt={"role": "operator"}, tags=TAGS,
+        responses={412: _PRECONDITION},
         status_code=200, summary="Delete a key (a tombstone in its history)")
 async def delete_value(request: Req, namespace: Namespace, key: Key,
-                       if_match: IfMatch = None) -> Response[DeleteReply]:
+                       if_match: IfMatch = None, idempotency_key: IdempotencyKey = ""
+                       ) -> Response[DeleteReply]:
     reply = await call(request, StateSubject.DELETE, DeleteRequest(
         namespace=namespace, key=key.lstrip("/"),
-        expected_revision=_revision(if_match, "If-Match")), DeleteReply)
+        expected_revision=_revision(if_match, "If-Match"), request_id=idempotency_key),
+        DeleteReply)
     return _json(reply, headers=_etag(reply.revision))
 
 
@@ -170,12 +193,15 @@ async def history(request: Req, namespace: Namespace, key: Key,
         namespace=namespace, key=key.lstrip("/"), limit=limit))
 
 
-@get("/v1/state/_watch/{namespace:str}", opt={"role": "viewer"}, tags=TAGS,
+@get("/v1/state/_watch/{namespace:str}", opt={"role": "viewer", "stream": True}, tags=TAGS,
      summary="Server-Sent Events: changes of a namespace (?prefix=)")
 async def watch(request: Req, namespace: Namespace, prefix: Prefix = ""
                 ) -> ServerSentEvent:
-    changes = StateClient(bus_of(request)).watch(namespace, prefix=prefix,
-                                                 idle_s=SSE_KEEPALIVE_S)
+    check_namespace(namespace)  # now: once the stream has started, a 400 cannot be sent
+    settings = request.app.state.settings.gateway
+    changes = StateClient(bus_of(request)).watch(
+        namespace, prefix=prefix, idle_s=SSE_KEEPALIVE_S,
+        max_buffer_bytes=settings.stream_buffer_bytes)
 
     async def events() -> AsyncIterator[ServerSentEventMessage]:
         # Named events ("ready", "ping") reach only listeners of those names, never a plain
@@ -191,7 +217,7 @@ async def watch(request: Req, namespace: Namespace, prefix: Prefix = ""
         finally:
             await changes.aclose()
 
-    return ServerSentEvent(events())
+    return ServerSentEvent(limited(request, events()))
 
 
 @get("/v1/state/_namespaces", opt={"role": "viewer"}, tags=TAGS,
@@ -246,7 +272,8 @@ async def download_snapshot(request: Req, name: SnapshotName) -> Response[bytes]
         "Content-Disposition": f'attachment; filename="{name}"'})
 
 
-@put("/v1/state/_snapshots/{name:str}", opt={"role": "admin"}, tags=TAGS, status_code=201,
+@put("/v1/state/_snapshots/{name:str}", opt={"role": "admin", "body": "upload"}, tags=TAGS,
+     status_code=201,
      summary="Upload a snapshot file (checked when restored)")
 async def upload_snapshot(request: Req, name: SnapshotName) -> Response[SnapshotUploaded]:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}", name):

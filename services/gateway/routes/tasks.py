@@ -16,7 +16,9 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from services.gateway.forward import bus_of, nats_headers
+from services.gateway.streams import limited
 from shared.bus import flush
+from shared.bytequeue import ByteQueue
 from shared.clients.executor import ExecutorClient
 from shared.contracts import executor as c
 from shared.logs import swallowed
@@ -24,6 +26,8 @@ from shared.logs import swallowed
 log = logging.getLogger(__name__)
 
 VIEWER, OPERATOR, ADMIN = {"role": "viewer"}, {"role": "operator"}, {"role": "admin"}
+#: Event-stream routes (``services.gateway.documented`` declares them text/event-stream).
+STREAM = {"role": "viewer", "stream": True}
 TAGS = ["tasks"]
 BODY = 4 * 1024 * 1024
 KEEPALIVE_S = 15.0
@@ -111,22 +115,22 @@ async def cancel(request: Request[Any, Any, Any], task_id: TaskId,
     return await client_of(request).cancel(task_id, reason=data.reason if data else "")
 
 
-@get("/v1/tasks/{task_id:str}/events", opt=VIEWER, tags=TAGS,
+@get("/v1/tasks/{task_id:str}/events", opt=STREAM, tags=TAGS,
      summary="Server-sent events: the task's record now, then each change until it finishes")
 async def task_events(request: Request[Any, Any, Any], task_id: TaskId) -> ServerSentEvent:
     client = client_of(request)
     first = await client.get(task_id)  # 404 before the stream starts
     feed = _feed(request, c.task_event_subject("*", task_id), first=first)
-    return ServerSentEvent(feed)
+    return ServerSentEvent(limited(request, feed))
 
 
-@get("/v1/task-events", opt=VIEWER, tags=TAGS,
+@get("/v1/task-events", opt=STREAM, tags=TAGS,
      summary="Server-sent events: every task status change, optionally of one type or status")
 async def all_task_events(request: Request[Any, Any, Any], type: Text = "",
                           status: Statuses = None) -> ServerSentEvent:
     wanted = {str(s) for s in status or []}
-    return ServerSentEvent(_feed(request, c.task_event_subject("*", "*"), type_=type,
-                                 statuses=wanted, follow=True))
+    return ServerSentEvent(limited(request, _feed(
+        request, c.task_event_subject("*", "*"), type_=type, statuses=wanted, follow=True)))
 
 
 async def _feed(request: Request[Any, Any, Any], subject: str, *,
@@ -134,12 +138,11 @@ async def _feed(request: Request[Any, Any, Any], subject: str, *,
                 statuses: set[str] | None = None, follow: bool = False
                 ) -> AsyncIterator[ServerSentEventMessage]:
     """Relay task events; a single task's feed ends with its final record."""
-    queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=10_000)
+    queue: ByteQueue[bytes] = ByteQueue(request.app.state.settings.gateway.stream_buffer_bytes)
     decode = msgspec.json.Decoder(c.TaskRecord).decode
 
     async def on_event(msg: Any) -> None:
-        with contextlib.suppress(asyncio.QueueFull):  # a slow reader drops, never blocks NATS
-            queue.put_nowait(msg.data)
+        queue.put_nowait(msg.data, len(msg.data))  # a slow reader drops, never blocks NATS
 
     nc = bus_of(request).nc
     sub = await nc.subscribe(subject, cb=on_event)

@@ -8,6 +8,7 @@
   const KEY = "quantops.apiKey";
   const STATUSES = ["queued", "running", "succeeded", "failed", "timed_out", "cancelled", "dead"];
   const MAX_TASKS = 50;
+  const TASK_WINDOW_S = 3600;
   const REFRESH_MS = 5000;
   const tasks = new Map(); // task id -> latest record
   const state = { feed: null, timer: null, model: null, queueTimer: null, events: 0 };
@@ -177,7 +178,9 @@
   // --- tasks, live -----------------------------------------------------------------------
 
   async function loadTasks() {
-    const page = await api(`/v1/tasks?limit=${MAX_TASKS}`);
+    // A window, so the cost is what the last hour holds (the live feed adds what follows).
+    const since = Date.now() / 1000 - TASK_WINDOW_S;
+    const page = await api(`/v1/tasks?limit=${MAX_TASKS}&since=${since}`);
     for (const r of page.items.reverse()) tasks.set(r.id, r);
     renderTasks();
   }

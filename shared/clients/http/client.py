@@ -27,6 +27,7 @@ from shared.clients.http.health import Health
 from shared.clients.http.models import Models
 from shared.clients.http.quant import Quant
 from shared.clients.http.state import State
+from shared.clients.http.strategies import Strategies
 from shared.clients.http.tasks import Tasks
 from shared.settings import Settings
 
@@ -69,6 +70,7 @@ class Client:
         self.tasks: Tasks[SyncTransport] = Tasks(t)
         self.datasets: Datasets[SyncTransport] = Datasets(t)
         self.quant: Quant[SyncTransport] = Quant(t)
+        self.strategies: Strategies[SyncTransport] = Strategies(t)
         self.auth: Auth[SyncTransport] = Auth(t)
         self.keys: Keys[SyncTransport] = Keys(t)
         self.users: Users[SyncTransport] = Users(t)
@@ -104,6 +106,7 @@ class AsyncClient:
         self.tasks: Tasks[AsyncTransport] = Tasks(t)
         self.datasets: Datasets[AsyncTransport] = Datasets(t)
         self.quant: Quant[AsyncTransport] = Quant(t)
+        self.strategies: Strategies[AsyncTransport] = Strategies(t)
         self.auth: Auth[AsyncTransport] = Auth(t)
         self.keys: Keys[AsyncTransport] = Keys(t)
         self.users: Users[AsyncTransport] = Users(t)

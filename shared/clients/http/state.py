@@ -49,13 +49,17 @@ class State(Resource[TT]):
 
     @op
     def put(self, namespace: str, key: str, value: Any, *, expected_revision: int | None = None,
-            ttl_s: int | None = None, schema_version: int | None = None) -> Call[c.PutReply]:
+            ttl_s: int | None = None, schema_version: int | None = None,
+            request_id: str = "") -> Call[c.PutReply]:
         """Write any JSON-encodable value (or ``msgspec.Raw``); ``expected_revision``
-        compare-and-sets (0: only if absent), a mismatch raises ``RevisionConflict``."""
+        compare-and-sets (0: only if absent), a mismatch raises ``RevisionConflict``;
+        ``request_id`` (repeated on a retry) makes the write apply once."""
         body = {"value": value, "ttl_s": ttl_s, "schema_version": schema_version}
+        headers = _match(expected_revision) | ({"Idempotency-Key": request_id}
+                                               if request_id else {})
         return Call("PUT", key_path(namespace, key), c.PutReply,
                     json={k: v for k, v in body.items() if v is not None or k == "value"},
-                    headers=_match(expected_revision))
+                    headers=headers)
 
     @op
     def delete(self, namespace: str, key: str, *, expected_revision: int | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -70,7 +71,11 @@ async def test_failed_summary_counts_by_type_and_error(client: ExecutorClient) -
     ids = [(await client.submit("fail", {})).task_id for _ in range(3)]
     ids.append((await client.submit("cpu_burn", {"seconds": 5}, timeout_s=0.3)).task_id)
     await client.wait_many(ids, timeout_s=20)
-    after = await client.failed_summary(window_s=600)
+    # The summary reads failure events, published just after each final record is durable.
+    deadline = time.monotonic() + 5
+    while (after := await client.failed_summary(window_s=600)).total - before.total < 4:
+        assert time.monotonic() < deadline, after
+        await asyncio.sleep(0.05)
     assert after.total - before.total == 4
     assert after.by_error["FailedOnPurpose"] - before.by_error.get("FailedOnPurpose", 0) == 3
     assert after.by_error["timeout"] - before.by_error.get("timeout", 0) == 1
@@ -98,3 +103,16 @@ async def test_purge_removes_only_old_finished_records(client: ExecutorClient) -
         await client.get(done)
     assert (await client.get(running)).status == TaskStatus.RUNNING
     await client.cancel(running)
+
+
+async def test_failed_summary_reads_only_its_window(client: ExecutorClient) -> None:
+    task_id = (await client.submit("fail", {})).task_id
+    rec = await client.wait(task_id, timeout_s=10)
+    assert rec.finished_at is not None
+    deadline = time.monotonic() + 5
+    while task_id not in {g.sample_task_id for g in
+                          (await client.failed_summary(window_s=60)).groups}:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(max(0.0, rec.finished_at + 1.2 - time.time()))
+    assert (await client.failed_summary(window_s=1)).total == 0

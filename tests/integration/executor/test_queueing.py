@@ -29,7 +29,7 @@ async def test_high_before_normal_before_low_and_low_is_not_starved(
                            QUANTOPS_EXECUTOR_STARVATION_LIMIT="4") as c:
         client = await c.client()
         # The streams and consumers, as the executor creates them at start-up; nobody consumes.
-        await ensure_all(client.bus.js, Settings.from_env(c.env).executor)
+        await ensure_all(client.bus.js, Settings.from_env(c.env))
         ids: dict[str, str] = {}
         for prio in ("low", "normal", "high"):  # the worst order for FIFO
             for _ in range(12):

@@ -13,6 +13,8 @@ import pytest
 
 from shared.clients.executor import ExecutorClient
 from shared.contracts.executor import TaskRecord, TaskStatus, WorkflowTask, task_event_subject
+from shared.errors import NotFound
+from shared.settings import Settings
 from shared.subjects import Stream
 from tests.integration.executor.test_cpu_and_cancel import alive, until
 
@@ -49,6 +51,30 @@ async def test_sigkilled_executor_task_completes_once_on_the_survivor(
         assert await event_count(client, "succeeded", reply.task_id) == 1
         # The dead executor's worker process did not outlive it.
         assert not alive(running.worker_pid)
+
+
+async def test_a_dead_executors_tasks_are_redelivered_within_seconds(
+    new_cluster: Callable[..., Any],
+) -> None:
+    """Default ack_wait (5 s) with heartbeats every third of it: the survivor starts the dead
+    executor's task a few seconds after the kill, not the 30 s it used to take."""
+    assert Settings().executor.ack_wait_s == 5.0
+    async with new_cluster(executors=2) as c:
+        client = await c.client()
+        reply = await client.submit("hybrid", {"seconds": 30, "retry_seconds": 0.1})
+        running = await until(client, reply.task_id, lambda r: r.worker_pid is not None)
+        # Heartbeats keep it: well past ack_wait, it is still on its first attempt.
+        await asyncio.sleep(Settings().executor.ack_wait_s * 1.5)
+        held = await client.get(reply.task_id)
+        assert held.attempts == 1 and held.status == TaskStatus.RUNNING
+        victim = next(p for p in c.processes if p.pid == pid_of(running))
+        killed_at = time.time()
+        victim.kill()
+        again = await until(client, reply.task_id, lambda r: r.attempts == 2, timeout_s=20)
+        assert again.attempts == 2 and again.started_at is not None
+        delay = again.started_at - killed_at
+        print(f"redelivered {delay:.2f} s after SIGKILL (ack_wait 5 s)")
+        assert delay < 7.0, delay
 
 
 async def test_nothing_is_lost_across_a_nats_server_restart(
@@ -115,3 +141,26 @@ async def test_a_workflow_survives_its_executor_being_killed(
             "a": {"slept_s": 0.1, "attempt": 2}}, "node": "b"}}
         assert (await client.get(f"{wf.id}-a")).attempts == 2
         assert os.getpid() != pid_of(c_rec) == survivor.pid
+
+
+async def test_final_records_expire_by_their_ttl_running_ones_stay(
+    new_cluster: Callable[..., Any],
+) -> None:
+    # The shortest stream limits the settings allow (duplicate windows must shrink with them).
+    async with new_cluster(executors=1, QUANTOPS_EXECUTOR_RECORD_TTL_S="2",
+                           QUANTOPS_EVENTS_MAX_AGE_S="60",
+                           QUANTOPS_EXECUTOR_DEAD_LETTER_MAX_AGE_S="60") as c:
+        client = await c.client()
+        done = (await client.submit("noop", {})).task_id
+        running = (await client.submit("nap", {"seconds": 8, "retry_seconds": 0.1})).task_id
+        await client.wait(done, timeout_s=10)
+        expired_by = time.monotonic() + 6  # TTL 2 s, plus the server's expiry sweep
+        while True:
+            try:
+                await client.get(done)
+            except NotFound:
+                break
+            assert time.monotonic() < expired_by, "a final record outlived its TTL"
+            await asyncio.sleep(0.1)
+        rec = await client.get(running)
+        assert rec.status == TaskStatus.RUNNING  # written without a TTL: kept while it runs

@@ -9,12 +9,17 @@ Process-level behaviour (SIGKILL, restarts, replicas as processes) uses ``spawn`
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+import httpx
 import pytest
 
+from services.gateway.service import GatewayApp
 from shared.bus import Bus
 from shared.clients.state import StateClient
+from shared.natsserver import free_port
 from shared.settings import Settings
+from tests.gateway_auth import admin_key
 from tests.integration.state.support import ENV, Stack, connect
 from tests.support import start_nats
 
@@ -48,3 +53,25 @@ def state(client_bus: Bus) -> StateClient:
 @pytest.fixture
 def ns(unique: str) -> str:
     return f"t{unique}"
+
+
+@pytest.fixture(scope="module")
+async def http(stack: Stack, tmp_path_factory: pytest.TempPathFactory
+               ) -> AsyncIterator[httpx.AsyncClient]:
+    """An admin's HTTP client of a gateway in front of the module's state replicas."""
+    data_dir: Path = tmp_path_factory.mktemp("gw") / "data"
+    port = free_port()
+    settings = Settings.from_env({
+        "QUANTOPS_NATS_URL": stack.nats.url, "QUANTOPS_DATA_DIR": str(data_dir),
+        "QUANTOPS_GATEWAY_PORT": str(port), "QUANTOPS_GATEWAY_RATE_LIMIT_PER_S": "0"})
+    bus = await connect(stack.nats.url, "gateway")
+    gateway = GatewayApp(settings)
+    await gateway.start(bus)
+    headers = {"Authorization": f"Bearer {admin_key(data_dir, timeout_s=10)}"}
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers,
+                                     timeout=10) as client:
+            yield client
+    finally:
+        await gateway.stop()
+        await bus.close()

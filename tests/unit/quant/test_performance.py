@@ -155,3 +155,11 @@ def test_prediction_metrics_for_both_kinds() -> None:
         np.mean((np.array([0.9, 0.2, 0.6, 0.4]) - labels) ** 2)
     )
     assert direction.ic == pytest.approx(1 - 6 * 2 / (4 * 15))  # ranks 4,1,3,2 vs 3,1,4,2
+
+
+def test_zero_return_bars_count_in_neither_hit_measure() -> None:
+    signal = np.array([0.1, -0.2, 0.3, 0.1])
+    realised = np.array([0.05, 0.0, -0.02, 0.0])  # two bars where nothing moved
+    assert direction_accuracy(signal, realised) == 0.5  # one right of the two that moved
+    result = trading_metrics(np.array([1.0, -1.0, 1.0, 1.0]), realised, 0.0)
+    assert result.metrics.hit_rate == 0.5  # the same two periods decide it

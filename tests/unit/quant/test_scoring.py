@@ -10,7 +10,7 @@ import pytest
 
 from quant.data import load_demo_prices
 from quant.estimators import build_model
-from quant.features import compute_features, feature_columns
+from quant.features import compute_features, feature_columns, warmup_bars
 from quant.recipe import Recipe
 from quant.scoring import latest_features, min_bars, naive_utc, score
 from quant.specs import EstimatorSpec, FeatureSpec, TradingSpec
@@ -76,3 +76,16 @@ def test_refusals_name_the_symbols(frame) -> None:  # type: ignore[no-untyped-de
     with pytest.raises(ValueError, match="no bars"):
         latest_features(frame, SPECS, datetime(1990, 1, 1))
     assert min_bars(Recipe(features=SPECS)) > 26  # macd's slow EMA plus its signal
+
+
+def test_min_bars_make_the_short_history_agree_with_the_long_one() -> None:
+    frame = load_demo_prices(["IBM", "MSFT"])
+    recipe = Recipe()
+    full = latest_features(frame, recipe.features)
+    needed = min_bars(recipe)
+    short = latest_features(frame.groupby("symbol").tail(needed), recipe.features)
+    np.testing.assert_allclose(short.matrix, full.matrix, rtol=1e-5, atol=1e-6)
+    # The old minimum (warm-up only) left the smoothed features visibly unsettled.
+    warm = latest_features(frame.groupby("symbol").tail(warmup_bars(recipe.features)),
+                           recipe.features)
+    assert not np.allclose(warm.matrix, full.matrix, rtol=1e-3, atol=1e-4)

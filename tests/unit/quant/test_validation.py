@@ -174,3 +174,21 @@ def test_unparseable_timestamp_is_non_finite_not_a_crash() -> None:
     assert checks(report.errors) == {"non_finite"}
     assert report.errors[0].rows == [3]
     assert frame.loc[3, "timestamp"] == "not a date"  # the caller's frame is untouched
+
+
+def test_flat_close_is_found_where_the_std_rounds_above_zero() -> None:
+    frame = clean()
+    frame.loc[frame["symbol"] == "BBB", ["open", "high", "low", "close"]] = 0.1
+    assert np.nanstd(frame.loc[frame["symbol"] == "BBB", "close"].to_numpy()) > 0  # rounding
+    flat = [i for i in validate_ohlcv(frame).warnings if i.check == "flat_close"]
+    assert [i.symbol for i in flat] == ["BBB"]
+
+
+@pytest.mark.parametrize("factor", [0.5, 2.0, 1 / 1.6, 1.6])
+def test_extreme_return_is_symmetric_on_log_returns(factor: float) -> None:
+    """A halving (or an unadjusted 2:1 split) is as extreme as a doubling."""
+    frame = clean(symbols=("AAA",))
+    later = frame.index >= 15
+    frame.loc[later, ["open", "high", "low", "close"]] *= factor
+    extreme = [i for i in validate_ohlcv(frame).warnings if i.check == "extreme_return"]
+    assert len(extreme) == 1 and extreme[0].rows == [15]

@@ -147,3 +147,34 @@ async def test_concurrent_gets_load_once(registry: Registry) -> None:
     cache = make(registry, Clock())
     results = await asyncio.gather(*(cache.get("m@3") for _ in range(10)))
     assert {r.model for r in results} == {"d3"} and registry.downloads == 1
+
+
+async def test_eviction_by_bytes_counts_what_files_unpack_to() -> None:
+    """Issue 14, case 6: a count bound is no bound when one model unpacks to gigabytes."""
+    import io
+    import zipfile
+
+    def archive(unpacked: int) -> bytes:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("a.npy", b"\0" * unpacked)  # deflates to a few kilobytes
+        return buf.getvalue()
+
+    files = {f"d{n}": archive(n * 1_000_000) for n in (1, 2, 3)}
+    registry = Registry()
+    for v in (1, 2, 3):
+        registry.add("m", v, f"d{v}")
+
+    async def download(ref: str) -> tuple[VersionInfo, bytes]:
+        info = registry.versions[ref]
+        return info, files[info.artifact.sha256]
+
+    registry.download = download  # type: ignore[method-assign]
+    cache = ModelCache(registry, loader=lambda data, info: len(data),  # type: ignore[arg-type]
+                       clock=Clock(), max_models=10, max_bytes=4_500_000)
+    await cache.get("m@1")
+    await cache.get("m@2")
+    assert cache.stats.size == 2 and cache.size_bytes == 3_000_000
+    await cache.get("m@3")  # 6 MB would be held: the oldest go until it fits
+    assert cache.stats.size == 1 and cache.size_bytes == 3_000_000
+    assert all(len(f) < 20_000 for f in files.values())

@@ -132,6 +132,9 @@ user, and OpenTelemetry. Call with (list $ "executor" $componentValues).
       key: {{ printf "%s-password" $name }}
 - name: QUANTOPS_STREAM_REPLICAS
   value: {{ $root.Values.nats.streamReplicas | quote }}
+{{- /* Health and the storage alerts measure JetStream use against this reservation. */}}
+- name: QUANTOPS_NATS_MAX_FILE_STORE
+  value: {{ include "quantops.natsBytes" $root.Values.nats.jetstream.maxFileStore | quote }}
 - name: QUANTOPS_DATA_DIR
   value: {{ $root.Values.config.dataDir | quote }}
 - name: QUANTOPS_METRICS_PORT
@@ -329,3 +332,17 @@ spec:
           {{- include "quantops.selectorLabels" (list $root $name) | nindent 10 }}
   {{- end }}
 {{- end }}
+
+{{- /*
+A nats-server size ("18G", "256MiB", "8MB", bytes) in bytes, as nats-server reads it (K, M, G, T
+and P are powers of 1024).
+*/}}
+{{- define "quantops.natsBytes" -}}
+{{- $s := upper (toString .) -}}
+{{- $n := regexFind "^[0-9]+" $s | int64 -}}
+{{- $unit := trimSuffix "B" (trimSuffix "IB" (regexReplaceAll "^[0-9]+" $s "")) -}}
+{{- $powers := dict "" 0 "K" 1 "M" 2 "G" 3 "T" 4 "P" 5 -}}
+{{- $bytes := $n -}}
+{{- range until (int (get $powers $unit)) }}{{ $bytes = mul $bytes 1024 }}{{ end -}}
+{{- $bytes -}}
+{{- end -}}

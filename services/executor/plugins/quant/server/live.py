@@ -53,12 +53,14 @@ class LiveModels:
     """Args:
     client: registry client used for resolving refs and downloading artifacts.
     max_models, ttl_s: the model cache's size and time to live.
+    max_bytes: the model cache's estimated memory (``ModelCache``).
     resolve_ttl_s: how long a moving ref is served before its resolution is checked again.
     """
 
     def __init__(self, client: RegistryClient, *, max_models: int, ttl_s: float,
-                 resolve_ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.cache = ModelCache(client, max_models=max_models, ttl_s=ttl_s,
+                 resolve_ttl_s: float, max_bytes: int = 1 << 30,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.cache = ModelCache(client, max_models=max_models, max_bytes=max_bytes, ttl_s=ttl_s,
                                 resolve_ttl_s=resolve_ttl_s, loader=_load, clock=clock)
         self.ttl_s, self.resolve_ttl_s, self.clock = ttl_s, resolve_ttl_s, clock
         self.max_refs = max(4 * max_models, 16)

@@ -30,7 +30,7 @@ from shared.clients.state import StateClient
 from shared.contracts.datasets import DIGEST_PREFIX, DatasetEvent, parse_ref
 from shared.contracts.quant import Bar, Prediction, PredictReply, PredictRequest
 from shared.errors import InvalidRequest
-from shared.settings import QuantSettings
+from shared.settings import QuantSettings, ttl_or_none
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -79,6 +79,7 @@ class Scorer:
         self.settings = settings
         self.clock = clock
         self.models = LiveModels(RegistryClient(bus), max_models=settings.model_cache_size,
+                                 max_bytes=settings.model_cache_bytes,
                                  ttl_s=settings.model_cache_ttl_s,
                                  resolve_ttl_s=settings.resolve_ttl_s, clock=clock)
         self.datasets = DatasetClient(bus)
@@ -158,11 +159,12 @@ class Scorer:
 
     async def _write_signals(self, reply: PredictReply) -> int:
         ns, at = self.settings.signals_namespace, time.time()
+        ttl_s = ttl_or_none(self.settings.signals_ttl_s)
         puts = [self.state.put(ns, f"{_key_part(reply.model)}.{_key_part(p.symbol)}", {
             "model": f"{reply.model}@{reply.version}", "sha256": reply.sha256,
             "symbol": p.symbol, "timestamp": p.timestamp, "prediction": p.prediction,
             "signal": p.signal, "position": p.position, "kind": reply.kind,
-            "horizon": reply.horizon, "at": at}) for p in reply.predictions]
+            "horizon": reply.horizon, "at": at}, ttl_s=ttl_s) for p in reply.predictions]
         await asyncio.gather(*puts)
         return len(puts)
 
@@ -185,7 +187,10 @@ def _bars_features(bars: list[Bar], served: Served, end: datetime | None) -> Lat
     from quant.validation import validate_ohlcv
     from services.executor.plugins.quant.tasks.work import describe_issues
 
-    frame = normalise_ohlcv(pd.DataFrame(msgspec.to_builtins(bars)))
+    try:
+        frame = normalise_ohlcv(pd.DataFrame(msgspec.to_builtins(bars)))
+    except ValueError as e:
+        raise InvalidRequest(f"request's bars: {e}", details={"field": "bars"}) from e
     report = validate_ohlcv(frame)
     if report.errors:
         raise InvalidRequest(describe_issues(report, "bars").replace("uploaded file",

@@ -27,9 +27,10 @@ from services.executor.plugins.quant.tasks.common import (
 )
 from services.executor.plugins.quant.tasks.jobs import BacktestJob, BacktestOutput, backtest_job
 from services.executor.plugins.quant.tasks.records import now, record_trial
-from shared.contracts.datasets import DatasetInfo
+from shared.contracts.datasets import DIGEST_PREFIX, DatasetInfo
 from shared.contracts.quant import TrialRecord
 from shared.contracts.registry import VersionInfo
+from shared.settings import ttl_or_none
 from shared.tasks import Reject, TaskContext, task
 
 RESULT_POINTS = 250
@@ -53,17 +54,25 @@ class BacktestInput(DataInput, frozen=True, kw_only=True):
             raise ValueError("give exactly one of model or strategy")
 
 
-def _overlap_warning(version: VersionInfo, out: BacktestOutput) -> list[str]:
+def overlap_warning(version: VersionInfo, out: BacktestOutput, info: DatasetInfo) -> list[str]:
+    """In-sample when the backtest reads the data the model was fitted on: the same dataset
+    (its bytes, or the name it was trained under) and overlapping dates. Overlapping dates on
+    another dataset are only worth a note: other prices are out of sample."""
     spec = version.spec
     if spec.data_start is None or spec.data_end is None:
         return []
     start, end = out.start[:10], out.end[:10]
     trained = (spec.data_start.date().isoformat(), spec.data_end.date().isoformat())
-    if start <= trained[1] and end >= trained[0]:
+    if not (start <= trained[1] and end >= trained[0]):
+        return []
+    trained_on = {spec.lineage.data_sha256, spec.tags.get("dataset", "")} - {""}
+    if trained_on & {info.sha256, info.name, DIGEST_PREFIX + info.sha256}:
         return [f"in-sample: the window {start}..{end} overlaps the data the model was "
                 f"trained on ({trained[0]}..{trained[1]}); use a later window, or the "
                 f"walk-forward metrics, for an honest estimate"]
-    return []
+    return [f"dates overlap the training window ({trained[0]}..{trained[1]}) but on another "
+            f"dataset ({info.name or info.sha256[:12]}): out of sample unless it holds the same "
+            f"prices"]
 
 
 async def _model_job(ctx: TaskContext, inp: BacktestInput, info: DatasetInfo
@@ -88,6 +97,8 @@ def _stored(ctx: TaskContext, inp: BacktestInput, info: DatasetInfo, out: Backte
         "start": out.start, "end": out.end, "frequency": out.frequency,
         "metrics": msgspec.to_builtins(out.metrics), "warnings": warnings,
         "equity": downsample(out.equity, STORED_POINTS),
+        # Every bar, not thinned: what a live replay of the same model is compared with.
+        "timestamps": [t for t, _ in out.equity], "positions": out.positions,
     }
 
 
@@ -103,12 +114,14 @@ async def backtest(inp: BacktestInput, ctx: TaskContext) -> dict[str, Any]:
                           params=dict(inp.params))
     await ctx.progress(0.1, f"backtesting {inp.model or inp.strategy}")
     out = await cpu(ctx, backtest_job, data, job)
-    warnings = out.validation_warnings + (_overlap_warning(version, out) if version else [])
+    warnings = out.validation_warnings + (overlap_warning(version, out, info) if version else [])
     group = version.model if version else f"strategy-{inp.strategy}"
     key = f"{version.model}.{version.version}.{ctx.task_id}" if version \
         else f"{group}.{ctx.task_id}"
-    await state(ctx).put(settings().backtests_namespace, key,
-                         _stored(ctx, inp, info, out, version, warnings))
+    cfg = settings()
+    await state(ctx).put(cfg.backtests_namespace, key,
+                         _stored(ctx, inp, info, out, version, warnings),
+                         ttl_s=ttl_or_none(cfg.backtests_ttl_s))
     metrics = {k: float(v) for k, v in msgspec.to_builtins(out.metrics).items()
                if isinstance(v, int | float)}
     params: dict[str, Any] = dict(inp.params) if inp.strategy else {

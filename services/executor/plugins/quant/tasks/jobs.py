@@ -157,6 +157,7 @@ class BacktestOutput(msgspec.Struct, frozen=True, kw_only=True):
     end: str
     frequency: str
     validation_warnings: list[str] = []
+    positions: dict[str, list[float]] = {}  # per bar, aligned with ``equity``
 
 
 def model_predictions(frame: pd.DataFrame, model: Model, recipe: Recipe) -> pd.DataFrame:
@@ -217,4 +218,5 @@ def backtest_job(data: bytes, job: BacktestJob) -> BacktestOutput:
         return BacktestOutput(metrics=result.metrics, equity=result.equity,
                               symbols=result.symbols, start=result.equity[0][0],
                               end=result.equity[-1][0], frequency=frequency,
+                              positions=result.positions,
                               validation_warnings=warning_lines(report))

@@ -28,6 +28,7 @@ from shared.contracts.datasets import DatasetInfo
 from shared.contracts.quant import TrialRecord
 from shared.contracts.registry import ArtifactFormat, Lineage, VersionInfo, VersionSpec
 from shared.errors import NotFound
+from shared.settings import ttl_or_none
 from shared.tasks import TaskContext
 
 EVALUATION_SUFFIX = ".evaluation"
@@ -95,7 +96,8 @@ def trial_key(record: TrialRecord) -> str:
 async def record_trial(ctx: TaskContext | Bus, record: TrialRecord) -> str:
     """Keep one outcome in the ``trials`` namespace; the same task id overwrites itself."""
     key = trial_key(record)
-    await state(ctx).put(settings().trials_namespace, key, record)
+    cfg = settings()
+    await state(ctx).put(cfg.trials_namespace, key, record, ttl_s=ttl_or_none(cfg.trials_ttl_s))
     return key
 
 

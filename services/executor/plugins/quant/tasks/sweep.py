@@ -14,7 +14,8 @@ an executor. Executors take tasks ahead of their workers (a slot per task, not p
 when the queue runs dry one executor may still hold a trial or two while another has nothing:
 the sweep's own trial lands on the idle side. Child submissions are keyed
 (``r<round>-t<trial>``) and the sweep's own trials are keyed ``<sweep id>-r<round>-t<trial>``,
-so a redelivered sweep finds its children and registrations again.
+so a redelivered sweep finds its children and registrations again. Once done, only the best
+``keep_best`` trials keep their registered versions (``sweep_prune``).
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ from services.executor.plugins.quant.tasks.common import (
     ModelName,
     load_dataset,
     registry,
+    settings,
 )
+from services.executor.plugins.quant.tasks.sweep_prune import prune_trials
 from services.executor.plugins.quant.tasks.train import TrainInput, default_model_name, train
 from shared.clients.executor import ExecutorClient
 from shared.contracts.executor import TaskRecord, TaskStatus
@@ -84,6 +87,9 @@ class SweepInput(DataInput, frozen=True, kw_only=True):
     promote: bool = False
     min_improvement: float = 0.0
     trial_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=86400)] | None = None
+    #: Registered versions kept once the sweep is done: its best N by ``metric``, plus any an
+    #: alias points to; None: ``QUANTOPS_QUANT_SWEEP_KEEP_BEST``; 0: keep every trial's version.
+    keep_best: Annotated[int, msgspec.Meta(ge=0, le=500)] | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -135,6 +141,7 @@ def trial_entry(rec: TaskRecord, params: dict[str, Scalar], label: str) -> dict[
         metrics = rec.result.get("metrics", {})
         entry |= {"ref": rec.result.get("ref", ""),
                   "version": rec.result.get("version", 0),
+                  "evaluation": rec.result.get("evaluation", ""),
                   "metrics": {k: metrics[k] for k in SHOWN_METRICS if k in metrics},
                   "all_metrics": metrics}
     elif rec.error is not None:
@@ -165,6 +172,7 @@ async def run_here(ctx: TaskContext, inp: SweepInput, params: dict[str, Scalar],
         return entry | {"status": "failed", "error": e.reason[:500]}
     metrics = result["metrics"]
     return entry | {"status": "succeeded", "ref": result["ref"], "version": result["version"],
+                    "evaluation": result.get("evaluation", ""),
                     "metrics": {k: metrics[k] for k in SHOWN_METRICS if k in metrics},
                     "all_metrics": metrics}
 
@@ -262,7 +270,10 @@ async def sweep(inp: SweepInput, ctx: TaskContext) -> dict[str, Any]:
             ctx, model, best["version"], advice.best_value, metric=inp.metric, hib=hib,
             min_improvement=inp.min_improvement, why=f"sweep {ctx.task_id} best trial "
                                                      f"{best['trial']}")
-    return out | {"promotion": promotion}
+    keep = settings().sweep_keep_best if inp.keep_best is None else inp.keep_best
+    pruned = await prune_trials(ctx, model, entries, metric=inp.metric, hib=hib, keep=keep)
+    out["trials"] = [{k: v for k, v in e.items() if k != "all_metrics"} for e in entries]
+    return out | {"promotion": promotion, "pruned": pruned}
 
 
 @task("sweep", input=SweepInput, timeout_s=6 * 3600, max_attempts=2)

@@ -71,9 +71,12 @@ class TrainInput(DataInput, frozen=True, kw_only=True):
             raise ValueError("give either estimator or estimators, not both")
 
     def chosen(self) -> list[EstimatorSpec]:
+        """The estimators to fit; without any, a ridge for returns and a logistic regression
+        for a ``direction`` target (ridge is a regressor and cannot classify)."""
         if self.estimators:
             return list(self.estimators)
-        return [self.estimator or EstimatorSpec(name="ridge")]
+        default = "logistic_regression" if self.target.kind == "direction" else "ridge"
+        return [self.estimator or EstimatorSpec(name=default)]
 
     def recipe(self) -> Recipe:
         return Recipe(features=list(self.features or default_feature_set()), target=self.target,
@@ -101,7 +104,8 @@ def result_of(out: TrainOutput, info: DatasetInfo, *, model: str = "", version: 
         "symbols": out.symbols, "frequency": out.frequency, "metrics": out.metrics,
         "features": s.features, "importances": s.importances,
         "importance_method": s.importance_method,
-        "folds": [{"fold": f.fold, "test_start": f.test_start, "test_end": f.test_end,
+        "folds": [{"fold": f.fold, "train_start": f.train_start, "train_end": f.train_end,
+                   "test_start": f.test_start, "test_end": f.test_end,
                    "n_train": f.n_train, "n_test": f.n_test, "sharpe": f.trading.sharpe,
                    "ic": f.prediction.ic, "direction_accuracy": f.prediction.direction_accuracy}
                   for f in s.folds],

@@ -110,3 +110,41 @@ async def test_signals_are_written_to_the_state_service(qbus: Bus, unique: str) 
     stored = (await StateClient(qbus).get("signals", f"{model}.MSFT")).value
     assert stored["model"] == f"{model}@1"
     assert stored["prediction"] == pytest.approx(reply.predictions[1].prediction)
+
+
+async def test_bars_with_mixed_offsets_and_out_of_range_dates(qbus: Bus, unique: str) -> None:
+    """Issue 14, case 4: ``Z`` and ``+01:00`` in one request, or a bar dated 1526, were a 500."""
+    import msgspec
+
+    from shared.subjects import QuantSubject
+
+    model = f"tz-{unique}"
+    await train(qbus, model)
+    frame = load_demo_prices(["IBM"]).tail(300)
+    bars = []
+    for n, r in enumerate(frame.itertuples()):
+        ts = r.timestamp.to_pydatetime()
+        # The same instant written two ways: UTC with Z, or 01:00 later at +01:00.
+        stamp = (ts.strftime("%Y-%m-%dT%H:%M:%SZ") if n % 2 else
+                 ts.replace(hour=1).strftime("%Y-%m-%dT%H:%M:%S+01:00"))
+        bars.append({"timestamp": stamp, "open": r.open, "high": r.high, "low": r.low,
+                     "close": r.close, "volume": r.volume, "symbol": "IBM"})
+    body = {"model": f"{model}@1", "bars": bars}
+    reply = msgspec.json.decode((await qbus.request_raw(
+        QuantSubject.PREDICT, msgspec.json.encode(body), timeout_s=60))[0])
+    want = await QuantClient(qbus).predict(f"{model}@1", bars=[
+        Bar(timestamp=r.timestamp.to_pydatetime(), open=r.open, high=r.high, low=r.low,
+            close=r.close, volume=r.volume, symbol="IBM") for r in frame.itertuples()])
+    assert reply["predictions"][0]["prediction"] == pytest.approx(
+        want.predictions[0].prediction, rel=1e-9, abs=1e-12)
+    for year in ("1526", "9999", "0001"):
+        ancient = [{**bars[0], "timestamp": f"{year}-01-01T00:00:00Z"}, *bars[1:]]
+        with pytest.raises(InvalidRequest, match="between years"):
+            await qbus.request_raw(QuantSubject.PREDICT, msgspec.json.encode(
+                {**body, "bars": ancient}), timeout_s=60)
+    with pytest.raises(InvalidRequest):
+        await qbus.request_raw(QuantSubject.PREDICT, msgspec.json.encode(
+            {**body, "end": "1526-01-01T00:00:00"}), timeout_s=60)
+    with pytest.raises(InvalidRequest):  # 1e999 decodes as infinity: refused as out of range
+        await qbus.request_raw(QuantSubject.PREDICT, msgspec.json.encode(body).replace(
+            b'"open":', b'"open":1e999,"x":', 1), timeout_s=60)

@@ -10,6 +10,8 @@ from shared.bus import Bus
 from shared.clients.executor import ExecutorClient
 from shared.clients.quant import QuantClient
 from shared.clients.registry import RegistryClient
+from shared.clients.state import StateClient
+from shared.settings import Settings
 from tests.integration.executor.plugins.quant.helpers import SMALL, run
 
 SPACE = {"alpha": {"type": "range", "low": 0.01, "high": 1000.0, "log": True}}
@@ -19,7 +21,8 @@ async def test_a_sweep_fans_out_narrows_records_and_promotes(qbus: Bus, unique: 
     model = f"sweep-{unique}"
     record = await run(qbus, "sweep", {**SMALL, "estimator": "ridge", "space": SPACE,
                                        "n_trials": 6, "rounds": 2, "top_k": 2,
-                                       "model_name": model, "promote": True}, timeout_s=120)
+                                       "model_name": model, "promote": True,
+                                       "keep_best": 3}, timeout_s=120)
     result = record.result
     assert isinstance(result, dict)
     trials = result["trials"]
@@ -34,8 +37,14 @@ async def test_a_sweep_fans_out_narrows_records_and_promotes(qbus: Bus, unique: 
     assert result["promotion"]["promoted"] and result["promotion"]["to"] == best["version"]
     registry = RegistryClient(qbus)
     assert (await registry.aliases(model))["production"] == best["version"]
+    # Retention: the best 3 keep their versions, and production's (ties may put it 4th).
     versions = [v async for v in registry.iter_versions(model, tags={"sweep": record.id})]
-    assert len(versions) == 12
+    assert 3 <= len(versions) <= 4 and best["version"] in {v.version for v in versions}
+    # Each pruned trial takes its evaluation with it.
+    assert len(result["pruned"]) == 2 * (12 - len(versions))
+    evaluations = [v async for v in registry.iter_versions(f"{model}.evaluation")]
+    assert len(evaluations) == len(versions)
+    assert sum(bool(t.get("pruned")) for t in trials) == 12 - len(versions)
     own = [t for t in trials if t.get("ran_in") == "sweep"]
     assert len(own) == 2  # the last point of each round, trained by the sweep itself
     children = [await ExecutorClient(qbus).get(t["task_id"]) for t in trials if t not in own]
@@ -48,6 +57,13 @@ async def test_a_sweep_fans_out_narrows_records_and_promotes(qbus: Bus, unique: 
     assert history.best.metrics["sharpe"] == best["metrics"]["sharpe"]
     assert history.trend in ("improving", "stable", "declining")
     assert 0.01 <= float(history.recommended["alpha"]) <= 1000.0  # type: ignore[arg-type]
+    # Trial records expire by themselves (QUANTOPS_QUANT_TRIALS_TTL_S).
+    state = StateClient(qbus)
+    keys = [k.key async for k in state.keys("trials", prefix=f"train_model.{model}.")]
+    assert len(keys) == 12  # every trial's record stays, pruned version or not
+    stored = await state.get_reply("trials", keys[0])
+    assert stored.expires_at is not None
+    assert abs(stored.expires_at - stored.updated_at - Settings().quant.trials_ttl_s) < 5
     assert "alpha" in history.parameters
     ats = [r.at for r in history.runs]
     assert ats == sorted(ats) and len(ats) == 12  # oldest first

@@ -27,6 +27,8 @@ async def test_a_trained_model_is_registered_with_lineage_and_evaluation(
     result = await train(qbus, model, estimator={"name": "ridge",
                                                  "hyperparameters": {"alpha": 5.0}})
     assert result["ref"] == f"{model}@1" and len(result["folds"]) == 3
+    # Each fold says where its training ended: before its test window (embargo included).
+    assert all(f["train_start"] <= f["train_end"] < f["test_start"] for f in result["folds"])
     registry = RegistryClient(qbus)
     info, data = await registry.download(result["ref"])
     spec = info.spec

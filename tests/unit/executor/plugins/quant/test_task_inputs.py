@@ -116,3 +116,11 @@ def test_pipeline_inputs_are_validated_and_overrides_merge() -> None:
             RunPipelineInput(**kwargs)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown step kind"):
         StepInput(pipeline="p", run="r", step="s", kind="shell", params={})
+
+
+def test_a_direction_target_without_estimator_gets_a_classifier() -> None:
+    from services.executor.plugins.quant.tasks.train import TrainInput
+
+    direction = msgspec.convert({"target": {"kind": "direction"}}, TrainInput)
+    assert [e.name for e in direction.chosen()] == ["logistic_regression"]
+    assert [e.name for e in TrainInput().chosen()] == ["ridge"]

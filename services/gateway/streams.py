@@ -1,0 +1,81 @@
+"""Event streams (Server-Sent Events) a principal may hold open at once.
+
+Each stream costs a NATS subscription and a relay buffer for as long as the client keeps the
+connection; without a cap one key could open thousands. Over the cap a new stream is refused
+with 429 (``rate_limited``, ``Retry-After``) before it starts; a stream's slot is given back
+when it ends, however it ends.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
+
+from litestar import Request
+
+from services.gateway.auth.guard import principal_of
+from shared.errors import RateLimited
+
+T = TypeVar("T")
+
+
+class StreamSlots:
+    """Args:
+        max_per_principal: streams one principal (user name) may hold open at once.
+    """
+
+    def __init__(self, max_per_principal: int) -> None:
+        self.max_per_principal = max_per_principal
+        self._open: dict[str, int] = {}
+
+    def open_count(self, who: str) -> int:
+        return self._open.get(who, 0)
+
+    def take(self, who: str) -> Callable[[], None]:
+        """Take a slot (or raise ``RateLimited``); returns the function that gives it back."""
+        count = self._open.get(who, 0)
+        if count >= self.max_per_principal:
+            raise RateLimited(
+                f"{who} already holds {count} event streams; close one first",
+                details={"open_streams": count, "max_streams": self.max_per_principal,
+                         "retry_after_s": 5})
+        self._open[who] = count + 1
+        released = False
+
+        def give_back() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                left = self._open.get(who, 1) - 1
+                if left > 0:
+                    self._open[who] = left
+                else:
+                    self._open.pop(who, None)
+
+        return give_back
+
+
+def slots_of(request: Request[Any, Any, Any]) -> StreamSlots:
+    return request.app.state.streams  # type: ignore[no-any-return]
+
+
+def limited(request: Request[Any, Any, Any], events: AsyncIterator[T]) -> AsyncIterator[T]:
+    """``events`` counted against the caller's stream slots (raises ``RateLimited`` now if none
+    is free; the slot is given back when the stream ends or is closed)."""
+    give_back = slots_of(request).take(principal_of(request).name)
+
+    async def relay() -> AsyncIterator[T]:
+        try:
+            async for event in events:
+                yield event
+        finally:
+            give_back()
+            aclose = getattr(events, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    stream = relay()
+    # A stream the server never starts (the client left first) has no ``finally`` to run.
+    weakref.finalize(stream, give_back)
+    return stream

@@ -1,0 +1,45 @@
+"""``client.strategies``: live strategies, their positions, P&L and risk state, and the
+operator's controls (``/v1/strategies``).
+
+    client.strategies.start(StrategySpec(name="demo", model="demo-ridge@production",
+                                         symbols=["AAPL", "MSFT"]))
+    status = client.strategies.get("demo")
+    client.strategies.kill("demo", reason="limits under review")   # operator
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import msgspec
+
+from shared.clients.http._calls import TT, Call, Resource, op
+from shared.contracts import live as c
+
+
+def _path(name: str, *rest: str) -> str:
+    return "/".join([f"/v1/strategies/{quote(name, safe='')}", *rest])
+
+
+class Strategies(Resource[TT]):
+    @op
+    def list(self) -> Call[c.StrategyList]:
+        return Call("GET", "/v1/strategies", c.StrategyList)
+
+    @op
+    def get(self, name: str) -> Call[c.StrategyStatus]:
+        return Call("GET", _path(name), c.StrategyStatus)
+
+    @op
+    def start(self, spec: c.StrategySpec) -> Call[c.StrategyStatus]:
+        """Start (or keep running) a strategy; needs the operator role."""
+        return Call("POST", "/v1/strategies", c.StrategyStatus, json=msgspec.to_builtins(spec))
+
+    @op
+    def stop(self, name: str, *, reason: str = "") -> Call[c.StrategyStatus]:
+        return Call("POST", _path(name, "stop"), c.StrategyStatus, json={"reason": reason})
+
+    @op
+    def kill(self, name: str, *, reason: str = "") -> Call[c.StrategyStatus]:
+        """The kill switch: flatten every position and stop."""
+        return Call("POST", _path(name, "kill"), c.StrategyStatus, json={"reason": reason})
