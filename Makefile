@@ -16,7 +16,7 @@ STAMP   := $(VENV)/.installed
 UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
 	--index-url https://pypi.org/simple --no-header --annotation-style line
 
-.PHONY: up test test-fast fuzz bench soak lint audit lock format clean status promtool
+.PHONY: up test test-fast test-cluster fuzz bench soak lint audit lock format clean status promtool chromium
 
 $(DEPS): $(LOCK)
 	rm -rf $(VENV)
@@ -39,7 +39,14 @@ up: $(STAMP)
 status: $(STAMP)
 	$(BIN)/quantops status
 
-test: $(STAMP) promtool
+# The dashboard tests drive a real headless browser: Debian's chromium, installed here (never
+# from inside a test) when it is missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -qq chromium || { apt-get update -qq && apt-get install -y -qq chromium; }; }
+
+test: $(STAMP) promtool chromium
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 # The alert tests (tests/deploy/test_observability.py) need promtool, from Debian's prometheus
@@ -54,7 +61,11 @@ promtool:
 	    { systemctl disable --now prometheus >/dev/null 2>&1 || true; }; \
 	  else echo "promtool missing (not root, or no apt-get): the alert tests will skip"; fi; }
 
-test-fast: $(STAMP)
+# Minutes, not seconds: a three-member NATS cluster killed, paused and restarted under load.
+test-cluster: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m cluster tests/cluster
+
+test-fast: $(STAMP) chromium
 	$(BIN)/python -m pytest -q -m "not slow"
 
 # Longer hostile-input run: 100 schemathesis examples per operation and mode (make test: 3).

@@ -26,7 +26,12 @@ def trace_file(settings: Settings) -> Path:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="quantops", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("up", help="start nats-server and every service (Ctrl-C stops all)")
+    up = sub.add_parser("up", help="start nats-server and every service (Ctrl-C stops all)")
+    up.add_argument("--cluster", type=int, default=1, choices=range(1, 6), metavar="N",
+                    help="run N nats-servers as one JetStream cluster on loopback, every "
+                         "stream, bucket and object store replicated (at most 3 copies)")
+    up.add_argument("--replicas", default="", metavar="SERVICE=N,...",
+                    help="processes per service, e.g. executor=2,state=2,registry=2,gateway=2")
     serve = sub.add_parser("serve", help="run one service against QUANTOPS_NATS_URL")
     serve.add_argument("service", choices=sorted(SERVICE_MODULES))
     status = sub.add_parser("status", help="health of every service, as a table")
@@ -50,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         case "up":
             from cli.supervisor import up
 
-            return up(settings)
+            return up(settings, cluster_size=args.cluster, replicas=args.replicas)
         case "serve":
             from shared.runtime import run
 

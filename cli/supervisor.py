@@ -15,6 +15,17 @@ submissions without a responder), and keeps every one of them running:
 
 On Ctrl-C or SIGTERM it stops every child before exiting. Children also get SIGTERM from the
 kernel if this process is killed outright.
+
+``quantops up --cluster 3`` starts a three-member JetStream cluster on loopback instead
+(``shared.natscluster``; member ``i`` on ``QUANTOPS_NATS_PORT + i``, routes on
+``QUANTOPS_NATS_CLUSTER_PORT + i``, monitoring on ``QUANTOPS_NATS_MONITOR_PORT + i``) and
+hands the services ``QUANTOPS_STREAM_REPLICAS`` so every stream, KV bucket and object store
+they create is replicated. The members are not restarted by the supervisor: a cluster
+outlives one member, and the chaos suite (tests/cluster) kills and restarts them itself.
+``--replicas executor=2,gateway=2`` runs several processes of a service: one queue group
+shares the requests; gateway ``k`` listens on ``QUANTOPS_GATEWAY_PORT + k``, and with more
+than one gateway users and keys live in a KV bucket all of them follow, signed with one
+generated secret.
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -32,6 +44,7 @@ from pathlib import Path
 from cli.logfiles import LogPump, RotatingFile, pipe_to
 from shared import natsauth
 from shared.errors import QuantopsError
+from shared.natscluster import NatsCluster, member_ports
 from shared.natsserver import EmbeddedNats, die_with_parent, port_is_free
 from shared.settings import Settings
 from shared.subjects import SERVICES, Service
@@ -45,6 +58,25 @@ MAX_BACKOFF_S = 2.0
 HEALTHY_S = 60.0
 #: Where the gateway writes the first admin's API key (see services/gateway/auth/bootstrap.py).
 ADMIN_KEY_FILE = Path("gateway") / "admin-api-key"
+#: The JWT signing secret several gateway processes share (generated once, mode 0600).
+SHARED_JWT_SECRET_FILE = Path("gateway") / "shared-jwt-secret"
+#: Raft groups need a majority: more than three copies buy no safety on one machine.
+MAX_STREAM_REPLICAS = 3
+
+
+def parse_instances(spec: str) -> dict[str, int]:
+    """``"executor=2,state=2"`` -> processes of the services named (the others keep their
+    defaults: one each, ``QUANTOPS_UP_EXECUTORS`` executors)."""
+    counts: dict[str, int] = {}
+    names = [str(s) for s in SERVICES]
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        name, _, count = item.partition("=")
+        if name not in names or not count.isdigit() or not 1 <= int(count) <= 16:
+            raise QuantopsError(
+                f"--replicas {item!r}: expected SERVICE=N with N in 1..16 and SERVICE one of "
+                f"{', '.join(names)}", details={"item": item})
+        counts[name] = int(count)
+    return counts
 
 
 @dataclass
@@ -132,6 +164,9 @@ class ServiceProcess:
         """None while running; polling also reaps it."""
         return None if self.process is None else self.process.poll()
 
+    def alive(self) -> bool:
+        return self.process is not None and self.exit_code() is None
+
 
 @dataclass
 class NatsProcess:
@@ -173,20 +208,37 @@ def embedded_nats(settings: Settings, data_dir: Path, *, extra_config: str = ""
                         max_file_store=settings.nats_max_file_store)
 
 
-def service_names(settings: Settings) -> list[tuple[str, str]]:
-    """(process name, service) of every service process: ``executor``, ``executor-2``..."""
-    out: list[tuple[str, str]] = []
-    for service in SERVICES:
-        copies = settings.up_executors if service == Service.EXECUTOR else 1
-        out += [(str(service) if i == 0 else f"{service}-{i + 1}", str(service))
-                for i in range(copies)]
-    return out
+def instance_counts(settings: Settings, overrides: dict[str, int] | None = None
+                    ) -> dict[str, int]:
+    """Processes per service: ``overrides`` (``--replicas``), else one each and
+    ``QUANTOPS_UP_EXECUTORS`` executors."""
+    defaults = {str(s): settings.up_executors if s == Service.EXECUTOR else 1 for s in SERVICES}
+    return defaults | (overrides or {})
+
+
+def service_names(settings: Settings, overrides: dict[str, int] | None = None
+                  ) -> list[tuple[str, str, int]]:
+    """(process name, service, k) of every service process: ``executor``, ``executor-2``..."""
+    return [(service if k == 0 else f"{service}-{k + 1}", service, k)
+            for service, copies in instance_counts(settings, overrides).items()
+            for k in range(copies)]
 
 
 class Supervisor:
-    def __init__(self, settings: Settings) -> None:
+    """Args:
+        settings: the supervisor's own settings (ports, data dir, fsync policy).
+        cluster_size: NATS servers to start (1: the single embedded server).
+        instances: processes per service named in ``--replicas`` (``parse_instances``).
+    """
+
+    def __init__(self, settings: Settings, *, cluster_size: int = 1,
+                 instances: dict[str, int] | None = None) -> None:
         self.settings = settings
         self.data_dir = settings.data_dir.resolve()
+        self.cluster_size = cluster_size
+        self.overrides = instances or {}
+        self.instances = instance_counts(settings, self.overrides)
+        self.cluster: NatsCluster | None = None
         self.logs = Logs(self.data_dir / "logs", max_bytes=settings.log_max_bytes,
                          backups=settings.log_backups)
         self.servers: list[NatsProcess] = []
@@ -201,12 +253,17 @@ class Supervisor:
     def processes(self) -> list[Supervised]:
         return [*self.servers, *self.services]
 
+    @property
+    def children(self) -> list[ServiceProcess]:
+        return self.services
+
     def preflight(self) -> None:
         gw = self.settings.gateway
-        if not port_is_free(gw.port, gw.host):
-            raise QuantopsError(
-                f"gateway port {gw.host}:{gw.port} is already in use: stop what uses it or set "
-                "QUANTOPS_GATEWAY_PORT", details={"port": gw.port})
+        for port in range(gw.port, gw.port + self.instances["gateway"]):
+            if not port_is_free(port, gw.host):
+                raise QuantopsError(
+                    f"gateway port {gw.host}:{port} is already in use: stop what uses it or "
+                    "set QUANTOPS_GATEWAY_PORT", details={"port": port})
 
     def start(self) -> None:
         self.preflight()
@@ -219,13 +276,15 @@ class Supervisor:
             # Each service connects as its own NATS user with only its own subjects, so a local
             # process cannot bypass the gateway by publishing to internal subjects.
             auth = natsauth.embedded_auth(self.data_dir)
-            nats_url = self._start_nats(auth)
+            nats_url = (self._start_cluster(auth) if self.cluster_size > 1
+                        else self._start_nats(auth))
         base_env = {**os.environ, "QUANTOPS_NATS_URL": nats_url,
-                    "QUANTOPS_DATA_DIR": str(self.data_dir)}
+                    "QUANTOPS_DATA_DIR": str(self.data_dir), **self._cluster_env()}
         base = self.settings.metrics_base_port
-        for i, (name, service) in enumerate(service_names(self.settings)):
+        for i, (name, service, k) in enumerate(service_names(self.settings, self.overrides)):
             port = base + i if base else 0
-            env = {**base_env, "QUANTOPS_METRICS_PORT": str(port)}
+            env = {**base_env, "QUANTOPS_METRICS_PORT": str(port),
+                   **self._gateway_env(service, k)}
             if auth:
                 env |= auth.env(service)
             child = ServiceProcess(name, service, env, self.logs)
@@ -234,7 +293,9 @@ class Supervisor:
             print(f"{name:<12} pid {child.pid:<8} metrics :{port or 'auto'}  "
                   f"log {self.logs.path(name)}")
         gw = self.settings.gateway
-        print(f"\ngateway      http://{gw.host}:{gw.port}   (Ctrl-C stops everything)")
+        gateways = ", ".join(f"http://{gw.host}:{gw.port + k}"
+                             for k in range(self.instances["gateway"]))
+        print(f"\ngateway      {gateways}   (Ctrl-C stops everything)")
         if first_start:
             self._announce_admin_key(key_file)
 
@@ -247,6 +308,52 @@ class Supervisor:
         print(f"nats-server  pid {unit.pid:<8} {server.url}  (JetStream in {server.store_dir}, "
               f"sync_interval {s.nats_sync_interval or 'NATS default'})")
         return server.url
+
+    def _start_cluster(self, auth: natsauth.EmbeddedAuth) -> str:
+        s = self.settings
+        if not s.nats_monitor_port:
+            raise QuantopsError("--cluster needs QUANTOPS_NATS_MONITOR_PORT (readiness is "
+                                "each member's /healthz)")
+        ports = member_ports(self.cluster_size, client=s.nats_port, route=s.nats_cluster_port,
+                             monitor=s.nats_monitor_port)
+        self.cluster = NatsCluster(self.data_dir / "nats-cluster", ports,
+                                   extra_config=auth.server_config(),
+                                   sync_interval=s.nats_sync_interval)
+        if busy := self.cluster.preflight():
+            raise QuantopsError(f"ports {busy} are already in use: set QUANTOPS_NATS_PORT, "
+                                "QUANTOPS_NATS_CLUSTER_PORT and QUANTOPS_NATS_MONITOR_PORT",
+                                details={"ports": busy})
+        self.cluster.start(log_dir=self.data_dir / "logs")
+        for i, member in enumerate(self.cluster.members):
+            print(f"nats-server  {member.url}  {self.cluster.server_name(i)}  routes "
+                  f":{ports[i].route}  (JetStream in {member.data_dir})")
+        return self.cluster.urls
+
+    def _cluster_env(self) -> dict[str, str]:
+        if self.cluster_size == 1:
+            return {}
+        return {"QUANTOPS_STREAM_REPLICAS": str(min(self.cluster_size, MAX_STREAM_REPLICAS))}
+
+    def _gateway_env(self, service: str, k: int) -> dict[str, str]:
+        if service != "gateway":
+            return {}
+        env = {"QUANTOPS_GATEWAY_PORT": str(self.settings.gateway.port + k)}
+        if self.instances["gateway"] > 1:
+            env |= {"QUANTOPS_GATEWAY_AUTH_STORE": "kv",
+                    "QUANTOPS_GATEWAY_JWT_SECRET": self._shared_jwt_secret()}
+        return env
+
+    def _shared_jwt_secret(self) -> str:
+        configured = self.settings.gateway.jwt_secret.reveal()
+        if configured:
+            return configured
+        path = self.data_dir / SHARED_JWT_SECRET_FILE
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(48))
+        return path.read_text().strip()
 
     def _announce_admin_key(self, key_file: Path) -> None:
         """Show the first admin's API key once, on the terminal of the person who started it."""
@@ -306,6 +413,8 @@ class Supervisor:
                 child.process.wait()
         for unit in self.servers:
             unit.server.stop()
+        if self.cluster:
+            self.cluster.stop()
         reap_orphans(set())
         self.logs.drain()
 
@@ -339,8 +448,12 @@ def _children() -> set[int]:
     return found
 
 
-def up(settings: Settings) -> int:
-    sup = Supervisor(settings)
+def up(settings: Settings, *, cluster_size: int = 1, replicas: str = "") -> int:
+    try:
+        sup = Supervisor(settings, cluster_size=cluster_size, instances=parse_instances(replicas))
+    except QuantopsError as e:
+        print(f"error: {e.message}", file=sys.stderr)
+        return 2
 
     def on_signal(signum: int, _frame: object) -> None:
         sup.stopping = True

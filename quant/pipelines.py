@@ -22,7 +22,7 @@ from quant.pipeline_steps import (
 )
 
 MAX_STEPS = 50
-_STEP_ID = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+_STEP_ID = re.compile(r"^[a-z][a-z0-9_-]{0,63}\Z")
 
 
 class PipelineError(ValueError):

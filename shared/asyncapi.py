@@ -39,7 +39,8 @@ SUBJECTS_MD = ROOT / "docs" / "subjects.md"
 _REF = "#/components/schemas/{name}"
 _HEADERS = {Header.CORRELATION_ID.value: "correlation id, echoed in every hop",
             "traceparent": "W3C trace context", Header.PRINCIPAL.value: "acting user",
-            Header.ROLE.value: "acting user's role"}
+            Header.AUTH.value: "bus token: principal and role signed by the gateway or executor "
+                               "(shared.bustokens); required when the services share a bus key"}
 
 
 def _id(subject: str) -> str:
@@ -122,7 +123,8 @@ def _request_reply(op: Operation, refs: dict[type[Any], dict[str, Any]],
                             "messages": {"reply": {"$ref": f"#/components/messages/{rep}"},
                                          "error": {"$ref": "#/components/messages/error"}}}
     operation: dict[str, Any] = {
-        "action": "receive", "summary": op.summary, "channel": {"$ref": f"#/channels/{cid}"},
+        "action": "receive", "summary": op.summary, "x-quantops-role": op.role,
+        "channel": {"$ref": f"#/channels/{cid}"},
         "reply": {"channel": {"$ref": f"#/channels/{rid}"}}}
     if op.queue_group:
         operation["bindings"] = {"nats": {"queue": op.queue_group}}
@@ -190,9 +192,10 @@ def subjects_markdown() -> str:
     for op in OPERATIONS:
         by_service.setdefault(op.service, []).append(op)
     for service, ops in by_service.items():
-        out += [f"## {service}", "", "| subject | request | reply | what |",
-                "| --- | --- | --- | --- |"]
-        out += [f"| `{o.subject}` | {_name(o.request)} | {_name(o.reply)} | {o.summary} |"
+        out += [f"## {service}", "", "| subject | request | reply | role | what |",
+                "| --- | --- | --- | --- | --- |"]
+        out += [f"| `{o.subject}` | {_name(o.request)} | {_name(o.reply)} | {o.role} | "
+                f"{o.summary} |"
                 for o in ops]
         out.append("")
     out += ["## Published subjects", "", "| subject | payload | stream | what |",

@@ -10,17 +10,22 @@ without touching this file:
 
 - A service alone subscribes to ``<service>.>``: no one else can receive, and so answer, its
   requests; a reply therefore always comes from the real service.
-- A service publishes requests only to the services it calls (``CALLS``). Subjects under
+- A service publishes requests only to the operations of the services it calls (``CALLS``),
+  each subject spelled out from ``shared.operations``: a subject that is no declared operation
+  (a change feed, a queue) cannot be published by anyone but its owner. Subjects under
   ``<service>.internal.>`` are service-to-service only: the gateway, the one user reachable
-  from outside, may never publish them.
+  from outside, may never publish them. Which *role* a caller has is not NATS's business:
+  every service checks the caller's bus token (``shared.bustokens``) against the operation's
+  role, so a NATS user that may publish a subject still cannot act above its token.
 - ``<service>.changes.>`` is a service's change feed (the state service's KV republishes every
   committed change there): whoever calls the service may subscribe to it. A feed carries no
   requests, so reading it lets no one answer for the service.
 - Everyone may ask any ``<service>.health`` and read the facts on ``events.>``.
 - ``client`` is for people and programs talking NATS directly (``quantops up`` writes its
-  password beside the others): it may ask what the gateway may ask, upload into the artifact
-  and dataset buckets and follow change feeds, but serves nothing and never sees the gateway's
-  own subjects or auth bucket.
+  password beside the others): it may send the operations the gateway may send (each needs a
+  bus token, which it gets from the gateway's ``POST /v1/auth/bus-token`` for its API key),
+  follow change feeds and read the facts; it serves nothing, publishes into no stream or
+  bucket (uploads go through HTTP), and never sees the gateway's own subjects or auth bucket.
 - Each user has its own inbox prefix, ``_INBOX_<user>`` (``inbox_prefix``; ``connect_nats``
   passes it to nats-py, so requests, JetStream API calls and consumers use it), and may
   subscribe only to ``_INBOX_<user>.>``: no one reads the replies meant for another user.
@@ -32,7 +37,9 @@ without touching this file:
   A forged reply would need an inbox token the forger can never read.
 - JetStream: each stream and bucket lists its users and their access (``RESOURCES``); the
   grant is spelled as the JetStream API subjects of exactly that stream (``$JS.API.*.<stream>``),
-  its capture subjects, its acks and flow control. No one may delete a stream.
+  its capture subjects, its acks and flow control. No one may delete a stream. Purging and
+  deleting messages are the owner's alone (``Access.ADMIN``): an uploader (``Access.WRITE``)
+  appends to a bucket and can erase nothing through the stream API.
 
 A stream or bucket added to ``shared.subjects`` without an entry in ``RESOURCES`` falls back to
 every backend service with admin access (so nothing breaks), and a unit test fails until it is
@@ -42,9 +49,7 @@ declared here.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -54,6 +59,9 @@ from typing import Final
 
 import msgspec
 
+from shared import operations
+from shared.roles import PUBLIC
+from shared.secretfiles import write_private
 from shared.settings import Secret, Settings
 from shared.subjects import BARS_PREFIX, EVENTS_PREFIX, TASK_QUEUE_PREFIX, Bucket, Service, Stream
 
@@ -75,8 +83,8 @@ class Access(IntEnum):
     """How much of a stream or bucket a user may use; each level includes the one below."""
 
     READ = 1  # info, get, consumers, fetch, ack: read (and consume) messages
-    WRITE = 2  # also publish into it, delete messages, purge
-    ADMIN = 3  # also create and update it (services create their streams at start-up)
+    WRITE = 2  # also publish into it (append only)
+    ADMIN = 3  # also delete messages, purge, create and update it (its owner)
 
 
 S = Service
@@ -97,12 +105,15 @@ RESOURCES: Final[Mapping[str, Mapping[Service, Access]]] = {
     # submit through ``executor.tasks.submit``.
     "QUANTOPS_TASKS": {S.EXECUTOR: Access.ADMIN},
     "QUANTOPS_TASKS_DEAD": {S.EXECUTOR: Access.ADMIN},
-    # Every backend publishes facts (and ensures the stream exists); the gateway only reads
-    # them for its live views.
+    # Every backend publishes facts (and ensures the stream exists). The gateway follows them
+    # by core subscription (``events.>``) for its live views: no JetStream grant, so no push
+    # consumer whose deliver subject it could aim at a subject it may not publish.
     "QUANTOPS_EVENTS": {S.STATE: Access.ADMIN, S.REGISTRY: Access.ADMIN,
-                        S.EXECUTOR: Access.ADMIN, S.GATEWAY: Access.READ},
+                        S.EXECUTOR: Access.ADMIN},
     "quantops_state": {S.STATE: Access.ADMIN},
-    "quantops_state_snapshots": {S.STATE: Access.ADMIN},
+    # The gateway streams snapshot files in and out for ``GET``/``PUT
+    # /v1/state/_snapshots/{name}`` (admin routes); replacing a file purges the old chunks.
+    "quantops_state_snapshots": {S.STATE: Access.ADMIN, S.GATEWAY: Access.ADMIN},
     "quantops_task_status": {S.EXECUTOR: Access.ADMIN},
     "quantops_workflows": {S.EXECUTOR: Access.ADMIN},
     # ``registry.uploads.*``: the uploader (the executor after training, the gateway for an
@@ -129,6 +140,9 @@ STREAM_SUBJECTS: Final[Mapping[str, tuple[str, ...]]] = {
     "QUANTOPS_BARS": (f"{BARS_PREFIX}.>",),
 }
 _BACKENDS: Final = (S.STATE, S.REGISTRY, S.EXECUTOR)
+#: Buckets that are object stores (``OBJ_<b>``, ``$O.<b>.>``); every other bucket is a KV.
+OBJECT_STORES: Final = frozenset({"quantops_state_snapshots", "quantops_artifacts",
+                                  "quantops_datasets"})
 
 
 def inbox_prefix(user: str) -> str:
@@ -192,9 +206,10 @@ def _stream_grants(stream: str, access: Access, captures: Iterable[str]) -> list
         f"$JS.ACK.{stream}.>", f"$JS.FC.{stream}.>",
     ]
     if access >= Access.WRITE:
-        grants += [*captures, f"{api}.STREAM.PURGE.{stream}", f"{api}.STREAM.MSG.DELETE.{stream}"]
+        grants += [*captures]
     if access >= Access.ADMIN:
-        grants += [f"{api}.STREAM.CREATE.{stream}", f"{api}.STREAM.UPDATE.{stream}"]
+        grants += [f"{api}.STREAM.PURGE.{stream}", f"{api}.STREAM.MSG.DELETE.{stream}",
+                   f"{api}.STREAM.CREATE.{stream}", f"{api}.STREAM.UPDATE.{stream}"]
     return grants
 
 
@@ -205,10 +220,10 @@ def _jetstream_grants(service: Service) -> list[str]:
         if service not in users:
             continue
         access = users[service]
-        if name in buckets:
-            # The kind of a bucket is not written down; both spellings name only this bucket.
-            grants += _stream_grants(f"KV_{name}", access, [f"$KV.{name}.>"])
+        if name in OBJECT_STORES:
             grants += _stream_grants(f"OBJ_{name}", access, [f"$O.{name}.>"])
+        elif name in buckets:
+            grants += _stream_grants(f"KV_{name}", access, [f"$KV.{name}.>"])
         else:
             grants += _stream_grants(name, access, STREAM_SUBJECTS.get(name, ()))
     if grants:
@@ -226,9 +241,13 @@ def permissions(user: str) -> Permissions:
     if user == CLIENT_USER:
         return _client_permissions()
     service = Service(user)
-    calls = (service, *CALLS[service])
     replies = [inbox_subjects(u) for u in USERS]  # anyone may ask its health
-    publish = [*replies, "*.health", *(f"{s}.>" for s in calls), *_jetstream_grants(service)]
+    # Backends may also reach the ``internal`` subjects of the services they call (the
+    # gateway never: it is denied below).
+    internal = [] if service is S.GATEWAY else [f"{s}.{INTERNAL_SEGMENT}.>"
+                                                for s in CALLS[service]]
+    publish = [*replies, "*.health", *_operation_subjects(CALLS[service]), *internal,
+               *_jetstream_grants(service)]
     # Only the front door is barred from internal subjects; backends it may call keep them.
     deny = (f"*.{INTERNAL_SEGMENT}.>",) if service is S.GATEWAY else ()
     feeds = [f"{s}.{FEED_SEGMENT}.>" for s in CALLS[service]]
@@ -239,15 +258,19 @@ def permissions(user: str) -> Permissions:
     )
 
 
+def _operation_subjects(services: Iterable[Service]) -> list[str]:
+    """The subject of every declared operation of ``services`` (``shared.operations``)."""
+    wanted = {str(s) for s in services}
+    return [op.subject for op in operations.OPERATIONS
+            if op.service in wanted and op.role != PUBLIC]
+
+
 def _client_permissions() -> Permissions:
-    """The gateway's reach without being the gateway: the public subjects of the services it
-    calls (never ``*.internal.>``), their change feeds, the facts, uploads into the artifact
-    and dataset buckets; not the gateway's own subjects or its auth bucket, and no replies."""
+    """The gateway's operations without being the gateway: the declared operations of the
+    services it calls (never ``*.internal.>``), their change feeds and the facts; no stream or
+    bucket (uploads go through HTTP), not the gateway's own subjects, and no replies."""
     gateway = permissions(str(S.GATEWAY))
-    dropped = (str(Bucket.AUTH), ".STREAM.PURGE.", ".STREAM.MSG.DELETE.")  # uploads, not erasure
-    publish = [p for p in gateway.publish_allow
-               if not p.startswith((DEFAULT_INBOX_PREFIX, f"{S.GATEWAY}."))
-               and not any(d in p for d in dropped)]
+    publish = ["*.health", *_operation_subjects(CALLS[S.GATEWAY])]
     # The gateway's subscriptions (facts, change feeds) without its own subjects and inbox.
     follows = [s for s in gateway.subscribe_allow
                if s not in (f"{S.GATEWAY}.>", inbox_subjects(str(S.GATEWAY)))]
@@ -275,14 +298,22 @@ def chart_json() -> str:
 # ---- credentials for the embedded server ---------------------------------------------------
 
 
+NO_KEY: Final = Secret("")
+
+
 @dataclass(frozen=True)
 class Credentials:
     user: str
     password: Secret
+    #: The services' shared bus key (``shared.bustokens``); empty for ``cli`` and ``client``.
+    bus_key: Secret = NO_KEY
 
     def env(self) -> dict[str, str]:
         """The environment a service process connects with (``shared.settings`` names)."""
-        return {"QUANTOPS_NATS_USER": self.user, "QUANTOPS_NATS_PASSWORD": self.password.reveal()}
+        env = {"QUANTOPS_NATS_USER": self.user, "QUANTOPS_NATS_PASSWORD": self.password.reveal()}
+        if self.bus_key.reveal():
+            env["QUANTOPS_BUS_KEY"] = self.bus_key.reveal()
+        return env
 
 
 def ensure_credentials(data_dir: Path) -> dict[str, Credentials]:
@@ -293,32 +324,22 @@ def ensure_credentials(data_dir: Path) -> dict[str, Credentials]:
     """
     path = Path(data_dir) / CREDENTIALS_FILE
     stored: dict[str, str] = {}
+    bus_key = ""
     if path.exists():
         # Readable by its owner only: tighten a copy restored with looser permissions.
         if path.stat().st_mode & 0o077:
             path.chmod(0o600)
-        stored = json.loads(path.read_text())["passwords"]
+        doc = json.loads(path.read_text())
+        stored, bus_key = doc["passwords"], doc.get("bus_key", "")
     missing = [u for u in USERS if not stored.get(u)]
-    if missing:
+    if missing or not bus_key:
         stored |= {u: secrets.token_urlsafe(32) for u in missing}
-        _write_private(path, json.dumps({"passwords": stored}, indent=2) + "\n")
-    return {u: Credentials(u, Secret(stored[u])) for u in USERS}
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write via a 0600 temp file and rename: never world-readable, never half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        bus_key = bus_key or secrets.token_urlsafe(48)
+        write_private(path, json.dumps({"passwords": stored, "bus_key": bus_key}, indent=2)
+                       + "\n")
+    services = {str(s) for s in Service}
+    return {u: Credentials(u, Secret(stored[u]), Secret(bus_key if u in services else ""))
+            for u in USERS}
 
 
 def authorization_block(credentials: Mapping[str, Credentials]) -> str:

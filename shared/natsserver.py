@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO
 
 from shared.errors import ServiceUnavailable
+from shared.secretfiles import write_private
 
 
 def server_binary() -> Path:
@@ -72,9 +73,10 @@ def free_port() -> int:
 
 def write_config(
     path: Path, *, port: int, store_dir: Path, monitor_port: int = 0, extra: str = "",
-    sync_interval: str = "always", max_file_store: int = 64 * 1024**3,
+    sync_interval: str = "always", max_file_store: int = 64 * 1024**3, cluster: str = "",
 ) -> Path:
-    """A nats-server config file; ``extra`` carries authorization blocks and the like.
+    """A nats-server config file; ``extra`` carries authorization blocks and the like,
+    ``cluster`` a ``cluster {}`` block (``shared.natscluster``).
 
     ``sync_interval``: ``"always"`` fsyncs every acknowledged write before acknowledging it;
     empty keeps nats-server's default (fsync every 2 minutes: a crashed process loses nothing,
@@ -83,6 +85,7 @@ def write_config(
     """
     lines = [
         f'listen: "127.0.0.1:{port}"',
+        # Named after the client port, so a restarted cluster member keeps its Raft identity.
         f'server_name: "quantops-{port}"',
         f"max_payload: {8 * 1024 * 1024}",
         "jetstream {",
@@ -91,10 +94,12 @@ def write_config(
         # Quoted: unquoted, the config parser reads "2m" as the number 2,000,000 (seconds).
         *([f'  sync_interval: "{sync_interval}"'] if sync_interval else []),
         "}",
+        *([cluster] if cluster else []),
     ]
     if monitor_port:
         lines.insert(1, f'http: "127.0.0.1:{monitor_port}"')
-    path.write_text("\n".join(lines) + "\n" + extra)
+    # The authorization block names every user's password: readable by its owner only.
+    write_private(path, "\n".join(lines) + "\n" + extra)
     return path
 
 
@@ -109,13 +114,14 @@ class EmbeddedNats:
         sync_interval: JetStream fsync policy (see ``write_config``); tests and benchmarks
             that measure something other than the disk pass ``""``.
         max_file_store: JetStream storage reservation in bytes.
+        cluster: a ``cluster {}`` block making it one member of a cluster.
 
     ``start`` may be called again after the process died: same configuration, same store.
     """
 
     def __init__(
         self, data_dir: Path, *, port: int, monitor_port: int = 0, extra_config: str = "",
-        sync_interval: str = "always", max_file_store: int = 64 * 1024**3,
+        sync_interval: str = "always", max_file_store: int = 64 * 1024**3, cluster: str = "",
     ) -> None:
         self.data_dir = Path(data_dir)
         self.port = port
@@ -123,6 +129,7 @@ class EmbeddedNats:
         self.extra_config = extra_config
         self.sync_interval = sync_interval
         self.max_file_store = max_file_store
+        self.cluster = cluster
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -150,7 +157,7 @@ class EmbeddedNats:
         conf = write_config(self.config_path, port=self.port, store_dir=self.store_dir,
                             monitor_port=self.monitor_port, extra=self.extra_config,
                             sync_interval=self.sync_interval,
-                            max_file_store=self.max_file_store)
+                            max_file_store=self.max_file_store, cluster=self.cluster)
         out: int | IO[bytes] = subprocess.DEVNULL if output is None else output
         if output is None and log_file:
             out = open(log_file, "ab")  # noqa: SIM115

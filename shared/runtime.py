@@ -19,7 +19,7 @@ from typing import Protocol
 import msgspec
 import uvloop
 
-from shared import __version__, telemetry
+from shared import __version__, operations, telemetry
 from shared.bus import Bus, Context
 from shared.contracts.base import DependencyStatus, Empty, HealthReply
 from shared.logs import setup_logging
@@ -64,7 +64,9 @@ class HealthResponder:
             service=self.app.name, version=__version__,
             status="ok" if all(d.ok for d in deps.values()) else "degraded",
             uptime_s=round(time.monotonic() - self.started, 3), instance=self.instance,
-            dependencies=deps, details=details,
+            dependencies=deps,
+            details={**details, **({"unserved": missing} if (missing := operations.unserved(
+                self.app.name, self.bus.served)) else {})},
         )
 
 
@@ -77,7 +79,9 @@ async def serve_app(app: ServiceApp, settings: Settings, *, stop: asyncio.Event)
     gauges = asyncio.create_task(storage.run(), name="storage-gauges")
     # Health is served per instance too (no queue group) so `status` can count replicas.
     responder = HealthResponder(app, bus, storage)
-    await bus.serve(health(app.name), responder, Empty, queue="")
+    await bus.serve(operations.operation(health(app.name)), responder, queue="")
+    if missing := operations.unserved(app.name, bus.served):
+        log.error("declared operations not served", extra={"subjects": missing})
     tune_gc()
     log.info("service started", extra={"version": __version__})
     await stop.wait()
@@ -111,5 +115,14 @@ def run(factory: Callable[[Settings], ServiceApp], name: str, settings: Settings
 
     try:
         uvloop.run(main())
+    except Exception:
+        # A service that fails to start must exit, so its supervisor (quantops up,
+        # Kubernetes) starts it again: a worker thread left running by the half-started
+        # service (aiosqlite's, for one) would otherwise keep the process alive, serving
+        # nothing. Seen when a cluster was slow to create a replicated bucket at first start.
+        log.exception("service failed")
+        telemetry.shutdown_tracing()
+        logging.shutdown()
+        os._exit(1)
     finally:
         telemetry.shutdown_tracing()

@@ -81,7 +81,7 @@ class RegistrySettings(_Section, frozen=True):
     keep_versions: PositiveInt = 20
     # Overrides of the built-in metric directions used by compare: "turnover:lower,hit:higher".
     metric_directions: Annotated[str, msgspec.Meta(
-        pattern=r"^([A-Za-z0-9_.:-]+:(higher|lower)(,[A-Za-z0-9_.:-]+:(higher|lower))*)?$")] = ""
+        pattern=r"^([A-Za-z0-9_.:-]+:(higher|lower)(,[A-Za-z0-9_.:-]+:(higher|lower))*)?\Z")] = ""
     # Object-store chunk size handed to uploaders (capped by the server's max_payload).
     chunk_bytes: Annotated[int, msgspec.Meta(ge=64 * 1024, le=8 * MiB)] = 1 * MiB
     upload_ttl_s: PositiveFloat = 3600.0
@@ -164,6 +164,8 @@ class GatewaySettings(_Section, frozen=True):
             process) or ``kv`` (a JetStream KV bucket every replica shares; the Helm chart).
         auth_max_staleness_s: ``kv`` only: a replica that cannot confirm for this long that its
             view of the bucket is current refuses credentials (503) instead of trusting it.
+        dashboard_refresh_s: how often the dashboard polls what has no event feed (models,
+            state, health); task panels follow the task event feed instead.
     """
 
     host: str = "127.0.0.1"
@@ -186,17 +188,20 @@ class GatewaySettings(_Section, frozen=True):
     bootstrap_api_key: Secret = Secret("")
     auth_store: Literal["sqlite", "kv"] = "sqlite"
     auth_max_staleness_s: Annotated[float, msgspec.Meta(ge=1)] = 5.0
+    dashboard_refresh_s: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 5.0
 
 
 class ClientSettings(_Section, frozen=True):
     """The HTTP client and the CLI's gateway commands (``quantops models ls`` ...).
 
     Args:
-        url: base URL of the gateway (``QUANTOPS_CLIENT_URL``).
+        url: base URL of the gateway (``QUANTOPS_CLIENT_URL``); empty: derived from the
+            gateway's own settings (``Settings.client_url``), so ``QUANTOPS_GATEWAY_PORT``
+            moves the CLI along with the gateway.
         timeout_s: per HTTP request (streams wait as long as they must).
     """
 
-    url: Annotated[str, msgspec.Meta(pattern=r"^https?://")] = "http://127.0.0.1:8080"
+    url: Annotated[str, msgspec.Meta(pattern=r"^(https?://.*)?\Z")] = ""
     timeout_s: PositiveFloat = 30.0
 
 
@@ -263,10 +268,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Everything a quantops process is configured with.
 
     Args:
-        nats_url: use this NATS server; empty means ``quantops up`` starts an embedded one.
+        nats_url: use this NATS server (several, comma-separated, for a cluster); empty means
+            ``quantops up`` starts an embedded one.
         data_dir: where the embedded server, catalogs and credentials live.
         nats_port: port of the embedded nats-server (loopback only).
         nats_monitor_port: HTTP monitoring port of the embedded server (``/varz``); 0: none.
+        nats_cluster_port: route port of the first member under ``quantops up --cluster N``
+            (member ``i`` uses this + ``i``, as it does the client and monitoring ports).
         nats_sync_interval: JetStream fsync policy of the embedded server: ``always`` (the
             default) puts every acknowledged write on disk before acknowledging it; a duration
             (``2m``, NATS's own default) or empty trades the last moments before a machine
@@ -285,6 +293,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         request_timeout_s: default timeout of a request to another service.
         stream_replicas: replicas of every stream, KV bucket and object store a service
             creates (3 on a clustered JetStream; 1 for the embedded single server).
+        nats_tls_ca: a CA file (PEM): connect to NATS over TLS and trust only servers whose
+            certificate it signed (the chart's ``nats.tls``); empty: plain TCP (loopback).
+        bus_key: the key services sign and verify bus tokens with (``shared.bustokens``): every
+            request then proves its principal and role. Required with NATS credentials
+            (``nats_user``) for a service; empty only on an open NATS server, where no request
+            can be trusted anyway and services take the principal headers as they come
+            (tests, development).
         api_key: the API key the client and CLI send (``QUANTOPS_API_KEY``); empty: the first
             admin's key in ``<data_dir>/gateway/admin-api-key``, if readable.
     """
@@ -292,10 +307,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     nats_url: str = ""
     nats_user: str = ""
     nats_password: Secret = Secret("")
+    nats_tls_ca: str = ""
+    bus_key: Secret = Secret("")
     data_dir: Path = Path(".quantops")
     nats_port: Port = 4222
     nats_monitor_port: Port = 8222
-    nats_sync_interval: Annotated[str, msgspec.Meta(pattern=r"^(|always|\d+(ms|s|m|h))$")] = (
+    nats_cluster_port: Port = 6222
+    nats_sync_interval: Annotated[str, msgspec.Meta(pattern=r"^(|always|\d+(ms|s|m|h))\Z")] = (
         "always")
     nats_max_file_store: Annotated[int, msgspec.Meta(ge=64 * MiB)] = 64 * GiB
     events_max_age_s: Annotated[float, msgspec.Meta(ge=60)] = 30 * DAY_S
@@ -338,10 +356,31 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         names = {k: f"QUANTOPS_{k.upper()}" for k in top}
         return _convert({**top, **sections}, cls, names)
 
+    def client_url(self) -> str:
+        """The gateway the client talks to: ``client.url``, else this machine's gateway as
+        ``QUANTOPS_GATEWAY_HOST``/``PORT`` configure it (a wildcard host means loopback)."""
+        if self.client.url:
+            return self.client.url
+        host = self.gateway.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        elif ":" in host:  # an IPv6 literal
+            host = f"[{host}]"
+        return f"http://{host}:{self.gateway.port}"
+
+    def check_bus_key(self) -> None:
+        """A service with NATS credentials needs the bus key: without it, it could not tell
+        who sent a request. Checked at start (``Bus.connect``), not for the CLI's users."""
+        if self.nats_user and len(self.bus_key.reveal()) < 32:
+            raise SettingsError("invalid configuration QUANTOPS_BUS_KEY: with NATS credentials "
+                                "(QUANTOPS_NATS_USER) a service needs a bus key of at least 32 "
+                                "characters, or no request could prove who sent it")
+
     def redacted(self) -> dict[str, Any]:
         """A loggable view: every ``Secret`` is masked."""
         data: dict[str, Any] = msgspec.to_builtins(self, enc_hook=str)
         data["nats_password"] = "***" if self.nats_password.reveal() else ""
+        data["bus_key"] = "***" if self.bus_key.reveal() else ""
         return data
 
 

@@ -35,6 +35,8 @@ class Header(StrEnum):
     CORRELATION_ID = "X-Correlation-ID"
     PRINCIPAL = "Quantops-Principal"
     ROLE = "Quantops-Role"
+    # A signed token naming the principal and role (shared.bustokens); services trust only it.
+    AUTH = "Quantops-Auth"
     # Set on every failed reply; the body is then an ``ErrorReply``.
     STATUS = "Quantops-Status"
     MSG_ID = "Nats-Msg-Id"
@@ -109,6 +111,7 @@ class ExecutorSubject(StrEnum):
     LIST = "executor.tasks.list"
     CANCEL = "executor.tasks.cancel"
     FAILED_SUMMARY = "executor.tasks.failed_summary"
+    ACTIVITY = "executor.tasks.activity"  # throughput and queue depth over time
     PURGE = "executor.tasks.purge"
     DEAD_LIST = "executor.dead.list"
     DEAD_RESUBMIT = "executor.dead.resubmit"
@@ -148,6 +151,7 @@ class QuantSubject(StrEnum):
     PREDICT = "executor.quant.predict"  # score a model on the latest features (cached models)
     TRIALS = "executor.quant.trials"  # trial history: trends and recommended parameters
     TEMPLATES = "executor.quant.templates"  # the shipped pipeline templates
+    PERFORMANCE = "executor.quant.performance"  # a version's curves, folds and backtests
 
 
 class LiveSubject(StrEnum):

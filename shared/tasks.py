@@ -33,7 +33,7 @@ them in an entry point of the group ``quantops.tasks`` (or in ``QUANTOPS_EXECUTO
 
 A plugin that also serves request/reply subjects, or needs start/stop hooks (a model cache,
 a subscription), exposes ``Plugin(name=..., tasks=[...], endpoints=[Endpoint(subject,
-handler, RequestStruct)], start=..., stop=...)`` instead of a list.
+handler, RequestStruct, role="viewer")], start=..., stop=...)`` instead of a list.
 
 Rules a task body relies on:
 
@@ -66,7 +66,9 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import msgspec
 
+from shared import operations
 from shared.errors import ServiceTimeout, ServiceUnavailable
+from shared.roles import Role
 
 if TYPE_CHECKING:
     import logging
@@ -77,7 +79,7 @@ if TYPE_CHECKING:
 InputT = TypeVar("InputT", bound=msgspec.Struct)
 T = TypeVar("T")
 
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}\Z")
 
 
 class TaskKind(StrEnum):
@@ -173,8 +175,11 @@ class TaskContext(Protocol):
         """Wait until every listed task has finished; records in the same order."""
         ...
 
-    async def parent_results(self) -> dict[str, Any]:
-        """In a workflow: each parent node's result by node name (parents all succeeded)."""
+    async def parent_results(self, *, of_type: str = "") -> dict[str, Any]:
+        """In a workflow: each parent node's result by node name (parents all succeeded), as
+        the executor recorded it. With ``of_type``, only parents of that task type: a step
+        that trusts its parents' output names which tasks may feed it (a ``noop`` parent
+        returns whatever its submitter wrote)."""
         ...
 
 
@@ -238,25 +243,42 @@ def task(
 @dataclass(frozen=True)
 class Endpoint:
     """A request/reply subject a plugin serves from every executor process (through
-    ``shared.bus``: decoded, validated, traced; errors become error replies), e.g. a
-    low-latency prediction subject next to the tasks that train the models.
+    ``shared.bus``: decoded, validated, traced, the caller's role checked; errors become error
+    replies), e.g. a low-latency prediction subject next to the tasks that train the models.
 
     Args:
-        subject: under ``executor.`` (only the executor may serve there); declare it in
-            ``shared.subjects`` like any request/reply subject.
+        subject: under ``executor.`` (only the executor may serve there). Declared in
+            ``shared.operations`` (then nothing else is needed), or declared here by
+            ``request_type`` and ``role`` together.
         handler: ``async def (request, ctx: shared.bus.Context) -> reply Struct``.
-        request_type: the msgspec Struct requests decode into.
+        request_type: the msgspec Struct requests decode into (undeclared subjects only).
+        role: the least role allowed to call it (undeclared subjects only): no operation
+            ships without one.
     """
 
     subject: str
     handler: Callable[[Any, Any], Awaitable[Any]]
-    request_type: type[Any]
+    request_type: type[Any] | None = None
+    role: str = ""
 
     def __post_init__(self) -> None:
         if not self.subject.startswith("executor.") or "*" in self.subject or \
                 ">" in self.subject:
             raise ValueError(f"endpoint subject {self.subject!r} must be a literal subject "
                              "under executor.")
+        if self.subject not in operations.BY_SUBJECT and (
+                self.request_type is None or self.role not in tuple(Role)):
+            raise ValueError(f"endpoint {self.subject!r} is not in shared.operations: give "
+                             "its request_type and role (viewer, operator or admin)")
+
+    @property
+    def operation(self) -> operations.Operation:
+        declared = operations.BY_SUBJECT.get(self.subject)
+        if declared is not None:
+            return declared
+        assert self.request_type is not None
+        return operations.Operation(self.subject, self.request_type, object, self.role,
+                                    "plugin endpoint")
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ Handler = Callable[[argparse.Namespace, Client], int | None]
 def options() -> argparse.ArgumentParser:
     """Options every gateway command takes (a parent parser)."""
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--url", help="gateway URL (default: QUANTOPS_CLIENT_URL)")
+    p.add_argument("--url", help="gateway URL (default: QUANTOPS_CLIENT_URL, else the gateway "
+                                 "of QUANTOPS_GATEWAY_HOST/PORT)")
     p.add_argument("--json", action="store_true", help="print JSON (for scripts)")
     return p
 
@@ -42,7 +43,8 @@ def run(handler: Handler, args: argparse.Namespace, settings: Settings) -> int:
         _fail(e, "set QUANTOPS_API_KEY (or run where `quantops up` wrote "
                  f"{settings.data_dir / 'gateway' / 'admin-api-key'})")
     except ServiceUnavailable as e:
-        _fail(e, "is the gateway running? (QUANTOPS_CLIENT_URL, --url)")
+        _fail(e, f"is the gateway at {args.url or settings.client_url()} running? "
+                 "(--url, QUANTOPS_CLIENT_URL, QUANTOPS_GATEWAY_PORT)")
     except QuantopsError as e:
         _fail(e, "")
     except OSError as e:  # a file named on the command line: missing, unreadable, a directory

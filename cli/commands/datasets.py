@@ -1,9 +1,11 @@
-"""``quantops datasets upload|ls|show``: OHLCV files, validated when they arrive."""
+"""``quantops datasets upload|ls|show|sample``: OHLCV files, validated when they arrive;
+``sample`` writes a file of the shipped real prices to try them with."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from cli.commands.common import command, readable_file
@@ -28,6 +30,36 @@ def register(sub: Any) -> None:
     ls.add_argument("--prefix", default="")
     show = command(cmds, "show", show_dataset, "one dataset and its validation report")
     show.add_argument("ref", help="name or sha256:<hex>")
+    sample = command(cmds, "sample", write_sample,
+                     "write real daily prices (bokeh-sampledata, public domain) to a CSV file, "
+                     "offline: something to upload")
+    sample.add_argument("file", type=Path)
+    sample.add_argument("--symbols", default="IBM", help="comma-separated: AAPL,GOOG,IBM,MSFT")
+    sample.add_argument("--last", type=int, default=500, help="the last N bars of each symbol")
+    sample.add_argument("--break-row", type=int, action="append", default=[], metavar="N",
+                        help="put row N's low above its open and close (0-based), to see "
+                             "validation refuse the file")
+
+
+def write_sample(args: argparse.Namespace, client: Client) -> int:
+    from quant.data import frame_to_bytes, load_demo_prices  # pandas: only here
+
+    try:
+        frame = load_demo_prices([s.strip() for s in args.symbols.split(",") if s.strip()])
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    frame = frame.groupby("symbol", sort=True).tail(args.last).reset_index(drop=True)
+    for row in args.break_row:
+        if not 0 <= row < len(frame):
+            print(f"error: --break-row {row} is outside the {len(frame)} rows", file=sys.stderr)
+            return 2
+        frame.loc[row, "low"] = frame.loc[row, "high"] * 2
+    args.file.write_bytes(frame_to_bytes(frame, "csv"))
+    span = f"{frame['timestamp'].min():%Y-%m-%d}..{frame['timestamp'].max():%Y-%m-%d}"
+    print(f"{args.file}: {len(frame)} rows of {', '.join(sorted(frame['symbol'].unique()))}, "
+          f"{span}" + (f", rows {args.break_row} broken" if args.break_row else ""))
+    return 0
 
 
 def _unavailable(error: NotFound | InvalidRequest) -> int:

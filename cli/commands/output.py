@@ -71,6 +71,23 @@ def epoch(seconds: float | None) -> str:
     return dt.datetime.fromtimestamp(seconds).strftime("%Y-%m-%d %H:%M:%S")
 
 
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[float], width: int = 40) -> str:
+    """A one-line picture of a series: ``width`` block characters, each the mean of its share
+    of the values, scaled from the series' minimum to its maximum (flat: all the lowest)."""
+    finite = [float(v) for v in values if v is not None and v == v]  # NaN != NaN
+    if not finite:
+        return ""
+    n = min(width, len(finite))
+    chunks = [finite[i * len(finite) // n:(i + 1) * len(finite) // n] for i in range(n)]
+    means = [sum(c) / len(c) for c in chunks]
+    low, high = min(means), max(means)
+    span = (high - low) or 1.0
+    return "".join(SPARKS[round((m - low) / span * (len(SPARKS) - 1))] for m in means)
+
+
 def size(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024:

@@ -1,4 +1,4 @@
-"""``quantops tasks submit|ls|show|cancel|watch``."""
+"""``quantops tasks submit|ls|show|cancel|watch|activity``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from cli.commands.common import command, json_value
-from cli.commands.output import epoch, print_json, print_table
+from cli.commands.output import epoch, print_json, print_table, sparkline
 from shared.clients.http import Client
 from shared.contracts.executor import PRIORITIES, TERMINAL, TaskRecord, TaskStatus
 
@@ -40,6 +40,26 @@ def register(sub: Any) -> None:
                     "follow one task until it finishes, or every task change (Ctrl-C stops)")
     watch.add_argument("task_id", nargs="?")
     watch.add_argument("--type", default="", help="only tasks of this type")
+    activity = command(cmds, "activity", task_activity,
+                       "throughput and queue depth over the last hour (as the dashboard)")
+    activity.add_argument("--window", type=float, default=3600.0, help="seconds back")
+    activity.add_argument("--bucket", type=float, default=300.0, help="seconds per row")
+
+
+def task_activity(args: argparse.Namespace, client: Client) -> None:
+    """One row per bucket, then a sparkline per series over finer buckets (one a minute)."""
+    coarse = client.tasks.activity(window_s=args.window, bucket_s=args.bucket)
+    if args.json:
+        return print_json(coarse)
+    print_table(["from", "submitted", "started", "succeeded", "failed", "cancelled", "queued",
+                 "running"], [(epoch(b.start), b.submitted, b.started, b.succeeded, b.failed,
+                               b.cancelled, b.queued, b.running) for b in coarse.buckets])
+    fine = client.tasks.activity(window_s=args.window, bucket_s=max(1.0, args.window / 60))
+    finished = [b.succeeded + b.failed + b.cancelled for b in fine.buckets]
+    print(f"\nfinished  {sparkline(finished, 60)}  {sum(finished)} in all")
+    print(f"queued    {sparkline([b.queued for b in fine.buckets], 60)}  now "
+          f"{fine.buckets[-1].queued if fine.buckets else 0}")
+    return None
 
 
 def submit_task(args: argparse.Namespace, client: Client) -> int:

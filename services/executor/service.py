@@ -64,8 +64,7 @@ class ExecutorApp:
         canceller = Canceller(bus.nc, bus.js, store, writer, workflows)
         workflows.cancel_task = canceller.cancel
         handlers = Handlers(self.registry, store, submitter, canceller, dead, workflows)
-        for subject, fn, request_type in handlers.routes():
-            await bus.serve(subject, fn, request_type)
+        await bus.serve_operations(handlers.routes())
         await self._start_plugins(bus)
         self.engine = Engine(bus=bus, settings=s, registry=self.registry, writer=writer,
                              store=store, submitter=submitter, dead_letters=dead,
@@ -85,7 +84,7 @@ class ExecutorApp:
                 if plugin.start is not None:
                     await plugin.start(bus)
                 for e in plugin.endpoints:
-                    await bus.serve(e.subject, e.handler, e.request_type)
+                    await bus.serve(e.operation, e.handler)
             except Exception as e:
                 message = f"plugin {plugin.name} failed to start: {type(e).__name__}: {e}"
                 log.exception("plugin failed to start", extra={"plugin": plugin.name})

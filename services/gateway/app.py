@@ -27,6 +27,7 @@ from services.gateway.routes import (
     health,
     keys,
     live,
+    live_feed,
     models,
     quant,
     specs,
@@ -41,7 +42,7 @@ from shared.bus import Bus
 from shared.settings import Settings
 
 ROUTE_MODULES = (health, auth, users, keys, state, models, tasks, specs, dashboard,
-                 datasets, quant, live)
+                 datasets, quant, live, live_feed)
 #: Body limit of every route that declares none: JSON requests naming things, not carrying data.
 DEFAULT_BODY_BYTES = 64 * 1024
 

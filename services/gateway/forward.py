@@ -19,12 +19,16 @@ def bus_of(request: Request[Any, Any, Any]) -> Bus:
 
 
 def nats_headers(request: Request[Any, Any, Any]) -> dict[str, str]:
-    """Correlation id and principal travel with every request the gateway makes."""
+    """Correlation id and principal travel with every request the gateway makes; the bus
+    token (``shared.bustokens``) is what services believe: the principal the guard
+    authenticated, with the role of this request (a capped key's, not its owner's)."""
     headers = {Header.CORRELATION_ID.value: correlation_id.get()}
     principal = request.scope.get("quantops_principal")
     if isinstance(principal, Principal):  # set by the guard on every non-public route
         headers[Header.PRINCIPAL.value] = principal.name
         headers[Header.ROLE.value] = principal.role
+        if token := bus_of(request).token_for(principal.name, principal.role):
+            headers[Header.AUTH.value] = token
     return headers
 
 

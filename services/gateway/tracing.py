@@ -26,7 +26,7 @@ _CID_NAME = _CID_HEADER.decode()
 #: The W3C trace context and the correlation id: all the span and the logs need.
 _READ = frozenset({_CID_HEADER, b"traceparent", b"tracestate"})
 # A caller's id is echoed into logs and headers: keep it short and printable.
-_VALID_CID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_VALID_CID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}\Z")
 
 
 def tracing_middleware(app: ASGIApp) -> ASGIApp:

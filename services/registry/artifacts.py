@@ -107,8 +107,14 @@ class ArtifactStore:
             meta = await self.meta(name)
             nuid = meta.nuid if meta else None
         await self._call(self.js.purge_stream(self.stream, subject=meta_subject(self.bucket, name)))
-        if nuid:
+        if nuid and not await self._owned_elsewhere(nuid):
             await self.purge_chunks(nuid)
+
+    async def _owned_elsewhere(self, nuid: str) -> bool:
+        """Whether a live object's meta names these chunks. An uploader writes its own meta and
+        could name another object's chunks: aborting or deleting its object must not purge
+        the victim's (the sweep purges chunks once no meta owns them)."""
+        return any(m.nuid == nuid for m in (await self.live_objects()).values())
 
     async def purge_chunks(self, nuid: str) -> None:
         await self._call(self.js.purge_stream(self.stream,

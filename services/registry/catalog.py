@@ -22,7 +22,7 @@ from shared import telemetry
 log = logging.getLogger(__name__)
 
 SQL_DIR = Path(__file__).parent / "sql"
-_MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+_MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql\Z")
 
 # WAL: readers never block the writer. FULL: a commit is on disk before the reply is sent.
 _PRAGMAS = (
@@ -96,6 +96,10 @@ class Catalog:
             except Exception:
                 if self.writer.in_transaction:
                     await self.writer.execute("ROLLBACK")
+                # Another registry process on the same catalog (quantops up --replicas
+                # registry=2) applied it between our version check and our write lock.
+                if await self.schema_version() >= number:
+                    continue
                 raise
             log.info("catalog migrated", extra={"schema_version": number, "file": path.name})
             applied.append(number)

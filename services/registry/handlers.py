@@ -1,4 +1,5 @@
-"""Subject -> handler: the registry's whole request/reply surface, one line per subject.
+"""Subject -> handler: the registry's whole request/reply surface, one line per subject (the
+Structs and roles of each are declared in ``shared.operations``).
 
 Handlers only unpack the principal from the context and call the operation; the operations
 raise ``QuantopsError``s, which the bus turns into error replies.
@@ -6,31 +7,21 @@ raise ``QuantopsError``s, which the bus turns into error replies.
 
 from __future__ import annotations
 
-import builtins
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
-
 from services.registry.aliases import Aliases
 from services.registry.datasets import Datasets
 from services.registry.reads import Reads
 from services.registry.registration import Registrar
 from services.registry.retention import Retention
-from shared.bus import Context
+from shared.bus import Context, Handler
 from shared.contracts import datasets as d
 from shared.contracts import registry as c
 from shared.contracts.base import Empty
+from shared.contracts.registry import PRODUCTION
+from shared.roles import Role
 from shared.subjects import DatasetSubject as D
 from shared.subjects import RegistrySubject as S
 
 ANONYMOUS = "anonymous"
-
-
-@dataclass(frozen=True)
-class Route:
-    subject: S | D
-    request_type: type[Any]
-    handler: Callable[[Any, Context], Awaitable[Any]]
 
 
 def principal(ctx: Context) -> str:
@@ -76,6 +67,8 @@ class Handlers:
         return await self.reads.audit(req)
 
     async def set_alias(self, req: c.SetAlias, ctx: Context) -> c.AliasChange:
+        if req.alias == PRODUCTION:
+            ctx.require(Role.ADMIN, f"move {PRODUCTION!r}")
         return await self.aliases.set(req, principal(ctx))
 
     async def promote(self, req: c.Promote, ctx: Context) -> c.AliasChange:
@@ -96,26 +89,26 @@ class Handlers:
     async def cleanup(self, req: c.Cleanup, ctx: Context) -> c.CleanupReply:
         return await self.retention.cleanup(req, principal(ctx))
 
-    def routes(self) -> builtins.list[Route]:  # `list` is a method of this class
-        return [
-            Route(S.UPLOAD_BEGIN, c.BeginUpload, self.begin),
-            Route(S.UPLOAD_GET, c.UploadRequest, self.upload),
-            Route(S.UPLOAD_COMMIT, c.CommitUpload, self.commit),
-            Route(S.UPLOAD_ABORT, c.UploadRequest, self.abort),
-            Route(S.REGISTER, c.RegisterVersion, self.register),
-            Route(S.GET, c.VersionRequest, self.get),
-            Route(S.LIST, c.ListVersions, self.versions),
-            Route(S.MODELS_LIST, c.ListModels, self.models),
-            Route(S.COMPARE, c.CompareVersions, self.compare),
-            Route(S.AUDIT, c.ListAudit, self.audit),
-            Route(S.ALIAS_SET, c.SetAlias, self.set_alias),
-            Route(S.PROMOTE, c.Promote, self.promote),
-            Route(S.ROLLBACK, c.Rollback, self.rollback),
-            Route(S.ALIAS_DELETE, c.DeleteAlias, self.delete_alias),
-            Route(S.ALIAS_LIST, c.ModelRequest, self.list_aliases),
-            Route(S.DELETE, c.DeleteVersion, self.delete),
-            Route(S.CLEANUP, c.Cleanup, self.cleanup),
-        ]
+    def routes(self) -> dict[str, Handler]:
+        return {
+            S.UPLOAD_BEGIN: self.begin,
+            S.UPLOAD_GET: self.upload,
+            S.UPLOAD_COMMIT: self.commit,
+            S.UPLOAD_ABORT: self.abort,
+            S.REGISTER: self.register,
+            S.GET: self.get,
+            S.LIST: self.versions,
+            S.MODELS_LIST: self.models,
+            S.COMPARE: self.compare,
+            S.AUDIT: self.audit,
+            S.ALIAS_SET: self.set_alias,
+            S.PROMOTE: self.promote,
+            S.ROLLBACK: self.rollback,
+            S.ALIAS_DELETE: self.delete_alias,
+            S.ALIAS_LIST: self.list_aliases,
+            S.DELETE: self.delete,
+            S.CLEANUP: self.cleanup,
+        }
 
 
 class DatasetHandlers:
@@ -143,12 +136,12 @@ class DatasetHandlers:
     async def seed_demo(self, req: d.SeedDemo, ctx: Context) -> d.DatasetInfo:
         return await self.datasets.seed_demo(req, principal(ctx))
 
-    def routes(self) -> builtins.list[Route]:  # `list` is a method of this class
-        return [
-            Route(D.BEGIN, d.BeginDatasetUpload, self.begin),
-            Route(D.COMMIT, d.CommitDatasetUpload, self.commit),
-            Route(D.ABORT, d.DatasetUploadRequest, self.abort),
-            Route(D.GET, d.DatasetRequest, self.get),
-            Route(D.LIST, d.ListDatasets, self.list),
-            Route(D.SEED_DEMO, d.SeedDemo, self.seed_demo),
-        ]
+    def routes(self) -> dict[str, Handler]:
+        return {
+            D.BEGIN: self.begin,
+            D.COMMIT: self.commit,
+            D.ABORT: self.abort,
+            D.GET: self.get,
+            D.LIST: self.list,
+            D.SEED_DEMO: self.seed_demo,
+        }

@@ -19,12 +19,12 @@ from shared.contracts.registry import LATEST, VersionSpec, split_ref
 from shared.errors import InvalidRequest
 
 MODEL_NAME = re.compile(NAME_PATTERN)
-ALIAS = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-TAG_KEY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_:-]|\.(?!\.)){0,62}$")
-METRIC = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,63}$")
-IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
-UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
+ALIAS = re.compile(r"^[a-z][a-z0-9_-]{0,62}\Z")
+TAG_KEY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_:-]|\.(?!\.)){0,62}\Z")
+METRIC = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,63}\Z")
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,128}\Z")
+UPLOAD_ID = re.compile(r"^[0-9a-f]{32}\Z")
+SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 MAX_TAGS = 64

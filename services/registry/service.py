@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from nats.aio.subscription import Subscription
@@ -26,9 +25,10 @@ from services.registry.reads import Reads
 from services.registry.registration import Registrar
 from services.registry.retention import Retention
 from shared import errors
-from shared.bus import Bus, Context
+from shared.bus import Bus, Context, Handler
 from shared.contracts.base import DependencyStatus
 from shared.logs import swallowed
+from shared.operations import Operation
 from shared.settings import Settings
 from shared.subjects import Bucket
 
@@ -79,9 +79,7 @@ class RegistryApp:
                             Aliases(self.catalog, publisher),
                             Retention(self.catalog, artifacts, publisher,
                                       keep_default=cfg.keep_versions))
-        for route in handlers.routes():
-            self._subs.append(await bus.serve(route.subject, self._track(route.handler),
-                                              route.request_type))
+        self._subs += await bus.serve_operations(handlers.routes(), middlewares=[self._track])
         await self._start_datasets(bus)
         self._periodic = asyncio.create_task(self._maintain(cfg.sweep_interval_s))
         log.info("registry ready", extra={"catalog": str(self.catalog.path),
@@ -99,9 +97,8 @@ class RegistryApp:
             self.catalog, store, self.publisher, self.settings.quant,
             chunk_bytes=cfg.chunk_bytes, upload_ttl_s=cfg.upload_ttl_s)
         await datasets.sweep(startup=True)
-        for route in DatasetHandlers(datasets).routes():
-            self._subs.append(await bus.serve(route.subject, self._track(route.handler),
-                                              route.request_type))
+        self._subs += await bus.serve_operations(DatasetHandlers(datasets).routes(),
+                                                 middlewares=[self._track])
         self._datasets_task = asyncio.create_task(self._maintain_datasets(cfg.sweep_interval_s))
 
     async def _maintain_datasets(self, interval_s: float) -> None:
@@ -118,9 +115,9 @@ class RegistryApp:
             except Exception:  # a failed round is retried next interval
                 log.exception("dataset maintenance failed")
 
-    def _track(self, handler: Callable[[Any, Context], Awaitable[Any]]
-               ) -> Callable[[Any, Context], Awaitable[Any]]:
-        """Count requests in flight so stop() closes the catalog only after they finish."""
+    def _track(self, handler: Handler, op: Operation) -> Handler:
+        """Middleware: count requests in flight so stop() closes the catalog only after they
+        finish."""
         async def tracked(request: Any, ctx: Context) -> Any:
             self._inflight += 1
             self._idle.clear()

@@ -24,31 +24,34 @@ _PREFIX = re.compile(r"[A-Za-z0-9_=/.-]*")
 _SNAPSHOT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 # Names repeat (a hot key is read thousands of times): remember the valid ones, up to a bound.
-_seen: set[str] = set()
+# One set per kind: a valid key is not thereby a valid namespace (``a.b`` is a key, not a
+# namespace), so nothing one kind remembers may answer for the other.
+_seen_namespaces: set[str] = set()
+_seen_keys: set[str] = set()
 _SEEN_MAX: Final = 100_000
 
 
 def namespace(name: str) -> str:
-    if name in _seen:
+    if name in _seen_namespaces:
         return name
     if not _NAMESPACE.fullmatch(name):
         raise InvalidRequest(
             f"invalid namespace {name[:80]!r}: 1-{MAX_NAMESPACE_CHARS} characters of "
             "A-Z a-z 0-9 _ -, not starting with _ or -",
             details={"field": "namespace", "value": name[:200]})
-    _remember(name)
+    _remember(_seen_namespaces, name)
     return name
 
 
 def key(name: str) -> str:
-    if ("k:" + name) in _seen:
+    if name in _seen_keys:
         return name
     if len(name) > MAX_KEY_CHARS or not _KEY.fullmatch(name):
         raise InvalidRequest(
             f"invalid key {name[:80]!r}: 1-{MAX_KEY_CHARS} characters of A-Z a-z 0-9 _ - / = "
             "and dots between non-empty parts",
             details={"field": "key", "value": name[:200]})
-    _remember("k:" + name)
+    _remember(_seen_keys, name)
     return name
 
 
@@ -66,10 +69,10 @@ def snapshot(name: str) -> str:
     return name
 
 
-def _remember(name: str) -> None:
-    if len(_seen) >= _SEEN_MAX:
-        _seen.clear()
-    _seen.add(name)
+def _remember(seen: set[str], name: str) -> None:
+    if len(seen) >= _SEEN_MAX:
+        seen.clear()
+    seen.add(name)
 
 
 def item(ns: str, k: str) -> str:

@@ -14,7 +14,7 @@ import time
 
 from services.state import metrics, migrations
 from services.state.feed import Feed
-from services.state.handlers import Handlers
+from services.state.handlers import Handlers, counted
 from services.state.index import Index
 from services.state.namespaces import Namespaces
 from services.state.reads import Reader
@@ -68,8 +68,7 @@ class StateApp:
         snapshots = Snapshots(store, self.index, namespaces, cfg)
         handlers = Handlers(Reader(store, self.index, feed, namespaces, cfg),
                             Writer(store, self.index, feed, namespaces, cfg), namespaces, snapshots)
-        for subject, handler, request_type in handlers.routes():
-            await bus.serve(subject, handler, request_type)
+        await bus.serve_operations(handlers.routes(), middlewares=[counted])
         self._tasks = [asyncio.create_task(self._sweep()),
                        asyncio.create_task(snapshots.resume_forever())]
 

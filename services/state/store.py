@@ -34,7 +34,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import api
 
-from services.state import consumers
+from services.state import consumers, leader_reads
 from services.state.timefmt import parse_duration_s, parse_time
 from shared.contracts.state import TOMBSTONES, StoredHeader
 from shared.errors import (
@@ -54,6 +54,12 @@ MSG_ID: Final = "Nats-Msg-Id"
 #: Most messages one atomic batch may hold (nats-server's ``max_msgs`` batch limit).
 MAX_BATCH: Final = 1000
 _WRONG_LAST_SEQUENCE: Final = 10071
+#: A replicated stream refuses a CAS whose key has another write in flight with this code and
+#: no current sequence (JSStreamWrongLastSequenceConstantErr): nothing was written, a conflict.
+_WRONG_LAST_SEQUENCE_IN_FLIGHT: Final = 10164
+#: A replicated stream whose leader is not ready to check expectations yet (just elected):
+#: nothing was written; retrying shortly succeeds.
+_EXPECTED_LAST_NOT_READY: Final = 10163
 _TOO_LARGE: Final = 10054
 
 
@@ -148,11 +154,24 @@ class KvStore:
         return ack.seq
 
     async def last(self, item: str) -> Stored | None:
-        """The latest message of ``item`` (a tombstone included), or None."""
+        """The latest message of ``item`` (a tombstone included), or None; every write
+        acknowledged before the call is seen (on R>1 the leader answers: ``leader_reads``)."""
+        if self.replicas > 1:
+            return self._stored(await leader_reads.last_by_subject(
+                self.nc, self.stream, self.prefix + item, self.timeout_s))
         return await self._direct_get(f"{self._direct}.{self.prefix}{item}", b"")
 
     async def at(self, revision: int) -> Stored | None:
-        return await self._direct_get(self._direct, b'{"seq":%d}' % revision)
+        stored = await self._direct_get(self._direct, b'{"seq":%d}' % revision)
+        if stored is None and self.replicas > 1:  # a follower may not have it yet
+            return self._stored(await leader_reads.by_sequence(
+                self.nc, self.stream, revision, self.timeout_s))
+        return stored
+
+    def _stored(self, m: leader_reads.LeaderMessage | None) -> Stored | None:
+        if m is None:
+            return None
+        return Stored(m.subject[len(self.prefix):], m.seq, m.data, m.headers, parse_time(m.time))
 
     async def _direct_get(self, subject: str, body: bytes) -> Stored | None:
         try:
@@ -261,6 +280,13 @@ def _api_error(err: _ApiError, item: str) -> QuantopsError:
         current = int(err.description.rpartition(":")[2].strip() or 0)
         return RevisionConflict(f"{item} changed: its revision is {current}",
                                 details={"current_revision": current})
+    if err.err_code == _WRONG_LAST_SEQUENCE_IN_FLIGHT:
+        return RevisionConflict(f"{item} is being changed by another write; read it again",
+                                details={})
+    if err.err_code == _EXPECTED_LAST_NOT_READY:
+        return ServiceUnavailable(f"the state bucket's new leader cannot check the revision "
+                                  f"of {item} yet; nothing was written, retry",
+                                  details={"retry_after_s": 1.0})
     if err.err_code == _TOO_LARGE:
         return PayloadTooLarge(f"value of {item} exceeds the server's message size",
                                details={"reason": err.description})

@@ -100,6 +100,12 @@ class ExecutorClient(ServiceClient):
         return await self._call(S.FAILED_SUMMARY, c.FailedSummaryRequest(window_s=window_s),
                                 c.FailedSummary)
 
+    async def activity(self, window_s: float = 3600.0, bucket_s: float = 60.0
+                       ) -> c.TaskActivity:
+        return await self._call(S.ACTIVITY, c.ActivityRequest(window_s=window_s,
+                                                              bucket_s=bucket_s),
+                                c.TaskActivity)
+
     async def purge(self, older_than_s: float, *, status: Sequence[str] = ()) -> c.PurgeReply:
         return await self._call(S.PURGE, c.PurgeTasks(
             older_than_s=older_than_s, status=[c.TaskStatus(s) for s in status]), c.PurgeReply)

@@ -4,6 +4,7 @@
     reply = await quant.predict("demo-ridge@production", symbols=["AAPL", "MSFT"])
     history = await quant.trials(group="demo-ridge", metric="sharpe")
     history.trend, history.recommended
+    perf = await quant.performance("demo-ridge@production")   # curve, folds, backtests
 
 Training, backtests and sweeps are executor tasks (``ExecutorClient.submit("train_model", ...)``).
 """
@@ -44,3 +45,9 @@ class QuantClient(ServiceClient):
 
     async def templates(self) -> c.TemplatesReply:
         return await self._call(S.TEMPLATES, Empty(), c.TemplatesReply)
+
+    async def performance(self, model: str, *, max_points: int = 500, backtests: int = 5
+                          ) -> c.PerformanceReply:
+        """A version's walk-forward curve with drawdown, its folds and latest backtests."""
+        return await self._call(S.PERFORMANCE, c.PerformanceRequest(
+            model=model, max_points=max_points, backtests=backtests), c.PerformanceReply)

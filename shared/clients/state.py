@@ -103,11 +103,15 @@ class StateClient:
     """Args:
     bus: the caller's connection.
     timeout_s: per request (default: the bus's).
+    headers: NATS headers of every request: the caller's bus token (``Context``'s
+        ``outgoing_headers``, a task's ``ctx.headers()``); none: the service's own, read only.
     """
 
-    def __init__(self, bus: Bus, *, timeout_s: float | None = None) -> None:
+    def __init__(self, bus: Bus, *, timeout_s: float | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         self.bus = bus
         self.timeout_s = timeout_s
+        self.headers = dict(headers or {})
         self.seen_revision = 0
         # The last configuration change (configure, restore) this client made: its writes
         # must be checked against that configuration or a newer one.
@@ -119,7 +123,8 @@ class StateClient:
 
     async def _call(self, subject: StateSubject, body: Any, reply: type[T]) -> T:
         try:
-            return await self.bus.request(subject, body, reply, timeout_s=self.timeout_s)
+            return await self.bus.request(subject, body, reply, timeout_s=self.timeout_s,
+                                          headers=self.headers or None)
         except RevisionConflict as e:
             self._saw(int(e.details.get("current_revision", 0)))
             raise

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 import msgspec
 
 RoleName = Literal["viewer", "operator", "admin"]
-UserName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9._\-]{0,63}$",
+UserName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9._\-]{0,63}\Z",
                                        description="lower-case letters, digits, . _ -")]
 Password = Annotated[str, msgspec.Meta(min_length=12, max_length=1024)]
 Label = Annotated[str, msgspec.Meta(max_length=200)]
@@ -105,6 +105,17 @@ class Me(Reply, frozen=True):
     role: RoleName
     via: Literal["api_key", "jwt"]
     key_id: str | None = None
+
+
+class BusToken(Reply, frozen=True):
+    """A bus token (``Quantops-Auth`` header) for calling operations over NATS directly, as the
+    ``client`` NATS user: the caller's principal, with this credential's role."""
+
+    token: str
+    principal: str
+    role: RoleName
+    expires_in: int
+    header: str = "Quantops-Auth"
 
 
 class StreamToken(Reply, frozen=True):

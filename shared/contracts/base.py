@@ -9,7 +9,7 @@ import msgspec
 #: The one name rule of models and datasets: 1-128 lowercase letters, digits, '_', '-' and
 #: single dots (never '..', so a name is never a path step), starting and ending with a letter
 #: or digit. Contracts, the registry's checks and the quant tasks all use this pattern.
-NAME_PATTERN: Final = r"^[a-z0-9](?:[a-z0-9_-]|\.(?!\.)){0,126}[a-z0-9]$|^[a-z0-9]$"
+NAME_PATTERN: Final = r"^[a-z0-9](?:[a-z0-9_-]|\.(?!\.)){0,126}[a-z0-9]\Z|^[a-z0-9]\Z"
 Name = Annotated[str, msgspec.Meta(max_length=128, pattern=NAME_PATTERN)]
 
 

@@ -124,13 +124,13 @@ class DatasetTicket(Message, frozen=True):
 
 
 class CommitDatasetUpload(Message, frozen=True):
-    upload_id: Annotated[str, msgspec.Meta(max_length=32, pattern=r"^[0-9a-f]{32}$")]
-    sha256: Annotated[str, msgspec.Meta(max_length=64, pattern=r"^[0-9a-f]{64}$")]
+    upload_id: Annotated[str, msgspec.Meta(max_length=32, pattern=r"^[0-9a-f]{32}\Z")]
+    sha256: Annotated[str, msgspec.Meta(max_length=64, pattern=r"^[0-9a-f]{64}\Z")]
     size_bytes: Annotated[int, msgspec.Meta(ge=0, le=MAX_SAFE_INT)]
 
 
 class DatasetUploadRequest(Message, frozen=True):
-    upload_id: Annotated[str, msgspec.Meta(max_length=32, pattern=r"^[0-9a-f]{32}$")]
+    upload_id: Annotated[str, msgspec.Meta(max_length=32, pattern=r"^[0-9a-f]{32}\Z")]
 
 
 class DatasetRequest(Message, frozen=True):

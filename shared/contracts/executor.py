@@ -95,10 +95,10 @@ class WorkflowStatus(StrEnum):
 
 
 #: Task and workflow ids are subject tokens and KV keys: no dots, no wildcards.
-TaskId = Annotated[str, msgspec.Meta(max_length=128, pattern=r"^[A-Za-z0-9_-]{1,128}$")]
+TaskId = Annotated[str, msgspec.Meta(max_length=128, pattern=r"^[A-Za-z0-9_-]{1,128}\Z")]
 TypeName = Annotated[str, msgspec.Meta(max_length=64,
-                                        pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")]
-NodeName = Annotated[str, msgspec.Meta(max_length=64, pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+                                        pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}\Z")]
+NodeName = Annotated[str, msgspec.Meta(max_length=64, pattern=r"^[A-Za-z0-9_-]{1,64}\Z")]
 #: A task's input: any JSON object (its type's schema checks it), at most this many fields.
 TaskInput = Annotated[dict[Name, Any], msgspec.Meta(max_length=1000)]
 Statuses = Annotated[list["TaskStatus"], msgspec.Meta(max_length=16)]
@@ -153,6 +153,8 @@ class TaskMessage(Message, frozen=True):
     parents: dict[str, str] = {}
     resubmitted_from: str = ""
     principal: str = ""
+    # The submitter's role, from its verified bus token: the task acts with it, never more.
+    role: str = ""
 
 
 class TaskRecord(Message, frozen=True):
@@ -269,6 +271,38 @@ class FailedSummary(Message, frozen=True):
     groups: list[FailureGroup] = []
 
 
+class ActivityRequest(Message, frozen=True):
+    """``executor.tasks.activity``: ``window_s`` back from now in buckets of ``bucket_s``
+    (at most 1,000 buckets)."""
+
+    window_s: Annotated[float, msgspec.Meta(gt=0, le=7 * 86400)] = 3600.0
+    bucket_s: Annotated[float, msgspec.Meta(ge=1, le=86400)] = 60.0
+
+
+class ActivityBucket(Message, frozen=True):
+    """One bucket ``[start, start + bucket_s)``: tasks submitted, started and finished in it
+    (finished by final status), and the queue depth and tasks running at its end."""
+
+    start: float
+    submitted: int = 0
+    started: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    queued: int = 0
+    running: int = 0
+
+
+class TaskActivity(Message, frozen=True):
+    """Throughput and queue depth over time, from the task records the executor keeps (a
+    purged record no longer counts). A retried task counts from its latest start."""
+
+    since: float
+    until: float
+    bucket_s: float
+    buckets: list[ActivityBucket] = []
+
+
 class PurgeTasks(Message, frozen=True):
     """Delete finished records older than ``older_than_s`` (by finish time). No default age:
     purging is always explicit."""
@@ -355,6 +389,7 @@ class WorkflowRecord(Message, frozen=True):
     updated_at: float = 0.0
     finished_at: float | None = None
     principal: str = ""
+    role: str = ""  # the submitter's role: every node runs with it
     # W3C trace context of the submission: every node's run joins the submitter's trace.
     trace: dict[str, str] = {}
 

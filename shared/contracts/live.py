@@ -24,9 +24,9 @@ import msgspec
 
 from shared.contracts.base import Message
 
-StrategyName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$", min_length=1,
+StrategyName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}\Z", min_length=1,
                                            max_length=64)]
-Symbol = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,32}$", min_length=1,
+Symbol = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,32}\Z", min_length=1,
                                      max_length=32)]
 
 

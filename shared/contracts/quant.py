@@ -9,6 +9,9 @@ served by every executor process.
   ``backtest`` outcome with its parameters): whether the metric is improving, stable or declining
   over the last runs, each parameter's effect, and the parameters recommended next.
 - ``executor.quant.templates``: the shipped pipeline templates (``run_pipeline`` runs them).
+- ``executor.quant.performance``: what a chart of one version needs: its walk-forward
+  (out-of-sample) equity curve with drawdown, the metrics of each fold, and its latest stored
+  backtests with their curves.
 """
 
 from __future__ import annotations
@@ -162,3 +165,59 @@ class TemplateInfo(Message, frozen=True):
 
 class TemplatesReply(Message, frozen=True):
     templates: list[TemplateInfo]
+
+
+class PerformanceRequest(Message, frozen=True):
+    """``executor.quant.performance``: ``model`` is any ref (``name@3``, ``name@production``);
+    curves are thinned to at most ``max_points``; the ``backtests`` latest backtests of the
+    version come with it."""
+
+    model: ModelRef
+    max_points: Annotated[int, msgspec.Meta(ge=2, le=5000)] = 500
+    backtests: Annotated[int, msgspec.Meta(ge=0, le=50)] = 5
+
+
+class Curve(Message, frozen=True):
+    """An equity curve, column by column: ISO timestamps, equity (starting near 1.0) and the
+    drawdown at each point (a fraction at or below 0: equity over its running peak, minus 1)."""
+
+    timestamps: list[str] = []
+    equity: list[float] = []
+    drawdown: list[float] = []
+
+
+class FoldPerformance(Message, frozen=True):
+    """One walk-forward fold's out-of-sample window and metrics (``sharpe``, ``ic``, ...)."""
+
+    fold: int
+    test_start: str
+    test_end: str
+    n_test: int = 0
+    metrics: dict[str, float] = {}
+
+
+class BacktestPerformance(Message, frozen=True):
+    """One stored backtest of the version (state namespace ``backtests``)."""
+
+    task_id: str
+    at: float = 0.0
+    start: str = ""
+    end: str = ""
+    metrics: dict[str, float] = {}
+    warnings: list[str] = []
+    curve: Curve = msgspec.field(default_factory=Curve)
+
+
+class PerformanceReply(Message, frozen=True):
+    """``evaluation`` is the ref of the companion artifact the walk-forward curve and folds
+    came from (empty when the version has none: then ``notes`` says so)."""
+
+    model: str
+    version: int
+    ref: str
+    metrics: dict[str, float] = {}
+    evaluation: str = ""
+    curve: Curve = msgspec.field(default_factory=Curve)
+    folds: list[FoldPerformance] = []
+    backtests: list[BacktestPerformance] = []
+    notes: list[str] = []

@@ -184,7 +184,7 @@ class MetricFilter(Message, frozen=True):
         return cls(name=name, op=cast(MetricOp, op), value=float(value))
 
 
-_FILTER = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_.:-]*)\s*(>=|<=|==|!=|>|<)\s*([-+0-9.eE]+)\s*$")
+_FILTER = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_.:-]*)\s*(>=|<=|==|!=|>|<)\s*([-+0-9.eE]+)\s*\Z")
 
 
 class ListVersions(Message, frozen=True):

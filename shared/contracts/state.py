@@ -34,7 +34,7 @@ MAX_VALUE_BYTES: Final = 64 * 1024 * 1024
 #: A namespace's byte limits: positive, and no larger than any number JSON keeps exact.
 ByteLimit = Annotated[int, msgspec.Meta(ge=1, le=MAX_SAFE_INT)]
 #: Idempotency key of a write: the caller's id for "this write", at most once applied.
-RequestId = Annotated[str, msgspec.Meta(max_length=128, pattern=r"^[A-Za-z0-9_.:-]*$")]
+RequestId = Annotated[str, msgspec.Meta(max_length=128, pattern=r"^[A-Za-z0-9_.:-]*\Z")]
 Operation = Literal["put", "delete"]
 #: A JSON null as a raw value (``msgspec.Raw`` cannot take part in an optional union).
 NULL: Final = msgspec.Raw(b"null")

@@ -188,7 +188,11 @@ def test_each_service_connects_as_its_own_nats_user(values_name: str) -> None:
         ref = env["QUANTOPS_NATS_PASSWORD"]["valueFrom"]["secretKeyRef"]
         assert ref == {"name": secret["metadata"]["name"], "key": f"{name}-password"}
         assert base64.b64decode(secret["data"][f"{name}-password"])
-    assert set(secret["data"]) == {f"{u}-password" for u in natsauth.USERS}
+        # Every service verifies bus tokens with the same key, from the same Secret.
+        key = env["QUANTOPS_BUS_KEY"]["valueFrom"]["secretKeyRef"]
+        assert key == {"name": secret["metadata"]["name"], "key": "bus-key"}
+    assert len(base64.b64decode(secret["data"]["bus-key"])) >= 32
+    assert set(secret["data"]) == {f"{u}-password" for u in natsauth.USERS} | {"bus-key"}
 
 
 def test_passwords_given_in_values_are_used() -> None:

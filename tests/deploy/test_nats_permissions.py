@@ -170,11 +170,11 @@ async def test_replies_to_another_user_stay_out_of_reach(connect, unique: str) -
     async def answer(msg: nats.aio.msg.Msg) -> None:
         await msg.respond(b"secret")
 
-    await registry.nc.subscribe(f"registry.{unique}", queue="registry", cb=answer)
+    await registry.nc.subscribe(f"registry.internal.{unique}", queue="registry", cb=answer)
     await flush(registry.nc)
     own = await gateway.nc.subscribe(f"{natsauth.inbox_prefix('gateway')}.>")
     await flush(gateway.nc)
-    reply = await request_served(executor.nc, f"registry.{unique}", b"{}")
+    reply = await request_served(executor.nc, f"registry.internal.{unique}", b"{}")
     assert reply.data == b"secret"
     assert reply.subject.startswith(f"{natsauth.inbox_prefix('executor')}.")
     with pytest.raises(TimeoutError):
@@ -305,17 +305,22 @@ async def test_executor_runs_the_work_queue(connect, unique: str) -> None:
     assert executor.errors == []
 
 
-async def test_events_written_by_backends_read_by_the_gateway(connect, unique: str) -> None:
+async def test_events_written_by_backends_followed_by_the_gateway(connect, unique: str) -> None:
+    """The gateway follows facts by core subscription; it has no JetStream grant on the events
+    stream, so it cannot create a consumer whose deliveries it could aim elsewhere."""
     registry = await connect("registry")
     await registry.js.add_stream(name=str(Stream.EVENTS), subjects=["events.>"])
-    await registry.js.publish(f"events.model.{unique}", b"promoted")
     gateway = await connect("gateway")
-    psub = await gateway.js.pull_subscribe(f"events.model.{unique}", durable=f"g{unique}",
-                                           stream=str(Stream.EVENTS))
-    [msg] = await psub.fetch(1, timeout=2)
-    await msg.ack()
+    sub = await gateway.nc.subscribe(f"events.model.{unique}")
+    await flush(gateway.nc)
+    msg = await receive_after(
+        sub, lambda: registry.js.publish(f"events.model.{unique}", b"promoted"))
     assert msg.data == b"promoted"
     assert gateway.errors == []
+    with pytest.raises((nats.errors.TimeoutError, TimeoutError)):
+        await gateway.js.pull_subscribe(f"events.model.{unique}", durable=f"g{unique}",
+                                        stream=str(Stream.EVENTS))
+    await gateway.violation()
 
 
 async def test_registry_object_store_and_uploaders(connect, tmp_path: Path) -> None:

@@ -1,139 +1,26 @@
-"""The dashboard in a real browser: headless Chromium (Debian's ``chromium``, installed here
-when missing) loads ``/`` from the running system, connects with an API key, and shows tasks
-submitted afterwards change status live over the SSE feed; models, comparison, namespaces and
-every service's health are on the page too.
+"""The dashboard in a real browser: headless Chromium (Debian's ``chromium``; ``make test``
+installs it) loads ``/`` from the running system, shows nothing but the Connect form before a
+key is given, connects with an API key, and shows tasks submitted afterwards change status live
+over the SSE feed; models, comparison, namespaces and every service's health (the gateway's
+version and uptime too) are on the page.
 
-Chromium is driven over the DevTools protocol (``--remote-debugging-port``, a websocket).
 ``QUANTOPS_UPDATE_SCREENSHOT=1`` also writes the screenshot to ``docs/dashboard.png``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import contextlib
 import json
-import os
-import shutil
-import subprocess
-import time
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
 
 from shared.clients.http import Client
 from shared.contracts.executor import WorkflowTask
 from shared.contracts.registry import VersionSpec
-from shared.natsserver import free_port
+from tests.browser import Page, browser, chromium, keep_screenshot, open_page, screenshot
 from tests.gateway_auth import admin_key
-from tests.support import ROOT, System
-
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--no-first-run", "--disable-dev-shm-usage", "--hide-scrollbars",
-         "--window-size=1400,1200"]
-
-
-def _apt_install() -> subprocess.CompletedProcess[bytes]:
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    return subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], env=env,
-                          capture_output=True, timeout=900, check=False)
-
-
-def chromium() -> str:
-    """Debian's chromium, installed with apt-get when missing (CI runs as root)."""
-    found = shutil.which("chromium")
-    if found:
-        return found
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        pytest.skip("chromium is missing and apt-get cannot install it here (not root)")
-    if _apt_install().returncode != 0:  # a fresh machine may have no package lists yet
-        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, timeout=600,
-                       check=False)
-        result = _apt_install()
-        if result.returncode != 0:
-            pytest.skip("apt-get install chromium failed: " + result.stderr.decode()[-500:])
-    found = shutil.which("chromium")
-    if not found:
-        pytest.skip("apt-get installed chromium but no chromium binary is on PATH")
-    return found
-
-
-@contextlib.contextmanager
-def browser(binary: str, profile: Path) -> Iterator[int]:
-    """A headless Chromium with the DevTools protocol on a free port; stopped afterwards."""
-    port = free_port()
-    proc = subprocess.Popen([binary, *FLAGS, f"--user-data-dir={profile}",
-                             f"--remote-debugging-port={port}", "about:blank"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-class Page:
-    """One browser tab over the DevTools protocol: calls and JavaScript evaluation."""
-
-    def __init__(self, ws: ClientConnection) -> None:
-        self.ws = ws
-        self.last_id = 0
-
-    async def call(self, method: str, **params: Any) -> dict[str, Any]:
-        self.last_id += 1
-        call_id = self.last_id
-        await self.ws.send(json.dumps({"id": call_id, "method": method, "params": params}))
-        while True:  # events of the page arrive in between: skipped
-            message = json.loads(await self.ws.recv())
-            if message.get("id") == call_id:
-                if "error" in message:
-                    raise RuntimeError(f"{method}: {message['error']}")
-                return message["result"]  # type: ignore[no-any-return]
-
-    async def js(self, expression: str) -> Any:
-        reply = await self.call("Runtime.evaluate", expression=expression, returnByValue=True,
-                                awaitPromise=True)
-        if "exceptionDetails" in reply:
-            raise RuntimeError(f"{expression}: {reply['exceptionDetails']}")
-        return reply["result"].get("value")
-
-    async def until(self, expression: str, timeout_s: float = 20.0) -> Any:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            value = await self.js(expression)
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                body = await self.js("document.body.innerText")
-                raise AssertionError(f"not true within {timeout_s}s: {expression}\n{body}")
-            await asyncio.sleep(0.1)
-
-
-@contextlib.asynccontextmanager
-async def open_page(port: int) -> AsyncIterator[Page]:
-    deadline = time.monotonic() + 30
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-        while True:
-            with contextlib.suppress(httpx.TransportError, ValueError):
-                targets = (await http.get("/json/list")).json()
-                pages = [t for t in targets if t.get("type") == "page"]
-                if pages:
-                    break
-            if time.monotonic() > deadline:
-                raise TimeoutError("chromium's DevTools endpoint did not come up")
-            await asyncio.sleep(0.2)
-    async with connect(pages[0]["webSocketDebuggerUrl"], max_size=None) as ws:
-        page = Page(ws)
-        await page.call("Runtime.enable")
-        yield page
+from tests.support import System
 
 
 def seed(client: Client, unique: str) -> str:
@@ -154,7 +41,7 @@ def seed(client: Client, unique: str) -> str:
     return model
 
 
-@pytest.mark.timeout(900)  # the first run may install chromium
+@pytest.mark.timeout(300)
 async def test_dashboard_shows_live_task_updates(system: System, unique: str,
                                                  tmp_path: Path) -> None:
     binary = chromium()
@@ -166,6 +53,10 @@ async def test_dashboard_shows_live_task_updates(system: System, unique: str,
             await page.call("Page.navigate", url=url + "/")
             await page.until("document.readyState === 'complete' && !!document.querySelector"
                              "('#login')")
+            # Before a key is given, the cards are not drawn under the form (main's display:
+            # grid must not override the hidden attribute).
+            assert await page.js("getComputedStyle(document.querySelector('#app')).display") \
+                == "none"
             await page.js(f"document.querySelector('#key').value = {json.dumps(key)};"
                           "document.querySelector('#login').requestSubmit(); true")
             await page.until("document.body.dataset.live === '1'")
@@ -177,13 +68,16 @@ async def test_dashboard_shows_live_task_updates(system: System, unique: str,
             await check_panels(page, model, unique)
             shot = await screenshot(page)
     client.close()
-    keep_screenshot(shot, tmp_path)
+    keep_screenshot(shot, "dashboard.png", tmp_path)
 
 
 async def check_panels(page: Page, model: str, unique: str) -> None:
     await page.until(f"!!document.querySelector('[data-model=\"{model}\"]')")
     await page.until(f"!!document.querySelector('[data-namespace=\"positions-{unique}\"]')")
     await page.until("document.querySelectorAll('#services tbody tr').length === 4")
+    gateway = await page.js("[...document.querySelectorAll('#services [data-service=gateway] "
+                            "td')].map((td) => td.textContent)")
+    assert gateway[2] and gateway[3], gateway  # version and uptime of the gateway itself
     await page.until("document.querySelectorAll('#queue [data-priority]').length === 3")
     await page.until("!document.querySelector('#failed-total')?.textContent"
                      ".startsWith('0 ')")
@@ -197,16 +91,3 @@ async def check_panels(page: Page, model: str, unique: str) -> None:
     winner = await page.until("document.querySelector('#comparison-table "
                               "[data-metric=\"sharpe\"] [data-winner]')?.dataset.winner")
     assert winner == f"{model}@2"
-
-
-async def screenshot(page: Page) -> bytes:
-    shot = await page.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
-    data = base64.b64decode(shot["data"])
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
-    return data
-
-
-def keep_screenshot(data: bytes, tmp_path: Path) -> None:
-    (tmp_path / "dashboard.png").write_bytes(data)
-    if os.environ.get("QUANTOPS_UPDATE_SCREENSHOT") == "1":
-        (ROOT / "docs" / "dashboard.png").write_bytes(data)

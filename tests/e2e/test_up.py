@@ -57,16 +57,20 @@ def _pids(ready: dict[str, object]) -> set[int]:
     return out
 
 
-async def _nats_as_the_readme_shows(port: int, data_dir: Path) -> dict[str, object]:
-    """README's "Talking NATS directly", verbatim but for the port and the data dir."""
+async def _nats_as_the_readme_shows(port: int, data_dir: Path, url: str,
+                                    auth: dict[str, str]) -> dict[str, object]:
+    """README's "Talking NATS directly", verbatim but for the ports, data dir and API key."""
     import nats
 
+    async with httpx.AsyncClient(timeout=5) as http:
+        grant = (await http.post(f"{url}/v1/auth/bus-token", headers=auth)).json()
     passwords = json.loads((data_dir / "nats-credentials.json").read_text())["passwords"]
     nc = await nats.connect(f"nats://127.0.0.1:{port}", user="client",
                             password=passwords["client"], inbox_prefix="_INBOX_client")
     try:
         reply = await nc.request("state.kv.get", json.dumps(
-            {"namespace": "e2e", "key": "survivor"}).encode(), timeout=5)
+            {"namespace": "e2e", "key": "survivor"}).encode(), timeout=5,
+            headers={grant["header"]: grant["token"]})
         return json.loads(reply.data)  # type: ignore[no-any-return]
     finally:
         await nc.close()
@@ -107,7 +111,7 @@ def test_up_ready_then_ctrl_c_leaves_nothing_and_data_survives(tmp_path: Path) -
         assert got.status_code == 200, got.text
         assert got.json()["value"] == {"n": 1}
         # NATS directly, as the `client` user README tells people to connect with.
-        direct = asyncio.run(_nats_as_the_readme_shows(ports["nats"], data_dir))
+        direct = asyncio.run(_nats_as_the_readme_shows(ports["nats"], data_dir, url, auth))
         assert direct.get("value") == {"n": 1}, direct
     finally:
         proc.send_signal(signal.SIGTERM)

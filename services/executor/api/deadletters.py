@@ -70,7 +70,7 @@ class DeadLetters:
         return DeadPage(items=page, total=len(items),
                         next_cursor=page[-1].task_id if more and page else "")
 
-    async def resubmit(self, req: ResubmitDead, *, principal: str = "",
+    async def resubmit(self, req: ResubmitDead, *, principal: str = "", role: str = "",
                        headers: dict[str, str] | None = None) -> ResubmitReply:
         letter = await self.get(req.task_id)
         task_id = new_id()
@@ -79,7 +79,8 @@ class DeadLetters:
             type=old.type, input=old.input, timeout_s=old.timeout_s,
             max_attempts=old.max_attempts, backoff_s=old.backoff_s, submitted_at=time.time(),
             parent_id=old.parent_id, resubmitted_from=letter.task_id,
-            principal=principal or old.principal)
+            # The resubmitter acts now: its role, not the original submitter's.
+            principal=principal or old.principal, role=role if principal else old.role)
         priority = req.priority or letter.priority
         await self.submitter.enqueue(task_id, priority, tm, msg_id=task_id, headers=headers)
         await self.js.purge_stream(Stream.TASKS_DEAD, subject=dead_letter_subject(req.task_id))

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from services.executor.api import queries
 from services.executor.api.cancellation import Canceller
@@ -14,10 +12,11 @@ from services.executor.api.submission import Submitter
 from services.executor.api.workflows import Workflows
 from services.executor.storage.store import StatusStore
 from services.executor.tasktypes import TaskRegistry
-from shared.bus import Context
+from shared.bus import Context, Handler
 from shared.contracts.base import Empty
 from shared.contracts.executor import (
     TERMINAL,
+    ActivityRequest,
     CancelReply,
     CancelTask,
     CancelWorkflow,
@@ -35,6 +34,7 @@ from shared.contracts.executor import (
     SubmitReply,
     SubmitTask,
     SubmitWorkflow,
+    TaskActivity,
     TaskPage,
     TaskRecord,
     TaskTypes,
@@ -54,24 +54,26 @@ class Handlers:
     dead_letters: DeadLetters
     workflows: Workflows
 
-    def routes(self) -> list[tuple[str, Callable[[Any, Context], Awaitable[Any]], type]]:
-        return [
-            (S.SUBMIT, self.submit, SubmitTask),
-            (S.GET, self.get, GetTask),
-            (S.LIST, self.list, ListTasks),
-            (S.CANCEL, self.cancel, CancelTask),
-            (S.FAILED_SUMMARY, self.failed_summary, FailedSummaryRequest),
-            (S.PURGE, self.purge, PurgeTasks),
-            (S.DEAD_LIST, self.dead_list, ListDead),
-            (S.DEAD_RESUBMIT, self.dead_resubmit, ResubmitDead),
-            (S.WORKFLOW_SUBMIT, self.workflow_submit, SubmitWorkflow),
-            (S.WORKFLOW_GET, self.workflow_get, GetWorkflow),
-            (S.WORKFLOW_CANCEL, self.workflow_cancel, CancelWorkflow),
-            (S.TYPES, self.types, Empty),
-        ]
+    def routes(self) -> dict[str, Handler]:
+        """Each operation's handler; subjects, Structs and roles are in ``shared.operations``."""
+        return {
+            S.SUBMIT: self.submit,
+            S.GET: self.get,
+            S.LIST: self.list,
+            S.CANCEL: self.cancel,
+            S.FAILED_SUMMARY: self.failed_summary,
+            S.ACTIVITY: self.activity,
+            S.PURGE: self.purge,
+            S.DEAD_LIST: self.dead_list,
+            S.DEAD_RESUBMIT: self.dead_resubmit,
+            S.WORKFLOW_SUBMIT: self.workflow_submit,
+            S.WORKFLOW_GET: self.workflow_get,
+            S.WORKFLOW_CANCEL: self.workflow_cancel,
+            S.TYPES: self.types,
+        }
 
     async def submit(self, req: SubmitTask, ctx: Context) -> SubmitReply:
-        return await self.submitter.submit(req, principal=ctx.principal,
+        return await self.submitter.submit(req, principal=ctx.principal, role=ctx.role,
                                            headers=ctx.outgoing_headers())
 
     async def get(self, req: GetTask, ctx: Context) -> TaskRecord:
@@ -96,6 +98,10 @@ class Handlers:
         records = await self.store.failures(now - req.window_s)
         return queries.failed_summary(records, now - req.window_s, now)
 
+    async def activity(self, req: ActivityRequest, ctx: Context) -> TaskActivity:
+        records = [r async for r in self.store.scan()]
+        return queries.activity(records, time.time(), req.window_s, req.bucket_s)
+
     async def purge(self, req: PurgeTasks, ctx: Context) -> PurgeReply:
         unfinished = [str(s) for s in req.status if s not in TERMINAL]
         if unfinished:
@@ -111,11 +117,11 @@ class Handlers:
         return await self.dead_letters.list(req)
 
     async def dead_resubmit(self, req: ResubmitDead, ctx: Context) -> ResubmitReply:
-        return await self.dead_letters.resubmit(req, principal=ctx.principal,
+        return await self.dead_letters.resubmit(req, principal=ctx.principal, role=ctx.role,
                                                 headers=ctx.outgoing_headers())
 
     async def workflow_submit(self, req: SubmitWorkflow, ctx: Context) -> WorkflowReply:
-        return await self.workflows.submit(req, principal=ctx.principal,
+        return await self.workflows.submit(req, principal=ctx.principal, role=ctx.role,
                                            headers=ctx.outgoing_headers())
 
     async def workflow_get(self, req: GetWorkflow, ctx: Context) -> WorkflowRecord:

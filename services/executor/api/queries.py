@@ -8,14 +8,18 @@ Pages are ordered newest first by ``(submitted_at, id)``; the cursor is the last
 from __future__ import annotations
 
 import base64
+import math
+from bisect import bisect_left
 from collections.abc import Iterable
 
 from shared.contracts.executor import (
     FAILURES,
     TERMINAL,
+    ActivityBucket,
     FailedSummary,
     FailureGroup,
     ListTasks,
+    TaskActivity,
     TaskRecord,
     TaskStatus,
 )
@@ -87,6 +91,72 @@ def failed_summary(records: Iterable[TaskRecord], since: float, until: float) ->
     ordered = sorted(groups.values(), key=lambda g: (-g.count, g.type, g.error_type))
     return FailedSummary(since=since, until=until, total=sum(by_type.values()),
                          by_type=by_type, by_error=by_error, groups=ordered)
+
+
+MAX_BUCKETS = 1000
+
+
+class _Series:
+    """Counts per bucket, and levels (queued, running) at each bucket's end kept as a
+    difference array: an interval adds one to the ends it covers in O(log buckets)."""
+
+    def __init__(self, since: float, bucket_s: float, n: int) -> None:
+        self.since, self.bucket_s, self.n = since, bucket_s, n
+        self.ends = [since + (i + 1) * bucket_s for i in range(n)]
+        self.counts = {k: [0] * n for k in ("submitted", "started", "succeeded", "failed",
+                                             "cancelled")}
+        self.levels = {k: [0] * (n + 1) for k in ("queued", "running")}
+
+    def count(self, kind: str, at: float | None) -> None:
+        if at is not None and self.since <= at < self.ends[-1]:
+            self.counts[kind][int((at - self.since) // self.bucket_s)] += 1
+
+    def span(self, kind: str, begin: float | None, end: float) -> None:
+        """Present from ``begin`` (inclusive) until ``end`` (exclusive)."""
+        if begin is None or end <= begin:
+            return
+        diff = self.levels[kind]
+        diff[bisect_left(self.ends, begin)] += 1
+        diff[bisect_left(self.ends, end)] -= 1
+
+    def buckets(self) -> list[ActivityBucket]:
+        queued = running = 0
+        out = []
+        for i in range(self.n):
+            queued += self.levels["queued"][i]
+            running += self.levels["running"][i]
+            out.append(ActivityBucket(start=self.since + i * self.bucket_s, queued=queued,
+                                      running=running,
+                                      **{k: v[i] for k, v in self.counts.items()}))
+        return out
+
+
+def _finish_kind(status: TaskStatus) -> str:
+    if status in FAILURES:
+        return "failed"
+    return "succeeded" if status == TaskStatus.SUCCEEDED else "cancelled"
+
+
+def activity(records: Iterable[TaskRecord], until: float, window_s: float,
+             bucket_s: float) -> TaskActivity:
+    """Per bucket of ``[until - window_s, until)``: submissions, starts and finishes, and the
+    tasks queued and running at the bucket's end (a record's times say when it was waiting)."""
+    n = math.ceil(window_s / bucket_s)
+    if n > MAX_BUCKETS:
+        raise InvalidRequest(f"{n} buckets asked for, at most {MAX_BUCKETS}: use a larger "
+                             "bucket_s", details={"window_s": window_s, "bucket_s": bucket_s})
+    series = _Series(until - n * bucket_s, bucket_s, n)
+    for r in records:
+        finished = r.finished_at if r.status in TERMINAL else None
+        series.count("submitted", r.submitted_at)
+        series.count("started", r.started_at)
+        if finished is not None:
+            series.count(_finish_kind(r.status), finished)
+        left_queue = min(t for t in (r.started_at, finished, math.inf) if t is not None)
+        series.span("queued", r.submitted_at, left_queue)
+        series.span("running", r.started_at, finished if finished is not None else math.inf)
+    return TaskActivity(since=series.since, until=until, bucket_s=bucket_s,
+                        buckets=series.buckets())
 
 
 def purgeable(records: Iterable[TaskRecord], older_than: float,

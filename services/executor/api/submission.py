@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
-from nats.js.errors import APIError
+from nats.js.errors import APIError, NoStreamResponseError
 
 from services.executor.storage.store import StatusStore
 from services.executor.tasktypes import TaskRegistry
@@ -49,7 +49,8 @@ class Submitter:
         self.store = store
         self.settings = settings
 
-    def message_for(self, req: SubmitTask, *, principal: str = "", workflow_id: str = "",
+    def message_for(self, req: SubmitTask, *, principal: str = "", role: str = "",
+                    workflow_id: str = "",
                     node: str = "", parents: dict[str, str] | None = None,
                     resubmitted_from: str = "") -> TaskMessage:
         """Validate type and input (raises InvalidRequest) and build the queue message."""
@@ -59,11 +60,11 @@ class Submitter:
             max_attempts=req.max_attempts, backoff_s=req.backoff_s, submitted_at=time.time(),
             idempotency_key=req.idempotency_key, parent_id=req.parent_id,
             workflow_id=workflow_id, node=node, parents=parents or {},
-            resubmitted_from=resubmitted_from, principal=principal)
+            resubmitted_from=resubmitted_from, principal=principal, role=role)
 
-    async def submit(self, req: SubmitTask, *, principal: str = "",
+    async def submit(self, req: SubmitTask, *, principal: str = "", role: str = "",
                      headers: dict[str, str] | None = None) -> SubmitReply:
-        tm = self.message_for(req, principal=principal)
+        tm = self.message_for(req, principal=principal, role=role)
         task_id = id_for_key(req.idempotency_key) if req.idempotency_key else new_id()
         if req.idempotency_key:
             existing = await self.store.get(task_id)
@@ -92,6 +93,7 @@ class Submitter:
     async def _publish(self, task_id: str, priority: Priority, tm: TaskMessage, *,
                        msg_id: str, headers: dict[str, str] | None) -> bool:
         out = dict(headers or {})
+        out.pop(Header.AUTH.value, None)  # the task runs with tm.role; no token is stored
         out[Header.MSG_ID.value] = msg_id
         telemetry.inject(out)  # the execution span continues the submitter's trace
         try:
@@ -102,6 +104,12 @@ class Submitter:
                 raise self.queue_full() from e
             raise ServiceUnavailable(f"task queue refused the task: {e.description}",
                                      details={"code": e.err_code}) from e
+        except NoStreamResponseError as e:
+            # No server answered for the stream: on a cluster, while its Raft group elects a
+            # leader. Nothing was stored; the same idempotency key may be retried.
+            raise ServiceUnavailable("the task queue has no leader right now; nothing was "
+                                     "queued, retry shortly",
+                                     details={"retry_after_s": 1.0}) from e
         return bool(ack.duplicate)
 
     def queue_full(self) -> QueueFull:

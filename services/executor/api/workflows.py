@@ -65,7 +65,7 @@ class Workflows:
         self.writer = writer
         self.cancel_task: CancelTask | None = None  # set by the service (cancellation)
 
-    async def submit(self, req: SubmitWorkflow, *, principal: str = "",
+    async def submit(self, req: SubmitWorkflow, *, principal: str = "", role: str = "",
                      headers: dict[str, str] | None = None) -> WorkflowReply:
         dag.validate(req.tasks)
         for t in req.tasks:  # every node's type and input, before anything is stored
@@ -76,7 +76,7 @@ class Workflows:
         telemetry.inject(trace)
         wf = WorkflowRecord(
             id=wf_id, status=WorkflowStatus.RUNNING, on_failure=req.on_failure, name=req.name,
-            created_at=now, updated_at=now, principal=principal, trace=trace,
+            created_at=now, updated_at=now, principal=principal, role=role, trace=trace,
             nodes=[NodeState(name=t.name, task_id=f"{wf_id}-{t.name}", spec=t)
                    for t in req.tasks])
         try:
@@ -153,7 +153,8 @@ class Workflows:
                        headers: dict[str, str] | None) -> None:
         parents = {d: f"{wf.id}-{d}" for d in node.spec.depends_on}
         tm = self.submitter.message_for(_as_submit(node.spec), principal=wf.principal,
-                                        workflow_id=wf.id, node=node.name, parents=parents)
+                                        role=wf.role, workflow_id=wf.id, node=node.name,
+                                        parents=parents)
         out = {**wf.trace, **(headers or {})}
         await self.submitter.enqueue(node.task_id, node.spec.priority, tm,
                                      msg_id=node.task_id, headers=out)

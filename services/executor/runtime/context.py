@@ -58,9 +58,15 @@ class RunContext:
         return max(0.0, deadline - time.monotonic()) if deadline is not None else float("inf")
 
     def headers(self) -> dict[str, str]:
+        """The submitter's principal and a bus token with the submitter's role: whatever the
+        task does on the registry or state, it does with that role, never the executor's."""
         out = {Header.CORRELATION_ID.value: self._run.correlation_id or self.task_id}
         if self._tm.principal:
             out[Header.PRINCIPAL.value] = self._tm.principal
+        if self._tm.principal and self._tm.role:
+            out[Header.ROLE.value] = self._tm.role
+            if token := self.bus.token_for(self._tm.principal, self._tm.role):
+                out[Header.AUTH.value] = token
         return out
 
     async def run_in_process(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
@@ -88,7 +94,7 @@ class RunContext:
                          idempotency_key=f"{self.task_id}/{key}" if key else "",
                          parent_id=self.task_id)
         reply = await self._rt.submitter.submit(req, principal=self._tm.principal,
-                                                headers=self.headers())
+                                                role=self._tm.role, headers=self.headers())
         self.children.append(reply.task_id)
         return reply.task_id
 
@@ -99,15 +105,16 @@ class RunContext:
         return await client.wait_many(list(task_ids),
                                       timeout_s=None if limit == float("inf") else limit)
 
-    async def parent_results(self) -> dict[str, Any]:
+    async def parent_results(self, *, of_type: str = "") -> dict[str, Any]:
         names = list(self._tm.parents)
         records = await asyncio.gather(*(self._rt.store.get(self._tm.parents[n]) for n in names))
         return {n: (r.result if r is not None else None)
-                for n, r in zip(names, records, strict=True)}
+                for n, r in zip(names, records, strict=True)
+                if not of_type or (r is not None and r.type == of_type)}
 
     async def cancel_children(self, reason: str) -> None:
         """The parent stopped: its unfinished children go with it (best effort)."""
-        client = ExecutorClient(self.bus)
+        client = ExecutorClient(self.bus, headers=self.headers())
         for child in self.children:
             with swallowed(log, "cancelling a child task"):
                 await client.cancel(child, reason=reason)

@@ -16,7 +16,12 @@ from datetime import UTC, datetime
 
 import msgspec
 from nats.js import JetStreamContext, api
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
+from nats.js.errors import (
+    KeyNotFoundError,
+    KeyWrongLastSequenceError,
+    NoStreamResponseError,
+    NotFoundError,
+)
 from nats.js.kv import KeyValue
 
 from shared.contracts.executor import (
@@ -26,6 +31,7 @@ from shared.contracts.executor import (
     TaskRecord,
     TaskStatus,
 )
+from shared.errors import ServiceUnavailable
 from shared.logs import swallowed
 from shared.subjects import TASK_QUEUE_PREFIX, Stream, task_event_subject
 
@@ -73,8 +79,17 @@ class StatusStore:
         try:
             await self.kv.create(record.id, encode(record))
             return True
-        except KeyWrongLastSequenceError:
+        except (KeyWrongLastSequenceError, KeyNotFoundError):
+            # KeyNotFoundError: the server refused the create (the key has a record), then
+            # nats-py's look at that record, a direct get answered by a replica that has not
+            # applied it yet, found nothing. Either way the record exists.
             return False
+        except NoStreamResponseError as e:
+            # The status bucket has no leader (an election): the task is queued all the same;
+            # its executor writes the record, and a retry with the same key finds the task.
+            raise ServiceUnavailable("the task status store has no leader right now; retry "
+                                     "with the same idempotency key",
+                                     details={"retry_after_s": 1.0}) from e
 
     async def scan(self, *, updated_since: float | None = None) -> AsyncIterator[TaskRecord]:
         """Every record, or (``updated_since``) those written at or after that time: the

@@ -92,9 +92,17 @@ class Accounts:
             self._keep_an_admin(name)
         await self.store.delete_user(name)
 
-    async def set_password(self, name: str, body: PasswordChange, *, own: bool) -> None:
-        """Own password: the current one is required once there is one. Admin: no check."""
+    async def set_password(self, name: str, body: PasswordChange, *, own: bool,
+                           actor: Principal | None = None) -> None:
+        """Own password: the current one is required once there is one, and the credential
+        must carry the owner's full role (a capped key setting the password would log in as
+        the uncapped owner). Admin: no check. Either way every session opened with the old
+        password ends (``credentials.new_session``)."""
         user = await self._user(name)
+        if own and actor is not None and RANK[actor.role] < RANK[user.role]:
+            raise Forbidden(f"a credential capped to {actor.role!r} cannot set the password of "
+                            f"a {user.role!r}", details={"role": actor.role,
+                                                          "required": user.role})
         if own and user.password_hash is not None:
             if body.current_password is None:
                 raise InvalidRequest("current_password is required to change a password")
@@ -164,4 +172,11 @@ class Accounts:
         # Someone else's key is "not found" to a non-admin: ids are not to be probed.
         if row is None or (row.user != actor.name and actor.role != Role.ADMIN):
             raise NotFound(f"no key {key_id!r}", details={"key_id": key_id})
+        # A capped key revokes only keys that can do no more than it can: not its owner's
+        # full keys (a leaked viewer key must not lock the owner out).
+        owner = self.view.users.get(row.user)
+        reach = row.role or (owner.role if owner else Role.ADMIN)
+        if RANK[reach] > RANK[actor.role]:
+            raise Forbidden(f"a credential of role {actor.role!r} cannot revoke a key of role "
+                            f"{reach!r}", details={"role": actor.role, "required": reach})
         await self.store.revoke_key(key_id, time.time())

@@ -32,6 +32,7 @@ _MAX_CACHED = 10_000
 class UserView:
     uid: str
     role: str
+    password_tag: str = ""  # credentials.password_tag: sessions of another password are void
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +79,8 @@ class LiveView:
             for key_id in [k for k, v in self.keys.items() if v.user == name]:
                 del self.keys[key_id]
         else:
-            self.users[name] = UserView(user.uid, user.role)
+            self.users[name] = UserView(user.uid, user.role,
+                                        credentials.password_tag(user.password_hash))
         if old is not None and (user is None or user.uid != old.uid):
             self.on_drop(user=name)
 
@@ -156,8 +158,9 @@ class Authenticator:
                 return None
             role = lesser(user.role, key.role_cap) if key.role_cap else user.role
             return Principal(proof.user, role, "api_key", key_id=proof.key_id)
-        if proof.session in self.view.revoked_sessions:
-            return None
+        if proof.session in self.view.revoked_sessions or \
+                credentials.session_tag(proof.session) != user.password_tag:
+            return None  # logged out, or opened with a password since changed or reset
         return Principal(proof.user, user.role, "jwt", session=proof.session)
 
     def _check_fresh(self) -> None:

@@ -30,8 +30,8 @@ from shared.errors import RateLimited
 
 API_KEY_PREFIX: Final = "qo"
 REFRESH_PREFIX: Final = "qor"
-_API_KEY = re.compile(r"^qo_([a-z0-9]{8,32})_([A-Za-z0-9_\-]{32,128})$")
-_REFRESH = re.compile(r"^qor_([a-f0-9]{16})_([A-Za-z0-9_\-]{32,128})$")
+_API_KEY = re.compile(r"^qo_([a-z0-9]{8,32})_([A-Za-z0-9_\-]{32,128})\Z")
+_REFRESH = re.compile(r"^qor_([a-f0-9]{16})_([A-Za-z0-9_\-]{32,128})\Z")
 
 MIN_PASSWORD_CHARS: Final = 12
 MAX_PASSWORD_CHARS: Final = 1024
@@ -66,6 +66,25 @@ def new_refresh_token() -> tuple[str, str, str]:
 def parse_refresh_token(token: str) -> tuple[str, str] | None:
     m = _REFRESH.fullmatch(token)
     return (m[1], m[2]) if m else None
+
+
+def password_tag(password_hash: str | None) -> str:
+    """A short tag of a user's current password hash ("" while none is set).
+
+    Every login session carries the tag of the password it was opened with (``new_session``);
+    a session whose tag is no longer the user's is refused, so changing or resetting a
+    password ends every session and refresh token opened before, on every replica at once.
+    """
+    return sha256_hex(password_hash)[:16] if password_hash else ""
+
+
+def new_session(password_hash: str | None) -> str:
+    """A session id bound to the password it was opened with: ``<random>-<password tag>``."""
+    return f"{secrets.token_hex(16)}-{password_tag(password_hash)}"
+
+
+def session_tag(session: str) -> str:
+    return session.rpartition("-")[2] if "-" in session else "\0"
 
 
 def sha256_hex(secret: str) -> str:

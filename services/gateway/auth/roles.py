@@ -3,32 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Final
 
+from shared.roles import PUBLIC, RANK, Role, allows, lesser
 
-class Role(StrEnum):
-    VIEWER = "viewer"
-    OPERATOR = "operator"
-    ADMIN = "admin"
+__all__ = ["PUBLIC", "RANK", "ROUTE_ROLES", "Principal", "Role", "allows", "lesser"]
 
 
-#: What a route declares in ``opt={"role": ...}`` when it needs no credentials.
-PUBLIC: Final = "public"
-#: A higher rank may do everything a lower one may.
-RANK: Final[dict[str, int]] = {PUBLIC: 0, Role.VIEWER: 1, Role.OPERATOR: 2, Role.ADMIN: 3}
 #: Every value a route may declare.
 ROUTE_ROLES: Final = frozenset(RANK)
-
-
-def allows(have: str, need: str) -> bool:
-    """Whether a principal of role ``have`` may call a route that declares ``need``."""
-    return RANK.get(have, -1) >= RANK[need]
-
-
-def lesser(a: str, b: str) -> str:
-    """The weaker of two roles (a key may be scoped below its owner's role)."""
-    return a if RANK[a] <= RANK[b] else b
 
 
 @dataclass(frozen=True, slots=True)

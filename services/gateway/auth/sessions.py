@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hmac
 import time
-import uuid
 
 from services.gateway.auth import credentials
 from services.gateway.auth.authenticator import LiveView
@@ -41,7 +40,7 @@ class Sessions:
         ok = await self.runner.verify(credentials.PASSWORD_HASHER, stored, password)
         if not ok or user is None:
             raise Unauthenticated(_BAD_LOGIN)
-        return await self._issue(user.name, user.uid, uuid.uuid4().hex)
+        return await self._issue(user.name, user.uid, credentials.new_session(stored))
 
     async def refresh(self, token: str) -> TokenPair:
         parsed = credentials.parse_refresh_token(token)
@@ -56,8 +55,9 @@ class Sessions:
             await self.revoke(row.session)
             raise Unauthenticated("refresh token was already used: the session is revoked")
         user = self.view.users.get(row.user)
-        if user is None or user.uid != row.uid:
-            raise Unauthenticated(_BAD_REFRESH)
+        if user is None or user.uid != row.uid or \
+                credentials.session_tag(row.session) != user.password_tag:
+            raise Unauthenticated(_BAD_REFRESH)  # deleted, re-created, or password changed
         return await self._issue(row.user, row.uid, row.session)
 
     async def logout(self, principal: Principal) -> None:

@@ -191,8 +191,12 @@ class SqliteAuthStore:
         return user
 
     async def set_password(self, name: str, password_hash: str) -> bool:
-        return await self._change(
-            "UPDATE users SET password_hash = ? WHERE name = ?", password_hash, name) == 1
+        if await self._change(
+                "UPDATE users SET password_hash = ? WHERE name = ?", password_hash, name) != 1:
+            return False
+        # The view learns the new password's tag: sessions opened with the old one end.
+        self.listener.user_changed(name, await self.get_user(name))
+        return True
 
     async def delete_user(self, name: str) -> bool:
         """Deletes the user's keys and refresh tokens with it (foreign keys cascade)."""

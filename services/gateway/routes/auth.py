@@ -9,7 +9,17 @@ from litestar.params import JSONBody
 
 from services.gateway.auth.guard import principal_of
 from services.gateway.auth.runtime import Auth
-from shared.contracts.auth import LoginRequest, Me, PasswordChange, RefreshRequest, TokenPair
+from services.gateway.forward import bus_of
+from shared import bustokens
+from shared.contracts.auth import (
+    BusToken,
+    LoginRequest,
+    Me,
+    PasswordChange,
+    RefreshRequest,
+    TokenPair,
+)
+from shared.errors import NotFound
 
 #: Auth bodies are a few hundred bytes; nobody needs the app's upload-sized limit here.
 SMALL_BODY = 64 * 1024
@@ -50,7 +60,19 @@ async def me(request: Request[Any, Any, Any]) -> Me:
      summary="Set one's own password (current_password required once one is set)")
 async def set_my_password(request: Request[Any, Any, Any], data: JSONBody[PasswordChange]) -> None:
     p = principal_of(request)
-    await auth_of(request).accounts.set_password(p.name, data, own=True)
+    await auth_of(request).accounts.set_password(p.name, data, own=True, actor=p)
 
 
-ROUTES = [login, refresh, logout, me, set_my_password]
+@post("/v1/auth/bus-token", opt={"role": "viewer"}, tags=["auth"], status_code=200,
+      summary="A short-lived bus token to call operations over NATS directly (docs/security.md)")
+async def bus_token(request: Request[Any, Any, Any]) -> BusToken:
+    p = principal_of(request)
+    token = bus_of(request).token_for(p.name, p.role)
+    if not token:
+        raise NotFound("this deployment runs NATS without authorization: no bus key, no "
+                       "tokens (and none needed)", details={"reason": "no_bus_key"})
+    return BusToken(token=token, principal=p.name, role=p.role,  # type: ignore[arg-type]
+                    expires_in=int(bustokens.DEFAULT_TTL_S / 2))
+
+
+ROUTES = [login, refresh, logout, me, set_my_password, bus_token]

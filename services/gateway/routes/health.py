@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import time
 from typing import Any
 
 from litestar import MediaType, Request, Response, get
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.gateway.forward import bus_of
+from shared import __version__
 from shared.bus import Bus
 from shared.contracts.base import Empty, HealthReply
 from shared.contracts.health import Liveness, Readiness, ServiceReadiness
@@ -16,6 +20,11 @@ from shared.errors import QuantopsError
 from shared.subjects import Service, health
 
 BACKENDS = (Service.STATE, Service.REGISTRY, Service.EXECUTOR)
+#: Prometheus' text format, without the charset Litestar appends to every text/* type itself.
+METRICS_MEDIA_TYPE = CONTENT_TYPE_LATEST.replace("; charset=utf-8", "")
+#: This process: the gateway row of /readyz answers for the replica that served it.
+_STARTED = time.monotonic()
+_INSTANCE = f"{socket.gethostname()}:{os.getpid()}"
 
 
 @get("/healthz", opt={"role": "public"}, tags=["health"], summary="The process is alive")
@@ -38,7 +47,10 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[Readiness]:
     nats_ok = bus.nc.is_connected
     probes = await asyncio.gather(*(_probe(bus, s) for s in BACKENDS))
     services = {str(s): p for s, p in zip(BACKENDS, probes, strict=True)}
-    services["gateway"] = ServiceReadiness(ok=nats_ok, status="ok" if nats_ok else "degraded")
+    status = "ok" if nats_ok else "degraded"
+    services["gateway"] = ServiceReadiness(ok=nats_ok, status=status, health=HealthReply(
+        service=str(Service.GATEWAY), version=__version__, status=status,
+        uptime_s=round(time.monotonic() - _STARTED, 3), instance=_INSTANCE))
     ready = nats_ok and all(p.ok for p in services.values())
     return Response(Readiness(ready=ready, nats=nats_ok, services=services),
                     status_code=200 if ready else 503)
@@ -47,7 +59,7 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[Readiness]:
 @get("/metrics", opt={"role": "public"}, tags=["health"], media_type=MediaType.TEXT,
      include_in_schema=False)
 async def metrics() -> Response[bytes]:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(), media_type=METRICS_MEDIA_TYPE)
 
 
 ROUTES = [healthz, readyz, metrics]

@@ -29,7 +29,7 @@ from shared.subjects import LiveSubject
 TAGS = ["live"]
 NAME = r"{name:str}"
 Name = Annotated[str, PathParameter(description="strategy name", max_length=64,
-                                    pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+                                    pattern=r"^[A-Za-z0-9_-]{1,64}\Z")]
 
 
 class StrategyBody(StrategySpec, frozen=True, kw_only=True, forbid_unknown_fields=True):

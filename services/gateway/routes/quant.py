@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.openapi import ResponseSpec
-from litestar.params import JSONBody, QueryParameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from services.gateway.forward import forward
 from shared.contracts.base import Empty
@@ -22,6 +22,8 @@ from shared.contracts.quant import (
     MAX_BARS,
     Bar,
     ModelRef,
+    PerformanceReply,
+    PerformanceRequest,
     PredictReply,
     PredictRequest,
     Symbol,
@@ -111,4 +113,23 @@ async def templates(request: Request[Any, Any, Any]) -> Response[Any]:
     return await forward(request, QuantSubject.TEMPLATES, Empty())
 
 
-ROUTES = [predict, signals, trials, templates]
+ModelName = Annotated[str, PathParameter(description="model name", max_length=200)]
+VersionRef = Annotated[str, PathParameter(description="version number, alias or 'latest'",
+                                          max_length=64)]
+
+
+@get("/v1/models/{name:str}/versions/{ref:str}/performance", opt=VIEWER, tags=TAGS,
+     responses=ok(PerformanceReply, "curves, folds and backtests"),
+     summary="A version's walk-forward equity curve with drawdown, metrics per fold, and its "
+             "latest backtests with their curves (what the dashboard charts)")
+async def performance(
+    request: Request[Any, Any, Any], name: ModelName, ref: VersionRef,
+    points: Annotated[int, QueryParameter(ge=2, le=5000, description="most points per curve")
+                      ] = 500,
+    backtests: Annotated[int, QueryParameter(ge=0, le=50, description="latest backtests")] = 5,
+) -> Response[Any]:
+    return await forward(request, QuantSubject.PERFORMANCE, PerformanceRequest(
+        model=f"{name}@{ref}", max_points=points, backtests=backtests))
+
+
+ROUTES = [predict, signals, trials, templates, performance]

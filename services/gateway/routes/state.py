@@ -64,7 +64,7 @@ SnapshotName = Annotated[str, PathParameter(description="snapshot file name")]
 IfMatch = Annotated[str | None, HeaderParameter(name="If-Match", required=False)]
 IfNoneMatch = Annotated[str | None, HeaderParameter(name="If-None-Match", required=False)]
 IdempotencyKey = Annotated[str, HeaderParameter(
-    name="Idempotency-Key", required=False, max_length=128, pattern=r"^[A-Za-z0-9_.:-]*$",
+    name="Idempotency-Key", required=False, max_length=128, pattern=r"^[A-Za-z0-9_.:-]*\Z",
     description="repeat it on a retry: a write with the same key within two minutes is "
                 "applied once and answered with the first one's revision")]
 Revision = Annotated[int | None, QueryParameter(ge=1, le=MAX_SAFE_INT,

@@ -32,9 +32,9 @@ TAGS = ["tasks"]
 BODY = 4 * 1024 * 1024
 KEEPALIVE_S = 15.0
 
-TaskId = Annotated[str, PathParameter(description="task id", pattern=r"^[A-Za-z0-9_-]{1,128}$")]
+TaskId = Annotated[str, PathParameter(description="task id", pattern=r"^[A-Za-z0-9_-]{1,128}\Z")]
 WorkflowId = Annotated[str, PathParameter(description="workflow id",
-                                          pattern=r"^[A-Za-z0-9_-]{1,128}$")]
+                                          pattern=r"^[A-Za-z0-9_-]{1,128}\Z")]
 Limit = Annotated[int, QueryParameter(ge=1, le=1000, description="page size")]
 Cursor = Annotated[str, QueryParameter(max_length=512, description="next_cursor of a page")]
 Text = Annotated[str, QueryParameter(max_length=128)]
@@ -95,6 +95,16 @@ async def failed_summary(request: Request[Any, Any, Any],
                          window_s: Annotated[float, QueryParameter(gt=0)] = 3600.0
                          ) -> c.FailedSummary:
     return await client_of(request).failed_summary(window_s)
+
+
+@get("/v1/tasks/activity", opt=VIEWER, tags=TAGS,
+     summary="Throughput and queue depth over time: tasks submitted, started, succeeded, "
+             "failed and cancelled per bucket, queued and running at each bucket's end")
+async def activity(request: Request[Any, Any, Any],
+                   window_s: Annotated[float, QueryParameter(gt=0, le=7 * 86400)] = 3600.0,
+                   bucket_s: Annotated[float, QueryParameter(ge=1, le=86400)] = 60.0
+                   ) -> c.TaskActivity:
+    return await client_of(request).activity(window_s, bucket_s)
 
 
 @post("/v1/tasks/purge", opt=ADMIN, tags=TAGS, status_code=200,
@@ -222,6 +232,6 @@ async def task_types(request: Request[Any, Any, Any]) -> c.TaskTypes:
     return await client_of(request).types()
 
 
-ROUTES = [submit, list_tasks, failed_summary, purge, get_task, cancel, task_events,
+ROUTES = [submit, list_tasks, failed_summary, activity, purge, get_task, cancel, task_events,
           all_task_events, dead_letters, resubmit_dead, submit_workflow, get_workflow,
           cancel_workflow, task_types]

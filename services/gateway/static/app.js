@@ -1,5 +1,6 @@
 "use strict";
-// The quantops dashboard: plain JavaScript, no build step, no dependency.
+// The quantops dashboard: plain JavaScript, no build step. Charts are drawn by Chart.js
+// (charts.js; performance.js and trials.js draw the model views), served from static/vendor.
 // The API key lives in sessionStorage (this tab only) and goes in the Authorization header.
 // The live task feed is an EventSource, which cannot send headers: it authenticates with a
 // stream token (POST /v1/auth/stream-token, valid 60 s, accepted on event streams only) and asks
@@ -9,9 +10,14 @@
   const STATUSES = ["queued", "running", "succeeded", "failed", "timed_out", "cancelled", "dead"];
   const MAX_TASKS = 50;
   const TASK_WINDOW_S = 3600;
-  const REFRESH_MS = 5000;
+  // QUANTOPS_GATEWAY_DASHBOARD_REFRESH_S, written into the page by the gateway. Task panels
+  // follow the event feed; the timer only refreshes what has no feed (models, state, health),
+  // and the task panels too while the feed is down.
+  const REFRESH_MS = 1000 * (Number(document.body.dataset.refreshS) || 5);
+  const ACTIVITY_MS = 60_000; // one bucket: the activity window slides once a minute
   const tasks = new Map(); // task id -> latest record
-  const state = { feed: null, timer: null, model: null, queueTimer: null, events: 0 };
+  const state = { feed: null, timer: null, model: null, queueTimer: null, events: 0,
+                  activityTimer: null, live: false };
 
   const $ = (sel) => document.querySelector(sel);
 
@@ -79,15 +85,20 @@
     $("#login").hidden = true;
     $("#app").hidden = false;
     $("#logout").hidden = false;
-    await Promise.allSettled([loadTasks(), refresh()]);
+    await Promise.allSettled([loadTasks(), refresh(), refreshTasks()]);
     openFeed();
-    state.timer = setInterval(refresh, REFRESH_MS);
+    window.qoLive.open();
+    state.timer = setInterval(() => { refresh(); if (!state.live) refreshTasks(); },
+                              REFRESH_MS);
+    state.activityTimer = setInterval(loadActivity, ACTIVITY_MS);
   }
 
   function disconnect(reason) {
     sessionStorage.removeItem(KEY);
     clearInterval(state.timer);
+    clearInterval(state.activityTimer);
     if (state.feed) state.feed.close();
+    window.qoLive.close();
     setLive(false);
     $("#app").hidden = true;
     $("#logout").hidden = true;
@@ -98,8 +109,12 @@
   }
 
   function refresh() {
-    return Promise.allSettled([loadHealth(), loadModels(), loadQueue(), loadFailed(),
-                               loadNamespaces(), loadWorkflows()]);
+    return Promise.allSettled([loadHealth(), loadModels(), loadNamespaces(),
+                               window.qoLive.refresh()]);
+  }
+
+  function refreshTasks() {
+    return Promise.allSettled([loadQueue(), loadFailed(), loadWorkflows(), loadActivity()]);
   }
 
   // --- services ------------------------------------------------------------------------------
@@ -123,9 +138,10 @@
 
   async function loadModels() {
     const page = await api("/v1/models?limit=100");
+    window.qoTrials.setModels(page.items.map((m) => m.name), state.model);
     fill($("#models tbody"), page.items.map((m) => el("tr",
       { class: m.name === state.model ? "selected" : "", "data-model": m.name,
-        onclick: () => loadVersions(m.name) },
+        onclick: () => selectModel(m.name) },
       el("td", {}, m.name), el("td", {}, m.versions), el("td", {}, m.latest_version ?? ""),
       el("td", {}, ...Object.entries(m.aliases).map(([a, v]) => el("span", { class: "tag" },
         `${a} → ${v}`))),
@@ -133,8 +149,16 @@
     if (state.model) await loadVersions(state.model, false);
   }
 
+  function selectModel(name) {
+    window.qoTrials.load(name).catch((e) => { $("#trials-summary").textContent = e.message; });
+    return loadVersions(name);
+  }
+
   async function loadVersions(name, reset = true) {
-    if (reset) $("#comparison").replaceChildren();
+    if (reset) {
+      $("#comparison").replaceChildren();
+      window.qoPerformance.hide();
+    }
     const checked = new Set([...document.querySelectorAll("#versions input:checked")]
       .map((i) => i.value));
     state.model = name;
@@ -144,7 +168,12 @@
     $("#versions thead").replaceChildren(el("tr", {}, el("th", {}, ""), el("th", {}, "version"),
       el("th", {}, "aliases"), el("th", {}, "created"), el("th", {}, "by"),
       ...metrics.map((m) => el("th", {}, m))));
-    fill($("#versions tbody"), page.items.map((v) => el("tr", { "data-version": v.version },
+    const shown = $("#performance").hidden ? "" : $("#performance").dataset.ref;
+    fill($("#versions tbody"), page.items.map((v) => el("tr", { "data-version": v.version,
+      class: shown === `${name}@${v.version}` ? "selected" : "",
+      title: "show this version's performance", onclick: (e) => {
+        if (e.target.tagName !== "INPUT") showPerformance(name, v.version);
+      } },
       el("td", {}, el("input", { type: "checkbox", value: String(v.version),
         checked: !reset && checked.has(String(v.version)), onchange: updateCompare })),
       el("td", {}, v.version), el("td", {}, v.aliases.join(", ")), el("td", {}, date(v.created_at)),
@@ -152,6 +181,16 @@
         num(v.metrics[m]))))));
     $("#versions-panel").hidden = false;
     updateCompare();
+    if (reset && page.items.length) { // the production version, else the newest
+      const first = page.items.find((v) => v.aliases.includes("production")) || page.items[0];
+      await showPerformance(name, first.version);
+    }
+  }
+
+  function showPerformance(name, version) {
+    return window.qoPerformance.showPerformance(name, version).catch((e) => {
+      $("#performance-summary").textContent = e.message;
+    });
   }
 
   function updateCompare() {
@@ -173,6 +212,7 @@
       el("td", { "data-winner": m.winner || "" }, m.winner ? short(m.winner) : "–")));
     $("#comparison").replaceChildren(el("table", { id: "comparison-table" },
       el("thead", {}, head), el("tbody", {}, ...rows)));
+    await window.qoPerformance.compareCharts(state.model, versions, cmp);
   }
 
   // --- tasks, live -----------------------------------------------------------------------
@@ -195,7 +235,7 @@
     document.body.dataset.events = String(state.events);
     renderTasks();
     clearTimeout(state.queueTimer); // many events at once: one queue refresh after them
-    state.queueTimer = setTimeout(() => { loadQueue(); loadWorkflows(); }, 300);
+    state.queueTimer = setTimeout(refreshTasks, 300);
   }
 
   function renderTasks() {
@@ -234,6 +274,7 @@
   }
 
   function setLive(on) {
+    state.live = on;
     document.body.dataset.live = on ? "1" : "0";
     $("#live").textContent = on ? "feed live" : "feed off";
     $("#live").className = `badge ${on ? "on" : "off"}`;
@@ -248,6 +289,14 @@
       { "data-priority": p }, el("td", {}, p), el("td", { class: "num" }, `${n}${more}`),
       el("td", {}, el("span", { class: "bar", style: { width: `${Math.min(100, n * 4)}px` } })))),
       el("tr", {}, el("td", {}, "total"), el("td", { class: "num" }, page.total), el("td"))]);
+  }
+
+  async function loadActivity() {
+    const a = await api("/v1/tasks/activity?window_s=3600&bucket_s=60");
+    window.qoCharts.queueDepth($("#queue-chart"), a);
+    window.qoCharts.throughput($("#throughput-chart"), a);
+    const done = a.buckets.reduce((n, b) => n + b.succeeded + b.failed + b.cancelled, 0);
+    $("#activity-total").textContent = `${done} finished in the last hour`;
   }
 
   async function loadFailed() {
@@ -285,6 +334,8 @@
           el("span", { class: "usage" }, el("span", { style: { width: `${Math.max(1, pct)}%` } }))));
     }));
   }
+
+  window.qo = { api, el, $ };
 
   // --- wiring --------------------------------------------------------------------------------
 

@@ -6,7 +6,8 @@
         for model in qo.models.iter(): ...
 
 ``AsyncClient`` has the same attributes and methods, awaited (feeds and listings are async
-iterators). ``from_settings()`` reads ``QUANTOPS_CLIENT_URL`` and ``QUANTOPS_API_KEY``.
+iterators). ``from_settings()`` reads ``QUANTOPS_CLIENT_URL`` (default: the gateway that
+``QUANTOPS_GATEWAY_HOST``/``QUANTOPS_GATEWAY_PORT`` configure) and ``QUANTOPS_API_KEY``.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def _credentials(api_key: str | None, token: str | None, refresh_token: str | No
 
 def _settings_kwargs(settings: Settings | None) -> dict[str, Any]:
     settings = settings or Settings.from_env()
-    return {"base_url": settings.client.url, "api_key": resolve_api_key(settings),
+    return {"base_url": settings.client_url(), "api_key": resolve_api_key(settings),
             "timeout_s": settings.client.timeout_s}
 
 

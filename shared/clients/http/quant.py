@@ -1,5 +1,6 @@
 """``client.quant``: predictions and signals from registered models, trial history, pipeline
-templates (``/v1/predict``, ``/v1/signals``, ``/v1/trials``, ``/v1/pipelines/templates``).
+templates (``/v1/predict``, ``/v1/signals``, ``/v1/trials``, ``/v1/pipelines/templates``), and
+a version's performance (``/v1/models/{name}/versions/{ref}/performance``).
 
     reply = client.quant.predict("momentum@production", symbols=["AAPL"])
     for p in reply.predictions: print(p.symbol, p.signal)
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
+from urllib.parse import quote
 
 from shared.clients.http._calls import TT, Call, Resource, op
 from shared.contracts import quant as c
@@ -57,3 +59,15 @@ class Quant(Resource[TT]):
     def templates(self) -> Call[c.TemplatesReply]:
         """The shipped pipeline templates (run one with a ``run_pipeline`` task)."""
         return Call("GET", "/v1/pipelines/templates", c.TemplatesReply)
+
+    @op
+    def performance(self, model: str, *, points: int = 500, backtests: int = 5
+                    ) -> Call[c.PerformanceReply]:
+        """``model`` is ``name@version`` (or an alias): its walk-forward equity curve with
+        drawdown (at most ``points``), metrics per fold and latest ``backtests``."""
+        name, _, ref = model.rpartition("@")
+        if not name:
+            name, ref = model, "latest"
+        return Call("GET", f"/v1/models/{quote(name, safe='')}/versions/"
+                    f"{quote(ref, safe='')}/performance", c.PerformanceReply,
+                    params={"points": points, "backtests": backtests})

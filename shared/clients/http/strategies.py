@@ -5,6 +5,7 @@ operator's controls (``/v1/strategies``).
                                          symbols=["AAPL", "MSFT"]))
     status = client.strategies.get("demo")
     client.strategies.kill("demo", reason="limits under review")   # operator
+    for event in client.strategies.events(strategy="demo"): ...     # FillEvent | BreachEvent
 """
 
 from __future__ import annotations
@@ -13,8 +14,16 @@ from urllib.parse import quote
 
 import msgspec
 
-from shared.clients.http._calls import TT, Call, Resource, op
+from shared.clients.http._calls import TT, Call, Event, Resource, Sse, op, stream
 from shared.contracts import live as c
+
+_DECODERS = {"fill": msgspec.json.Decoder(c.FillEvent).decode,
+             "risk": msgspec.json.Decoder(c.BreachEvent).decode}
+
+
+def _decode_event(event: Event) -> c.FillEvent | c.BreachEvent | None:
+    decode = _DECODERS.get(event.event)
+    return decode(event.data) if decode and event.data.startswith("{") else None
 
 
 def _path(name: str, *rest: str) -> str:
@@ -43,3 +52,10 @@ class Strategies(Resource[TT]):
     def kill(self, name: str, *, reason: str = "") -> Call[c.StrategyStatus]:
         """The kill switch: flatten every position and stop."""
         return Call("POST", _path(name, "kill"), c.StrategyStatus, json={"reason": reason})
+
+    @stream
+    def events(self, *, strategy: str = "") -> Sse[c.FillEvent | c.BreachEvent]:
+        """Fills and risk breaches as they happen (``/v1/strategy-events``), of every
+        strategy or of ``strategy``."""
+        return Sse(Call("GET", "/v1/strategy-events", params={"strategy": strategy}),
+                   _decode_event)

@@ -105,6 +105,14 @@ class Tasks(Resource[TT]):
                     params={"window_s": window_s})
 
     @op
+    def activity(self, *, window_s: float = 3600.0, bucket_s: float = 60.0
+                 ) -> Call[c.TaskActivity]:
+        """Tasks submitted, started and finished per bucket, with the queue depth and the
+        tasks running at each bucket's end."""
+        return Call("GET", "/v1/tasks/activity", c.TaskActivity,
+                    params={"window_s": window_s, "bucket_s": bucket_s})
+
+    @op
     def purge(self, *, older_than_s: float, status: Sequence[c.TaskStatus | str] = ()
               ) -> Call[c.PurgeReply]:
         return Call("POST", "/v1/tasks/purge", c.PurgeReply,

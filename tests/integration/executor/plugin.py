@@ -111,4 +111,5 @@ async def echo(req: EchoRequest, ctx: Context) -> EchoReply:
 
 #: What QUANTOPS_EXECUTOR_PLUGINS names: task types plus an endpoint and a start hook.
 TASKS = Plugin(name="test-plugin", tasks=[collect, hybrid, io_then_cpu, nap, fan_out],
-               endpoints=[Endpoint("executor.test.echo", echo, EchoRequest)], start=_start)
+               endpoints=[Endpoint("executor.test.echo", echo, EchoRequest, role="viewer")],
+               start=_start)

@@ -15,6 +15,8 @@ from shared import errors
 from shared.bus import Bus, Context, connect_nats, flush
 from shared.contracts.base import Message
 from shared.natsserver import EmbeddedNats
+from shared.operations import Operation
+from shared.roles import Role
 from shared.settings import Settings
 from shared.subjects import STATUS_ERROR, Header
 
@@ -39,10 +41,14 @@ async def add(req: Add, ctx: Context) -> Sum:
                traceparent=ctx.headers.get("traceparent", ""))
 
 
+def _op(subject: str) -> Operation:
+    return Operation(subject, Add, Sum, Role.VIEWER, "add two numbers")
+
+
 @pytest.fixture
 async def served(bus: Bus, unique: str) -> str:
     subject = f"test.{unique}.add"
-    await bus.serve(subject, add, Add)
+    await bus.serve(_op(subject), add)
     return subject
 
 
@@ -89,7 +95,7 @@ async def test_slow_service_is_a_timeout(bus: Bus, unique: str) -> None:
         await asyncio.sleep(2)
         return Sum(total=0)
 
-    await bus.serve(f"test.{unique}.slow", slow, Add)
+    await bus.serve(_op(f"test.{unique}.slow"), slow)
     with pytest.raises(errors.ServiceTimeout):
         await bus.request(f"test.{unique}.slow", Add(a=1, b=1), Sum, timeout_s=0.3)
 
@@ -159,7 +165,7 @@ async def test_service_keeps_serving_across_nats_server_restart(
     service = Bus(await connect_nats(settings, name="svc", service="svc"), service="svc")
     client = Bus(await connect_nats(settings, name="client"), service="client", timeout_s=2)
     subject = f"test.{unique}.restart"
-    await service.serve(subject, add, Add)
+    await service.serve(_op(subject), add)
     assert (await client.request(subject, Add(a=1, b=1), Sum)).total == 2
 
     server.stop()

@@ -26,7 +26,7 @@ def test_backoff_doubles_is_capped_and_resets_after_a_healthy_run() -> None:
 
 def test_up_runs_two_executors_by_default() -> None:
     names = service_names(Settings.from_env({}))
-    assert [n for n, s in names if s == "executor"] == ["executor", "executor-2"]
+    assert [n for n, s, _ in names if s == "executor"] == ["executor", "executor-2"]
     assert len(service_names(Settings.from_env({"QUANTOPS_UP_EXECUTORS": "1"}))) == 4
 
 

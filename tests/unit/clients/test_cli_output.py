@@ -29,3 +29,12 @@ def test_progress_is_silent_when_stderr_is_not_a_terminal() -> None:
     bar(100, 100)
     bar.close()
     assert out.getvalue() == ""
+
+
+def test_sparkline_scales_min_to_max_and_fits_its_width() -> None:
+    from cli.commands.output import sparkline
+
+    assert sparkline([1, 2, 3, 4, 5, 6, 7, 8]) == "▁▂▃▄▅▆▇█"
+    assert sparkline([5, 5, 5]) == "▁▁▁"  # flat: no invented movement
+    assert len(sparkline([float(i) for i in range(1000)], 40)) == 40
+    assert sparkline([]) == "" and sparkline([float("nan")]) == ""

@@ -115,13 +115,17 @@ def test_a_plugin_object_brings_tasks_endpoints_and_hooks() -> None:
     from tests.unit.executor import sample_plugin
 
     plugin = Plugin(name="p", tasks=[sample_plugin.greet],
-                    endpoints=[Endpoint("executor.p.ask", handler, Req)], start=start)
+                    endpoints=[Endpoint("executor.p.ask", handler, Req, role="viewer")],
+                    start=start)
     reg = build_registry(eps=[])
     assert reg.add_all(plugin, source="test") == 1
     assert "greet" in reg.names() and reg.plugins == [plugin]
     with pytest.raises(ValueError, match="already served"):
-        reg.add_all(Plugin(name="q", endpoints=[Endpoint("executor.p.ask", handler, Req)]),
+        reg.add_all(Plugin(name="q", endpoints=[Endpoint("executor.p.ask", handler, Req,
+                                                          role="viewer")]),
                     source="test")
     for bad in ("registry.steal", "executor.*", "executor.>"):
         with pytest.raises(ValueError, match="literal subject"):
-            Endpoint(bad, handler, Req)
+            Endpoint(bad, handler, Req, role="viewer")
+    with pytest.raises(ValueError, match="role"):  # no operation ships without a role
+        Endpoint("executor.p.other", handler, Req)

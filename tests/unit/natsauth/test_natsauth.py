@@ -71,7 +71,23 @@ def test_callers_may_follow_the_change_feeds_of_whom_they_call() -> None:
 def test_gateway_is_barred_from_internal_subjects_backends_are_not() -> None:
     assert "*.internal.>" in natsauth.permissions("gateway").publish_deny
     assert natsauth.permissions("executor").publish_deny == ()
-    assert "registry.>" in natsauth.permissions("executor").publish_allow
+    assert "registry.aliases.promote" in natsauth.permissions("executor").publish_allow
+
+
+def test_requests_are_the_declared_operations_of_called_services_only() -> None:
+    """Publish grants on service subjects come from ``shared.operations``: no wildcard, so a
+    change feed or an undeclared subject of a service cannot be published by its callers."""
+    from shared import operations
+
+    declared = {op.subject for op in operations.OPERATIONS}
+    for user in ("gateway", "executor", "client"):
+        allowed = natsauth.permissions(user).publish_allow
+        services = [p for p in allowed if p.split(".")[0] in {"state", "registry", "executor"}
+                    and ".internal." not in p]
+        assert services and set(services) <= declared, user
+        assert not [p for p in allowed if p.startswith("state.changes")], user
+    assert "executor.tasks.submit" in natsauth.permissions("gateway").publish_allow
+    assert "executor.tasks.submit" not in natsauth.permissions("executor").publish_allow
 
 
 def test_no_one_may_delete_a_stream() -> None:
@@ -114,7 +130,10 @@ def test_block_names_every_user_with_its_permissions(tmp_path: Path) -> None:
         assert f'user: "{user}", password: "{cred.password.reveal()}"' in block
     assert auth.env("registry") == {
         "QUANTOPS_NATS_USER": "registry",
-        "QUANTOPS_NATS_PASSWORD": auth.credentials["registry"].password.reveal()}
+        "QUANTOPS_NATS_PASSWORD": auth.credentials["registry"].password.reveal(),
+        "QUANTOPS_BUS_KEY": auth.credentials["registry"].bus_key.reveal()}
+    assert len(auth.credentials["registry"].bus_key.reveal()) >= 32
+    assert "QUANTOPS_BUS_KEY" not in auth.env("client")  # people get tokens, never the key
 
 
 @pytest.mark.parametrize("configured", [False, True])
@@ -137,12 +156,13 @@ def test_no_credentials_file_leaves_settings_alone(tmp_path: Path) -> None:
 
 def test_client_asks_what_the_gateway_asks_and_nothing_a_service_alone_may() -> None:
     client, gateway = natsauth.permissions("client"), natsauth.permissions("gateway")
-    assert {"state.>", "registry.>", "executor.>", "*.health"} <= set(client.publish_allow)
+    assert {"state.kv.put", "registry.aliases.promote", "executor.tasks.submit",
+            "*.health"} <= set(client.publish_allow)
     assert client.publish_deny == ("*.internal.>",)
     assert set(client.publish_allow) < set(gateway.publish_allow) | {"*.health"}
     assert not [p for p in client.publish_allow
-                if "quantops_auth" in p or "PURGE" in p or "MSG.DELETE" in p
-                or p.startswith(("gateway.", "_INBOX"))]
+                if "quantops_auth" in p or "PURGE" in p or "MSG.DELETE" in p or "CONSUMER" in p
+                or p.startswith(("gateway.", "_INBOX", "$O.", "$KV."))]
     assert client.subscribe_allow[0] == "_INBOX_client.>"
     assert not [s for s in client.subscribe_allow if s.endswith((".>",)) and s.split(".")[0]
                 in {"state", "registry", "executor", "gateway"} and ".changes." not in s]

@@ -26,7 +26,21 @@ def test_sections_read_their_prefix() -> None:
     assert s.telemetry.otlp_endpoint == "http://c:4318"
 
 
+@pytest.mark.parametrize(("env", "url"), [
+    ({}, "http://127.0.0.1:8080"),
+    ({"QUANTOPS_GATEWAY_PORT": "9002"}, "http://127.0.0.1:9002"),
+    ({"QUANTOPS_GATEWAY_HOST": "0.0.0.0", "QUANTOPS_GATEWAY_PORT": "9003"},
+     "http://127.0.0.1:9003"),
+    ({"QUANTOPS_GATEWAY_HOST": "::1"}, "http://[::1]:8080"),
+    ({"QUANTOPS_GATEWAY_PORT": "9002", "QUANTOPS_CLIENT_URL": "https://qo.example:443"},
+     "https://qo.example:443"),
+])
+def test_the_client_follows_the_gateway_unless_told(env: dict[str, str], url: str) -> None:
+    assert Settings.from_env(env).client_url() == url
+
+
 @pytest.mark.parametrize(("env", "var"), [
+    ({"QUANTOPS_CLIENT_URL": "ftp://x"}, "QUANTOPS_CLIENT_URL"),
     ({"QUANTOPS_GATEWAY_PORT": "http"}, "QUANTOPS_GATEWAY_PORT"),
     ({"QUANTOPS_GATEWAY_PORT": "70000"}, "QUANTOPS_GATEWAY_PORT"),
     ({"QUANTOPS_EXECUTOR_CONCURRENCY": "0"}, "QUANTOPS_EXECUTOR_CONCURRENCY"),

@@ -56,3 +56,12 @@ def test_snapshot_names() -> None:
     for bad in ("", "../etc", "a/b", ".hidden"):
         with pytest.raises(InvalidRequest):
             names.snapshot(bad)
+
+
+def test_a_remembered_key_is_not_thereby_a_valid_namespace() -> None:
+    from services.state import names as n
+
+    assert n.key("a.b") == "a.b"
+    for bad in ("k:a.b", "a.b"):
+        with pytest.raises(InvalidRequest):
+            n.namespace(bad)

@@ -74,7 +74,7 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- if .Values.nats.external.url }}
 {{- .Values.nats.external.url }}
 {{- else }}
-{{- printf "nats://%s:4222" (include "quantops.componentName" (list . "nats")) }}
+{{- printf "%s://%s:4222" (ternary "tls" "nats" .Values.nats.tls.enabled) (include "quantops.componentName" (list . "nats")) }}
 {{- end }}
 {{- end }}
 
@@ -125,11 +125,20 @@ user, and OpenTelemetry. Call with (list $ "executor" $componentValues).
   value: {{ include "quantops.natsUrl" $root | quote }}
 - name: QUANTOPS_NATS_USER
   value: {{ $name | quote }}
+{{- if and $root.Values.nats.tls.enabled (not $root.Values.nats.external.url) }}
+- name: QUANTOPS_NATS_TLS_CA
+  value: /etc/quantops/nats-tls/ca.crt
+{{- end }}
 - name: QUANTOPS_NATS_PASSWORD
   valueFrom:
     secretKeyRef:
       name: {{ include "quantops.natsSecretName" $root }}
       key: {{ printf "%s-password" $name }}
+- name: QUANTOPS_BUS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "quantops.natsSecretName" $root }}
+      key: bus-key
 - name: QUANTOPS_STREAM_REPLICAS
   value: {{ $root.Values.nats.streamReplicas | quote }}
 {{- /* Health and the storage alerts measure JetStream use against this reservation. */}}
@@ -296,7 +305,19 @@ spec:
           mountPath: /tmp
         - name: data
           mountPath: {{ $root.Values.config.dataDir }}
+        {{- if and $root.Values.nats.tls.enabled (not $root.Values.nats.external.url) }}
+        - name: nats-tls
+          mountPath: /etc/quantops/nats-tls
+          readOnly: true
+        {{- end }}
   volumes:
+    {{- if and $root.Values.nats.tls.enabled (not $root.Values.nats.external.url) }}
+    {{- /* Only the CA: the services verify the server, they present no certificate. */}}
+    - name: nats-tls
+      secret:
+        secretName: {{ $root.Values.nats.tls.secretName }}
+        items: [{key: ca.crt, path: ca.crt}]
+    {{- end }}
     {{- /* The root filesystem is read-only: Python, the worker pool and uploads use /tmp. */}}
     - name: tmp
       emptyDir:

@@ -60,3 +60,36 @@ def test_purgeable_keeps_unfinished_and_recent() -> None:
             rec(3, TaskStatus.FAILED, error="X")]
     assert queries.purgeable(recs, older_than=10.0) == ["t001", "t003"]
     assert queries.purgeable(recs, 10.0, [TaskStatus.FAILED]) == ["t003"]
+
+
+def test_activity_counts_per_bucket_and_levels_at_bucket_ends() -> None:
+    # Buckets of 10 s over [0, 40): ends at 10, 20, 30, 40.
+    records = [
+        # queued 5..25, running 25..35, succeeded at 35
+        TaskRecord(id="a", type="noop", status=TaskStatus.SUCCEEDED, submitted_at=5.0,
+                   started_at=25.0, finished_at=35.0),
+        # queued before the window (at -50) and still waiting
+        TaskRecord(id="b", type="noop", status=TaskStatus.QUEUED, submitted_at=-50.0),
+        # cancelled while queued at 12: never started
+        TaskRecord(id="c", type="noop", status=TaskStatus.CANCELLED, submitted_at=11.0,
+                   finished_at=12.0),
+        # still running since 15
+        TaskRecord(id="d", type="noop", status=TaskStatus.RUNNING, submitted_at=14.0,
+                   started_at=15.0),
+        TaskRecord(id="e", type="fail", status=TaskStatus.DEAD, submitted_at=1.0,
+                   started_at=2.0, finished_at=3.0),
+    ]
+    out = queries.activity(records, until=40.0, window_s=40.0, bucket_s=10.0)
+    assert [b.start for b in out.buckets] == [0.0, 10.0, 20.0, 30.0]
+    assert [b.submitted for b in out.buckets] == [2, 2, 0, 0]
+    assert [b.started for b in out.buckets] == [1, 1, 1, 0]
+    assert [b.succeeded for b in out.buckets] == [0, 0, 0, 1]
+    assert [b.failed for b in out.buckets] == [1, 0, 0, 0]
+    assert [b.cancelled for b in out.buckets] == [0, 1, 0, 0]
+    assert [b.queued for b in out.buckets] == [2, 2, 1, 1]  # a until 25; b throughout
+    assert [b.running for b in out.buckets] == [0, 1, 2, 1]  # d from 15; a 25..35
+
+
+def test_activity_refuses_too_many_buckets() -> None:
+    with pytest.raises(InvalidRequest):
+        queries.activity([], until=0.0, window_s=1001.0, bucket_s=1.0)

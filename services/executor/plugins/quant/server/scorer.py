@@ -88,7 +88,8 @@ class Scorer:
         self._frames = _Memo(MAX_FRAMES)
         self._latest = _Memo(MAX_LATEST)
 
-    async def predict(self, req: PredictRequest) -> PredictReply:
+    async def predict(self, req: PredictRequest, *, headers: dict[str, str] | None = None
+                      ) -> PredictReply:
         served = await self.models.get(req.model)
         if req.bars:
             latest, digest = await self._from_bars(req.bars, served, req.end), ""
@@ -108,7 +109,7 @@ class Scorer:
                              horizon=served.recipe.target.horizon, predictions=predictions,
                              dataset_sha256=digest)
         if req.write_signals:
-            written = await self._write_signals(reply)
+            written = await self._write_signals(reply, headers)
             reply = msgspec.structs.replace(reply, signals_written=written)
         return reply
 
@@ -157,10 +158,12 @@ class Scorer:
 
     # --- signals --------------------------------------------------------------------------
 
-    async def _write_signals(self, reply: PredictReply) -> int:
+    async def _write_signals(self, reply: PredictReply, headers: dict[str, str] | None) -> int:
+        """Written with the caller's bus token: signals are the caller's writes, not ours."""
         ns, at = self.settings.signals_namespace, time.time()
         ttl_s = ttl_or_none(self.settings.signals_ttl_s)
-        puts = [self.state.put(ns, f"{_key_part(reply.model)}.{_key_part(p.symbol)}", {
+        state = StateClient(self.state.bus, headers=headers)
+        puts = [state.put(ns, f"{_key_part(reply.model)}.{_key_part(p.symbol)}", {
             "model": f"{reply.model}@{reply.version}", "sha256": reply.sha256,
             "symbol": p.symbol, "timestamp": p.timestamp, "prediction": p.prediction,
             "signal": p.signal, "position": p.position, "kind": reply.kind,

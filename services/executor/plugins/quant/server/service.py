@@ -1,6 +1,6 @@
-"""``executor.quant.*``: predictions, trial history and pipeline templates, served by every
-executor process that loads the quant plugin (queue group ``executor``, so replicas share the
-load).
+"""``executor.quant.*``: predictions, trial history, pipeline templates and a version's
+performance (curves, folds, backtests), served by every executor process that loads the quant
+plugin (queue group ``executor``, so replicas share the load).
 
 The plugin (``services.executor.plugins.quant.tasks:plugin``) hands the executor a
 ``shared.tasks.Plugin``: the task types, these handlers as ``Endpoint``s, and ``start``/``stop``
@@ -22,12 +22,17 @@ from nats.aio.subscription import Subscription
 from quant.history import analyse
 from quant.pipelines import TEMPLATES
 from quant.recipe import higher_is_better
+from services.executor.plugins.quant.server.performance_view import PerformanceView
 from services.executor.plugins.quant.server.scorer import Scorer
 from services.executor.plugins.quant.tasks.records import load_trials
 from shared.bus import Bus, Context, flush
+from shared.clients.registry import RegistryClient
+from shared.clients.state import StateClient
 from shared.contracts.base import Empty
 from shared.contracts.datasets import DatasetEvent
 from shared.contracts.quant import (
+    PerformanceReply,
+    PerformanceRequest,
     PredictReply,
     PredictRequest,
     TemplateInfo,
@@ -37,6 +42,7 @@ from shared.contracts.quant import (
 )
 from shared.contracts.registry import RegistryEvent
 from shared.logs import swallowed
+from shared.roles import Role
 from shared.settings import QuantSettings
 from shared.subjects import DATASET_EVENTS, MODEL_EVENTS, QuantSubject
 from shared.tasks import Endpoint
@@ -65,7 +71,8 @@ class QuantServer:
     def endpoints(self) -> list[Endpoint]:
         return [Endpoint(QuantSubject.PREDICT.value, self.predict, PredictRequest),
                 Endpoint(QuantSubject.TRIALS.value, self.trials, TrialsRequest),
-                Endpoint(QuantSubject.TEMPLATES.value, self.templates, Empty)]
+                Endpoint(QuantSubject.TEMPLATES.value, self.templates, Empty),
+                Endpoint(QuantSubject.PERFORMANCE.value, self.performance, PerformanceRequest)]
 
     async def stop(self) -> None:
         for sub in self._subs:
@@ -76,7 +83,9 @@ class QuantServer:
 
     async def predict(self, req: PredictRequest, ctx: Context) -> PredictReply:
         assert self.scorer is not None
-        return await self.scorer.predict(req)
+        if req.write_signals:
+            ctx.require(Role.OPERATOR, "write signals")
+        return await self.scorer.predict(req, headers=ctx.outgoing_headers())
 
     async def trials(self, req: TrialsRequest, ctx: Context) -> TrialsReply:
         assert self.bus is not None
@@ -92,6 +101,12 @@ class QuantServer:
             TemplateInfo(name=t.name, description=t.description,
                          steps=[msgspec.to_builtins(s) for s in t.steps])
             for t in TEMPLATES.values()])
+
+    async def performance(self, req: PerformanceRequest, ctx: Context) -> PerformanceReply:
+        assert self.bus is not None
+        return await PerformanceView(
+            RegistryClient(self.bus, headers=ctx.outgoing_headers()), StateClient(self.bus),
+            backtests_namespace=self.settings.backtests_namespace).reply(req)
 
     async def _on_model_event(self, msg: Msg) -> None:
         if self.scorer is None:

@@ -32,7 +32,7 @@ T = TypeVar("T")
 DatasetRef = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 IsoTime = Annotated[str, msgspec.Meta(max_length=40)]
 #: A model name, or "" for the default one.
-ModelName = Annotated[str, msgspec.Meta(pattern=r"^$|" + NAME_PATTERN)]
+ModelName = Annotated[str, msgspec.Meta(pattern=r"^\Z|" + NAME_PATTERN)]
 
 
 class DataInput(msgspec.Struct, frozen=True, kw_only=True):
@@ -147,7 +147,7 @@ def registry(ctx: TaskContext | Bus) -> RegistryClient:
 
 
 def state(ctx: TaskContext | Bus) -> StateClient:
-    return StateClient(_bus(ctx))
+    return StateClient(_bus(ctx), headers=_headers(ctx))
 
 
 async def cpu(ctx: TaskContext, fn: Callable[..., T], *args: Any) -> T:

@@ -45,4 +45,4 @@ async def scorer_for(bus: Bus) -> Scorer:
 @task("predict", input=PredictRequest, timeout_s=300, max_attempts=3)
 async def predict(inp: PredictRequest, ctx: TaskContext) -> PredictReply:
     """Score a registered model on the latest bar of each symbol (dataset or sent bars)."""
-    return await (await scorer_for(ctx.bus)).predict(inp)
+    return await (await scorer_for(ctx.bus)).predict(inp, headers=ctx.headers())

@@ -229,7 +229,8 @@ STEPS = {"load_data": load_data, "validate": validate, "indicators": indicators,
 async def pipeline_step(inp: StepInput, ctx: TaskContext) -> dict[str, Any]:
     """Run one step of a pipeline workflow (see run_pipeline)."""
     context: Context = {}
-    for result in (await ctx.parent_results()).values():
+    # Only other steps' results make the context: any other parent (a noop) could forge it.
+    for result in (await ctx.parent_results(of_type="pipeline_step")).values():
         if isinstance(result, dict):
             context |= result.get("context", {})
     context["_pipeline"] = inp.pipeline
