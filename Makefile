@@ -85,6 +85,7 @@ soak: $(STAMP)
 
 lint: $(STAMP) audit
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # Known vulnerabilities in the locked versions (.ci/audit says when the database is unreachable).
 audit: $(STAMP)

@@ -205,7 +205,7 @@ def frame_to_bytes(frame: pd.DataFrame, fmt: Literal["csv", "parquet"] = "csv") 
         return buffer.getvalue()
     if fmt != "csv":
         raise ValueError(f"unknown data format {fmt!r}; expected 'csv' or 'parquet'")
-    text = canonical.to_csv(index=False, lineterminator="\n", date_format="%Y-%m-%dT%H:%M:%S")
+    text: str = canonical.to_csv(index=False, lineterminator="\n", date_format="%Y-%m-%dT%H:%M:%S")
     return text.encode("utf-8")
 
 
@@ -286,4 +286,5 @@ def periods_per_year(frequency: str) -> float:
 
 def finite_mask(values: pd.DataFrame) -> np.ndarray:
     """Rows whose every value is a finite number (no NaN, no +-inf)."""
-    return np.isfinite(values.to_numpy(dtype="float64")).all(axis=1)
+    result: np.ndarray = np.isfinite(values.to_numpy(dtype="float64")).all(axis=1)
+    return result

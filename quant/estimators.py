@@ -217,19 +217,22 @@ def _native_importance(model: Any) -> np.ndarray | None:
         parts = [_native_importance(member) for member in model.estimators_]
         if any(p is None for p in parts):
             return None
-        return np.mean([_normalised(p) for p in parts if p is not None], axis=0)
+        mean: np.ndarray = np.mean([_normalised(p) for p in parts if p is not None], axis=0)
+        return mean
     if hasattr(model, "feature_importances_"):
         return np.asarray(model.feature_importances_, dtype="float64")
     if hasattr(model, "coef_"):
         # Inputs are standardised, so coefficient magnitudes are comparable across features.
-        return np.abs(np.asarray(model.coef_, dtype="float64")).reshape(-1)
+        magnitude: np.ndarray = np.abs(np.asarray(model.coef_, dtype="float64")).reshape(-1)
+        return magnitude
     return None
 
 
 def _normalised(values: np.ndarray) -> np.ndarray:
     clipped = np.clip(np.nan_to_num(values), 0.0, None)
     total = clipped.sum()
-    return clipped / total if total > 0 else clipped
+    result: np.ndarray = clipped / total if total > 0 else clipped
+    return result
 
 
 def native_importances(model: Model, names: Sequence[str]) -> dict[str, float] | None:
@@ -255,7 +258,7 @@ def permutation_importances(
 
 def dump_model(model: Model) -> bytes:
     """Serialise a fitted model with skops; refuses models ``load_model`` would refuse."""
-    data = sio.dumps(model)
+    data: bytes = sio.dumps(model)
     _check_trusted(data)
     return data
 

@@ -121,10 +121,11 @@ def positions_from_signal(signal: np.ndarray, trading: TradingSpec) -> np.ndarra
     NaN signals give no position.
     """
     s = np.nan_to_num(np.asarray(signal, dtype="float64"), nan=0.0)
-    long = (s > trading.threshold).astype("float64")
+    long: np.ndarray = (s > trading.threshold).astype("float64")
     if trading.mode == "long_flat":
         return long
-    return long - (s < -trading.threshold).astype("float64")
+    position: np.ndarray = long - (s < -trading.threshold).astype("float64")
+    return position
 
 
 def prediction_metrics(
@@ -145,7 +146,8 @@ def _as_matrix(values: np.ndarray) -> np.ndarray:
     matrix = np.asarray(values, dtype="float64")
     matrix = matrix[:, None] if matrix.ndim == 1 else matrix
     # A missing bar (symbol not trading yet) is flat and earns nothing.
-    return np.nan_to_num(matrix, nan=0.0, posinf=0.0, neginf=0.0)
+    result: np.ndarray = np.nan_to_num(matrix, nan=0.0, posinf=0.0, neginf=0.0)
+    return result
 
 
 def max_drawdown(equity: np.ndarray) -> float:

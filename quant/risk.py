@@ -42,7 +42,8 @@ class RiskReport(msgspec.Struct, frozen=True, kw_only=True):
 
 def _clean(returns: np.ndarray | pd.Series) -> np.ndarray:
     values = np.asarray(returns, dtype="float64").ravel()
-    return values[np.isfinite(values)]
+    result: np.ndarray = values[np.isfinite(values)]
+    return result
 
 
 def _check_confidence(confidence: float) -> None:
@@ -144,7 +145,8 @@ def vol_target_scale(
     )
     with np.errstate(divide="ignore"):
         scale = np.minimum(target_vol / realised.to_numpy(), max_leverage)
-    return np.nan_to_num(scale, nan=0.0)
+    result: np.ndarray = np.nan_to_num(scale, nan=0.0)
+    return result
 
 
 def position_size(

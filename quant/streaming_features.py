@@ -66,7 +66,8 @@ class _Wilder:
     ``avg += (x - avg) / window``."""
 
     def __init__(self, window: int) -> None:
-        self.window, self.seed, self.value = window, [], NAN
+        self.window, self.value = window, NAN
+        self.seed: list[float] = []
 
     def update(self, x: float) -> float:
         if math.isnan(x):

@@ -47,6 +47,7 @@ def make_targets(frame: pd.DataFrame, spec: TargetSpec) -> pd.DataFrame:
 
 def labelled(targets: pd.DataFrame) -> np.ndarray:
     """Rows whose target (and so forward and next return) is known: the training rows."""
-    return np.isfinite(targets["target"].to_numpy(dtype="float64")) & np.isfinite(
+    known: np.ndarray = np.isfinite(targets["target"].to_numpy(dtype="float64")) & np.isfinite(
         targets["next_return"].to_numpy(dtype="float64")
     )
+    return known

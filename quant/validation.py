@@ -102,7 +102,8 @@ def _gap_steps(stamps: pd.Series, daily: bool) -> np.ndarray:
     median = deltas[deltas > pd.Timedelta(0)].median()
     if pd.isna(median):
         return np.full(len(stamps), np.nan)
-    return (deltas / median).to_numpy(dtype="float64")
+    result: np.ndarray = (deltas / median).to_numpy(dtype="float64")
+    return result
 
 
 def _symbol_warnings(

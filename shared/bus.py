@@ -230,7 +230,8 @@ class Bus:
             await limit.acquire()
             task = asyncio.create_task(self._handle(msg, op, handler, decoder, max_bytes))
             self._tasks.add(task)
-            task.add_done_callback(lambda t: (self._tasks.discard(t), limit.release()))
+            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(lambda _t: limit.release())
 
         if queue is None:
             queue = op.queue_group if op.subject in operations.BY_SUBJECT else self.service
@@ -262,7 +263,7 @@ class Bus:
         return ctx
 
     async def _handle(self, msg: Msg, op: Operation, handler: Handler,
-                      decoder: msgspec.json.Decoder, max_bytes: int) -> None:
+                      decoder: msgspec.json.Decoder[Any], max_bytes: int) -> None:
         headers = msg.headers or {}
         ctx = Context(msg.subject, headers)
         token = logs.correlation_id.set(ctx.correlation_id)

@@ -6,10 +6,12 @@ of a request; the trace id comes from the current OpenTelemetry span.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -73,3 +75,19 @@ def setup_logging(service: str, *, level: str = "INFO", fmt: str = "json") -> No
     logging.getLogger("nats").setLevel(logging.CRITICAL)
     for noisy in ("uvicorn.access", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def swallowed(log: logging.Logger, what: str, *, level: int = logging.WARNING) -> Iterator[None]:
+    """Best effort: an ``Exception`` raised inside is logged, naming ``what`` failed and how,
+    and goes no further.
+
+    For clean-up and side effects whose failure must not replace the caller's own outcome (an
+    unsubscribe on a closing connection, an event after the durable write). A site that knows
+    which exceptions it expects names them with ``contextlib.suppress`` instead. Pass
+    ``level=logging.DEBUG`` where the failure is routine (a connection already closed).
+    """
+    try:
+        yield
+    except Exception as e:
+        log.log(level, "%s failed: %s", what, type(e).__name__, extra={"error": repr(e)[:300]})

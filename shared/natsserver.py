@@ -161,10 +161,14 @@ class EmbeddedNats:
         out: int | IO[bytes] = subprocess.DEVNULL if output is None else output
         if output is None and log_file:
             out = open(log_file, "ab")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [str(server_binary()), "-c", str(conf)], stdout=out, stderr=out,
-            preexec_fn=die_with_parent,
-        )
+        try:
+            self.process = subprocess.Popen(
+                [str(server_binary()), "-c", str(conf)], stdout=out, stderr=out,
+                preexec_fn=die_with_parent,
+            )
+        finally:  # the child has its own descriptor; ours would leak (a ResourceWarning)
+            if not isinstance(out, int):
+                out.close()
         self._wait_ready(timeout_s)
 
     def _wait_ready(self, timeout_s: float) -> None:
@@ -198,7 +202,7 @@ class EmbeddedNats:
 def die_with_parent() -> None:
     """Child-process hook: the kernel sends SIGTERM to the child if its parent dies, so even a
     SIGKILLed supervisor leaves no orphan behind (Linux only; elsewhere a no-op)."""
-    with contextlib.suppress(Exception):
+    with contextlib.suppress(OSError, AttributeError):  # no glibc, or no prctl: not Linux
         import ctypes
         import signal
 

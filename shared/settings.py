@@ -52,7 +52,7 @@ class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     pass
 
 
-class StateSettings(_Section):
+class StateSettings(_Section, frozen=True):
     """The state service (docs/state.md).
 
     Args:
@@ -75,7 +75,7 @@ class StateSettings(_Section):
     max_list_limit: PositiveInt = 1000
 
 
-class RegistrySettings(_Section):
+class RegistrySettings(_Section, frozen=True):
     max_artifact_bytes: PositiveInt = 512 * MiB
     allow_pickle: bool = False
     keep_versions: PositiveInt = 20
@@ -91,7 +91,7 @@ class RegistrySettings(_Section):
     test_pause_before_commit_s: Annotated[float, msgspec.Meta(ge=0)] = 0.0
 
 
-class ExecutorSettings(_Section):
+class ExecutorSettings(_Section, frozen=True):
     """The task executor (docs/executor.md).
 
     Args:
@@ -137,7 +137,7 @@ class ExecutorSettings(_Section):
     queue_full_retry_after_s: PositiveFloat = 5.0
 
 
-class GatewaySettings(_Section):
+class GatewaySettings(_Section, frozen=True):
     """The HTTP front door.
 
     Args:
@@ -191,7 +191,7 @@ class GatewaySettings(_Section):
     dashboard_refresh_s: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 5.0
 
 
-class ClientSettings(_Section):
+class ClientSettings(_Section, frozen=True):
     """The HTTP client and the CLI's gateway commands (``quantops models ls`` ...).
 
     Args:
@@ -205,7 +205,7 @@ class ClientSettings(_Section):
     timeout_s: PositiveFloat = 30.0
 
 
-class QuantSettings(_Section):
+class QuantSettings(_Section, frozen=True):
     """Quant workloads: datasets (registry side) and the quant tasks and predict subjects
     (executor side), see docs/quant.md.
 
@@ -258,7 +258,7 @@ def ttl_or_none(seconds: float) -> int | None:
     return max(1, math.ceil(seconds)) if seconds > 0 else None
 
 
-class TelemetrySettings(_Section):
+class TelemetrySettings(_Section, frozen=True):
     otlp_endpoint: str = ""
     sample_ratio: Annotated[float, msgspec.Meta(ge=0, le=1)] = 1.0
     trace_file: str = ""
@@ -378,7 +378,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     def redacted(self) -> dict[str, Any]:
         """A loggable view: every ``Secret`` is masked."""
-        data = msgspec.to_builtins(self, enc_hook=str)
+        data: dict[str, Any] = msgspec.to_builtins(self, enc_hook=str)
         data["nats_password"] = "***" if self.nats_password.reveal() else ""
         data["bus_key"] = "***" if self.bus_key.reveal() else ""
         return data

@@ -15,7 +15,14 @@ from opentelemetry.sdk.trace import TracerProvider
 from shared.bus import Bus, connect_nats
 from shared.natsserver import EmbeddedNats
 from shared.settings import Settings
-from tests.support import ServiceProcess, service_env, start_nats, stop_all, wait_healthy
+from tests.support import (
+    ServiceProcess,
+    System,
+    service_env,
+    start_nats,
+    stop_all,
+    wait_healthy,
+)
 
 # A real SDK provider (no exporter), so spans made in the test process have valid contexts.
 trace.set_tracer_provider(TracerProvider())
@@ -85,12 +92,10 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
 @pytest.fixture(scope="session")
 async def system(
     nats_server: EmbeddedNats, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[dict[str, object]]:
+) -> AsyncIterator[System]:
     """All four services as processes against the session server; the gateway on a free port.
 
     Every service exports spans over OTLP/HTTP to an in-test receiver (``otlp``).
-    Yields ``{"nats_url", "gateway_url", "processes", "data_dir", "otlp", "metrics"}``
-    (``metrics``: each service's Prometheus URL).
     """
     from shared.natsserver import free_port
     from tests.otlp import OtlpReceiver
@@ -111,8 +116,29 @@ async def system(
             p.start()
         for p in procs:
             await wait_healthy(nats_server.url, p.service, timeout_s=60)
-        yield {"nats_url": nats_server.url, "gateway_url": f"http://127.0.0.1:{port}",
-               "processes": {p.service: p for p in procs}, "data_dir": tmp / "data",
-               "otlp": otlp,
-               "metrics": {s: f"http://127.0.0.1:{p}/metrics" for s, p in metrics.items()}}
+        yield System(nats_url=nats_server.url, gateway_url=f"http://127.0.0.1:{port}",
+                     processes={p.service: p for p in procs}, data_dir=tmp / "data", otlp=otlp,
+                     metrics={s: f"http://127.0.0.1:{p}/metrics" for s, p in metrics.items()})
     otlp.stop()
+
+
+
+#: Fixtures that start service processes (or a gateway) once per session or module: the first
+#: test to use one pays for that start-up (up to a minute on a busy 2-core machine), so that
+#: test alone gets a longer timeout; every other test keeps the 30 s default.
+STARTUP_TIMEOUT_S = 120
+SESSION_FIXTURES = frozenset({"system"})
+MODULE_FIXTURES = frozenset({"quant_system", "stack", "cluster", "one_slot", "gateway"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    started: set[tuple[str, str]] = set()
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        scopes = {(n, "") for n in names & SESSION_FIXTURES}
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        module = item.nodeid.split("::")[0]
+        scopes |= {(n, f"{module}[{params.get(n, '')}]") for n in names & MODULE_FIXTURES}
+        if scopes - started and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(STARTUP_TIMEOUT_S))
+        started |= scopes

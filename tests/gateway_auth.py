@@ -6,8 +6,9 @@ A gateway creates the ``admin`` user on its first start and writes the key to
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
+
+from tests.support import eventually_sync
 
 KEY_FILE = Path("gateway") / "admin-api-key"
 
@@ -15,17 +16,15 @@ KEY_FILE = Path("gateway") / "admin-api-key"
 def admin_key(data_dir: Path, *, timeout_s: float = 30.0) -> str:
     """The bootstrap admin key of the gateway using ``data_dir``, waiting for it to appear."""
     path = Path(data_dir) / KEY_FILE
-    deadline = time.monotonic() + timeout_s
-    while True:
+
+    def written_key() -> str:
         try:
-            key = path.read_text().strip()
+            return path.read_text().strip()
         except FileNotFoundError:
-            key = ""
-        if key:
-            return key
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no admin key at {path} within {timeout_s}s (gateway not started?)")
-        time.sleep(0.05)
+            return ""
+
+    return eventually_sync(written_key, timeout_s=timeout_s, interval_s=0.05,
+                           what=f"an admin key at {path} (gateway started?)")
 
 
 def admin_headers(data_dir: Path, *, timeout_s: float = 30.0) -> dict[str, str]:

@@ -61,6 +61,7 @@ class OtlpReceiver:
 
     def stop(self) -> None:
         self.server.shutdown()
+        self.server.server_close()  # shutdown() stops serving but leaves the socket open
 
     def _ingest(self, request: ExportTraceServiceRequest) -> None:
         out: list[ReceivedSpan] = []
@@ -85,7 +86,7 @@ class OtlpReceiver:
     def wait_for(self, predicate: object, timeout_s: float = 10.0) -> list[ReceivedSpan]:
         """Poll until ``predicate(spans)`` is true (exporters batch, so spans arrive late)."""
         deadline = time.monotonic() + timeout_s
-        while True:
+        while True:  # not tests.support.eventually_sync: that module imports this one
             with self._lock:
                 spans = list(self.spans)
             if predicate(spans) or time.monotonic() > deadline:  # type: ignore[operator]

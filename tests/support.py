@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import msgspec
 import nats
@@ -18,8 +21,44 @@ import nats
 from shared.contracts.base import HealthReply
 from shared.natsserver import EmbeddedNats, free_port
 from shared.subjects import health
+from tests.otlp import OtlpReceiver
 
 ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+
+async def eventually(
+    check: Callable[[], T | Awaitable[T]], *, timeout_s: float = 10.0,
+    interval_s: float = 0.02, what: str = "condition",
+) -> T:
+    """Wait until ``check()`` (sync or async) returns something truthy, and return it.
+
+    Tests synchronise on a condition, never on a sleep: a sleep is either too short on a busy
+    machine (a flaky test) or too long everywhere else (a slow one). On timeout the error names
+    ``what`` and the last value seen, so a failure says what never happened.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = check()
+        value: T = await result if inspect.isawaitable(result) else result  # type: ignore[assignment]
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{what} not reached within {timeout_s}s (last: {value!r})")
+        await asyncio.sleep(interval_s)
+
+
+def eventually_sync(
+    check: Callable[[], T], *, timeout_s: float = 10.0, interval_s: float = 0.02,
+    what: str = "condition",
+) -> T:
+    """``eventually`` for synchronous tests (subprocesses, HTTP from a thread)."""
+    deadline = time.monotonic() + timeout_s
+    while not (value := check()):
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{what} not reached within {timeout_s}s (last: {value!r})")
+        time.sleep(interval_s)
+    return value
 
 
 def pid_alive(pid: int) -> bool:
@@ -120,12 +159,34 @@ async def _gather_health(nc: nats.NATS, service: str, enough: int) -> list[Healt
     sub = await nc.subscribe(inbox)
     await nc.publish(health(service), b"{}", reply=inbox)
     out: list[HealthReply] = []
-    with contextlib.suppress(Exception):
+    with contextlib.suppress(nats.errors.TimeoutError):  # no more replies
         while len(out) < enough:
             msg = await sub.next_msg(timeout=0.25)
-            out.append(msgspec.json.decode(msg.data, type=HealthReply))
+            if msg.data:  # an empty one is the no-responders status: none is up yet
+                out.append(msgspec.json.decode(msg.data, type=HealthReply))
     await sub.unsubscribe()
     return out
+
+
+@dataclass(frozen=True)
+class System:
+    """The ``system`` fixture: all four services as processes against the session server.
+
+    Args:
+        nats_url: the session nats-server.
+        gateway_url: the gateway's base URL (a free port).
+        processes: each service's process, by service name.
+        data_dir: the services' shared data directory (the admin key is under it).
+        otlp: the receiver every service exports its spans to.
+        metrics: each service's Prometheus ``/metrics`` URL, by service name.
+    """
+
+    nats_url: str
+    gateway_url: str
+    processes: dict[str, ServiceProcess]
+    data_dir: Path
+    otlp: OtlpReceiver
+    metrics: dict[str, str]
 
 
 def stop_all(processes: list[ServiceProcess], timeout_s: float = 15.0) -> None:

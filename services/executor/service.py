@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -24,6 +23,7 @@ from shared import telemetry
 from shared.bus import Bus
 from shared.contracts.base import DependencyStatus
 from shared.contracts.executor import PRIORITIES
+from shared.logs import swallowed
 from shared.settings import Settings
 from shared.subjects import Bucket, Stream
 from shared.tasks import Plugin
@@ -95,7 +95,7 @@ class ExecutorApp:
     async def _report_depth(self, bus: Bus) -> None:
         while True:
             for p in PRIORITIES:
-                with contextlib.suppress(Exception):
+                with swallowed(log, "reading the queue depth", level=logging.DEBUG):
                     info = await bus.js.consumer_info(Stream.TASKS, consumer_name(p))
                     metrics.QUEUE_DEPTH.labels(str(p)).set(info.num_pending or 0)
             await asyncio.sleep(DEPTH_INTERVAL_S)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from litestar import Litestar, Router
 from litestar.config.app import AppConfig
 from litestar.datastructures import State
+from litestar.enums import ScopeType
 from litestar.handlers import HTTPRouteHandler
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
@@ -68,7 +69,7 @@ def check_route_roles(app: Litestar) -> None:
     """
     missing = []
     for path, handler in route_handlers(app):
-        methods = getattr(handler, "http_methods", set())
+        methods: set[str] = getattr(handler, "http_methods", set())
         if methods == {"OPTIONS"} and handler.handler_name == "options_handler":
             handler.opt.setdefault("role", PUBLIC)
         if handler.opt.get("role") not in ROUTE_ROLES:
@@ -110,7 +111,7 @@ def allow_middleware(app: ASGIApp) -> ASGIApp:
     """Puts the methods ``_fix_allow`` recorded into an ``OPTIONS`` answer's ``Allow``."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "OPTIONS":
+        if scope["type"] != ScopeType.HTTP or scope["method"] != "OPTIONS":
             await app(scope, receive, send)
             return
 

@@ -6,6 +6,7 @@ from typing import Any, TypeVar
 
 from litestar import Request, Response
 
+from services.gateway.auth.roles import Principal
 from shared.bus import Bus, encode
 from shared.logs import correlation_id
 from shared.subjects import Header
@@ -23,7 +24,7 @@ def nats_headers(request: Request[Any, Any, Any]) -> dict[str, str]:
     authenticated, with the role of this request (a capped key's, not its owner's)."""
     headers = {Header.CORRELATION_ID.value: correlation_id.get()}
     principal = request.scope.get("quantops_principal")
-    if principal is not None:
+    if isinstance(principal, Principal):  # set by the guard on every non-public route
         headers[Header.PRINCIPAL.value] = principal.name
         headers[Header.ROLE.value] = principal.role
         if token := bus_of(request).token_for(principal.name, principal.role):

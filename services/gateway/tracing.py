@@ -11,7 +11,8 @@ import re
 import time
 import uuid
 
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
@@ -30,7 +31,7 @@ _VALID_CID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}\Z")
 
 def tracing_middleware(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         # Only the headers this layer reads are decoded: it runs on every request.
@@ -71,7 +72,7 @@ def tracing_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
-def _is_event_stream(message: Message) -> bool:
+def _is_event_stream(message: HTTPResponseStartEvent) -> bool:
     for name, value in message.get("headers", []):
         if name.lower() == b"content-type":
             return bytes(value).startswith(b"text/event-stream")

@@ -7,7 +7,6 @@ Object names are generated (``artifacts/<upload id>``), never built from what a 
 from __future__ import annotations
 
 import base64
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable
@@ -29,6 +28,7 @@ from shared.clients.registry_objects import (
     put_object,
     stream_name,
 )
+from shared.logs import swallowed
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -141,7 +141,7 @@ class ArtifactStore:
         except TimeoutError as e:
             raise errors.ServiceUnavailable("object store listing timed out") from e
         finally:
-            with contextlib.suppress(Exception):
+            with swallowed(log, "unsubscribing the object listing", level=logging.DEBUG):
                 await sub.unsubscribe()
 
     async def chunk_nuids(self) -> set[str]:

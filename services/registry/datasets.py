@@ -32,6 +32,7 @@ from services.registry.events import Publisher
 from shared.clients.registry_objects import open_object
 from shared.contracts import datasets as c
 from shared.errors import Conflict, IntegrityError, InvalidRequest, NotFound, PayloadTooLarge
+from shared.logs import swallowed
 from shared.settings import QuantSettings
 
 log = logging.getLogger(__name__)
@@ -165,7 +166,7 @@ class Datasets:
                 raise Conflict(f"dataset upload {upload_id} is no longer pending")
             await rows.point_name(conn, name, found.sha256, principal=principal, now=now)
         if existing is not None and existing["object_name"] != object_name:
-            with contextlib.suppress(Exception):  # the sweep removes it otherwise
+            with swallowed(log, "deleting the replaced dataset object"):
                 await self.store.delete(object_name)
         await self.publisher.flush()
         row = await rows.by_name(self.catalog.reader, name)
@@ -181,7 +182,7 @@ class Datasets:
                 raise NotFound(f"no dataset upload {upload_id}", details={"upload_id": upload_id})
             aborted = await rows.finish_upload(conn, upload_id, "aborted")
         if aborted:
-            with contextlib.suppress(Exception):
+            with swallowed(log, "deleting the aborted dataset object"):
                 await self.store.delete(row["object_name"])
 
     # --- reads ----------------------------------------------------------------------------

@@ -10,7 +10,6 @@ which the start-up sweep deletes. See docs/registry.md, "Atomicity".
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -37,6 +36,7 @@ from shared.contracts.registry import (
     VersionInfo,
 )
 from shared.errors import Conflict, IntegrityError, InvalidRequest, NotFound, PayloadTooLarge
+from shared.logs import swallowed
 from shared.settings import RegistrySettings
 from shared.subjects import ModelEvent
 
@@ -123,7 +123,7 @@ class Registrar:
                                                chunk_bytes=ticket.chunk_bytes,
                                                max_bytes=ticket.max_bytes)
         except Exception:  # free the upload now rather than at its expiry
-            with contextlib.suppress(Exception):
+            with swallowed(log, "aborting the upload"):
                 await self.abort(ticket.upload_id)
             raise
         return await self.commit(CommitUpload(upload_id=ticket.upload_id,

@@ -27,6 +27,7 @@ from services.registry.retention import Retention
 from shared import errors
 from shared.bus import Bus, Context, Handler
 from shared.contracts.base import DependencyStatus
+from shared.logs import swallowed
 from shared.operations import Operation
 from shared.settings import Settings
 from shared.subjects import Bucket
@@ -146,7 +147,7 @@ class RegistryApp:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         for sub in self._subs:
-            with contextlib.suppress(Exception):
+            with swallowed(log, "unsubscribing", level=logging.DEBUG):
                 await sub.unsubscribe()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), STOP_GRACE_S)
@@ -168,7 +169,7 @@ class RegistryApp:
         except (errors.QuantopsError, AssertionError) as e:
             deps["object_store"] = DependencyStatus(ok=False, detail=repr(e)[:200])
         if self.publisher is not None:
-            with contextlib.suppress(Exception):
+            with swallowed(log, "counting pending events"):
                 details["events_pending"] = await self.publisher.pending()
         if self.orphans is not None and self.orphans.last is not None:
             last = self.orphans.last

@@ -10,8 +10,8 @@ control, and delete the consumer when done.
 
 from __future__ import annotations
 
-import contextlib
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -19,6 +19,9 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from shared.errors import QuantopsError, ServiceUnavailable
+from shared.logs import swallowed
+
+log = logging.getLogger(__name__)
 
 STATUS: Final = "Status"
 HEARTBEAT_STATUS: Final = "100"
@@ -95,7 +98,7 @@ async def create(nc: NATS, stream: str, config: dict[str, Any], *, timeout_s: fl
 
 async def delete(nc: NATS, stream: str, name: str) -> None:
     """Best effort: an undeleted ephemeral consumer expires by its inactive threshold."""
-    with contextlib.suppress(Exception):
+    with swallowed(log, "deleting an ephemeral consumer", level=logging.DEBUG):
         await nc.publish(f"$JS.API.CONSUMER.DELETE.{stream}.{name}", b"")
 
 
@@ -103,5 +106,5 @@ async def answer_flow_control(nc: NATS, msg: Msg) -> None:
     """A status message with a reply subject is a flow-control request: answering it lets the
     server keep pushing."""
     if msg.reply:
-        with contextlib.suppress(Exception):
+        with swallowed(log, "answering a flow-control request"):
             await nc.publish(msg.reply, b"")

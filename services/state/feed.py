@@ -26,6 +26,7 @@ from nats.aio.subscription import Subscription
 
 from services.state import consumers
 from services.state.store import KvStore, Stored
+from shared.logs import swallowed
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,7 @@ class Feed:
         sub, name = self._sub, self._consumer
         self._sub, self._consumer = None, ""
         if sub is not None:
-            with contextlib.suppress(Exception):
+            with swallowed(log, "unsubscribing the stale feed", level=logging.DEBUG):
                 await sub.unsubscribe()
         if name:
             await consumers.delete(self.store.nc, self.store.stream, name)

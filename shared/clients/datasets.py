@@ -12,6 +12,7 @@ a request, so a dataset's size does not depend on the server's max_payload.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncGenerator
 from pathlib import Path
 
@@ -19,7 +20,10 @@ from shared.clients.base import ServiceClient
 from shared.clients.registry_objects import Source, open_object, put_object
 from shared.contracts import datasets as c
 from shared.contracts.base import Empty
+from shared.logs import swallowed
 from shared.subjects import DatasetSubject as S
+
+log = logging.getLogger(__name__)
 
 #: Commit parses and validates the whole file: give it more than a plain request.
 COMMIT_TIMEOUT_S = 120.0
@@ -57,7 +61,7 @@ class DatasetClient(ServiceClient):
                                        ticket.object_name, data, chunk_bytes=ticket.chunk_bytes,
                                        max_bytes=ticket.max_bytes)
         except BaseException:
-            with contextlib.suppress(Exception):
+            with swallowed(log, "aborting the dataset upload"):
                 await self.abort(ticket.upload_id)
             raise
         return await self._call(S.COMMIT, c.CommitDatasetUpload(

@@ -16,7 +16,9 @@ submission; an invalid task then fails when an executor picks it up.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -30,8 +32,11 @@ from shared.bus import flush
 from shared.clients.base import ServiceClient
 from shared.contracts import executor as c
 from shared.errors import QueueFull, ServiceTimeout, ServiceUnavailable
+from shared.logs import swallowed
 from shared.subjects import ExecutorSubject as S
 from shared.subjects import Header
+
+log = logging.getLogger(__name__)
 
 _record = msgspec.json.Decoder(c.TaskRecord)
 _workflow = msgspec.json.Decoder(c.WorkflowRecord)
@@ -124,7 +129,7 @@ class ExecutorClient(ServiceClient):
         return (await self.wait_many([task_id], timeout_s=timeout_s))[0]
 
     async def wait_many(self, task_ids: Sequence[str], *, timeout_s: float | None = None,
-                        poll_s: float = 2.0) -> list[c.TaskRecord]:
+                        poll_s: float = 2.0) -> builtins.list[c.TaskRecord]:
         """Wait for several tasks; records in the same order. Events bring each end at once;
         a poll every ``poll_s`` covers an event missed in a reconnect."""
         waiter = _Waiter(self, list(task_ids))
@@ -215,7 +220,7 @@ class _Waiter:
 
     async def stop(self) -> None:
         for sub in self.subs:
-            with contextlib.suppress(Exception):
+            with swallowed(log, "unsubscribing", level=logging.DEBUG):
                 await sub.unsubscribe()
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import tempfile
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
@@ -30,7 +31,10 @@ from shared.clients.registry_formats import dump_skops, load_artifact
 from shared.clients.registry_objects import Source, open_object, put_object
 from shared.contracts import registry as c
 from shared.contracts.base import Empty
+from shared.logs import swallowed
 from shared.subjects import RegistrySubject as S
+
+log = logging.getLogger(__name__)
 
 #: Commit verifies the object in the store; give it more than a plain request.
 COMMIT_TIMEOUT_S = 60.0
@@ -86,7 +90,7 @@ class RegistryClient(ServiceClient):
                                        ticket.object_name, source,
                                        chunk_bytes=ticket.chunk_bytes, max_bytes=ticket.max_bytes)
         except BaseException:
-            with contextlib.suppress(Exception):
+            with swallowed(log, "aborting the upload"):
                 await self.abort_upload(ticket.upload_id)
             raise
         return await self.commit_upload(ticket.upload_id, written.sha256, written.size_bytes)

@@ -14,7 +14,6 @@ hot-swaps to a promoted model on its next ``get``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import logging
 import time
@@ -31,6 +30,7 @@ from nats.aio.subscription import Subscription
 from shared.bus import Bus, flush
 from shared.clients.registry_formats import load_artifact
 from shared.contracts.registry import LATEST, RegistryEvent, VersionInfo, split_ref
+from shared.logs import swallowed
 from shared.subjects import MODEL_EVENTS
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ class ModelCache:
 
     async def stop(self) -> None:
         if self._sub is not None:
-            with contextlib.suppress(Exception):
+            with swallowed(log, "unsubscribing the cache's events", level=logging.DEBUG):
                 await self._sub.unsubscribe()
             self._sub = None
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import hashlib
 import json
+import logging
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from dataclasses import dataclass
@@ -32,6 +32,9 @@ from nats.js.errors import Error as JsError
 from nats.js.errors import NotFoundError
 
 from shared import errors, telemetry
+from shared.logs import swallowed
+
+log = logging.getLogger(__name__)
 
 #: What a writer accepts: bytes in memory, a file, or an async stream of chunks (HTTP bodies).
 Source = bytes | bytearray | memoryview | Path | IO[bytes] | AsyncIterable[bytes]
@@ -188,7 +191,7 @@ class ObjectWriter:
         for ack in pending:  # retrieve outcomes so no "exception never retrieved" warning
             if ack.done() and not ack.cancelled():
                 ack.exception()
-        with contextlib.suppress(Exception):  # the connection may be why we abort
+        with swallowed(log, "purging the aborted upload"):  # the connection may be why we abort
             await self.js.purge_stream(stream_name(self.bucket), subject=self._subject)
 
 
@@ -288,7 +291,7 @@ async def _chunks(js: JetStreamContext, bucket: str, meta: ObjectMeta, sha256: s
         _check(h, seen, sha256, size_bytes, name)
         yield msg.data
     finally:
-        with contextlib.suppress(Exception):  # a closed connection has nothing to unsubscribe
+        with swallowed(log, "unsubscribing the chunk feed", level=logging.DEBUG):
             await sub.unsubscribe()
 
 

@@ -20,7 +20,7 @@ that configuration or a newer one.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
@@ -66,7 +66,10 @@ from shared.contracts.state import (
     decode_stored,
 )
 from shared.errors import InvalidRequest, NotFound, RevisionConflict
+from shared.logs import swallowed
 from shared.subjects import STATE_CHANGES_PREFIX, Bucket, StateSubject
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _encoder = msgspec.json.Encoder()
@@ -284,7 +287,7 @@ class StateClient:
                 if event is not None and event.key.startswith(prefix):
                     yield event
         finally:
-            with contextlib.suppress(Exception):
+            with swallowed(log, "unsubscribing the watch", level=logging.DEBUG):
                 await sub.unsubscribe()
 
 

@@ -26,16 +26,16 @@ class Reply(msgspec.Struct, frozen=True, kw_only=True):
     """Base of response bodies."""
 
 
-class LoginRequest(Body):
+class LoginRequest(Body, frozen=True):
     username: Annotated[str, msgspec.Meta(max_length=64)]
     password: Annotated[str, msgspec.Meta(max_length=1024)]
 
 
-class RefreshRequest(Body):
+class RefreshRequest(Body, frozen=True):
     refresh_token: Annotated[str, msgspec.Meta(max_length=256)]
 
 
-class TokenPair(Reply):
+class TokenPair(Reply, frozen=True):
     access_token: str
     expires_in: int
     refresh_token: str
@@ -43,41 +43,41 @@ class TokenPair(Reply):
     token_type: str = "Bearer"
 
 
-class UserCreate(Body):
+class UserCreate(Body, frozen=True):
     name: UserName
     role: RoleName
     password: Password | None = None
 
 
-class UserUpdate(Body):
+class UserUpdate(Body, frozen=True):
     role: RoleName
 
 
-class PasswordChange(Body):
+class PasswordChange(Body, frozen=True):
     new_password: Password
     current_password: Annotated[str, msgspec.Meta(max_length=1024)] | None = None
 
 
-class User(Reply):
+class User(Reply, frozen=True):
     name: str
     role: RoleName
     has_password: bool
     created_at: float
 
 
-class UserList(Reply):
+class UserList(Reply, frozen=True):
     items: list[User]
     next_cursor: str | None = None
 
 
-class KeyCreate(Body):
+class KeyCreate(Body, frozen=True):
     label: Label = ""
     user: UserName | None = None  # admin only: a key for someone else
     role: RoleName | None = None  # at most the owner's role; None: the owner's role
     expires_in_s: Annotated[int, msgspec.Meta(ge=60, le=10 * 365 * 24 * 3600)] | None = None
 
 
-class KeyInfo(Reply):
+class KeyInfo(Reply, frozen=True):
     id: str
     user: str
     label: str
@@ -88,26 +88,26 @@ class KeyInfo(Reply):
     active: bool
 
 
-class KeyCreated(Reply):
+class KeyCreated(Reply, frozen=True):
     """The only response that ever carries the key itself."""
 
     key: str
     info: KeyInfo
 
 
-class KeyList(Reply):
+class KeyList(Reply, frozen=True):
     items: list[KeyInfo]
     next_cursor: str | None = None
 
 
-class Me(Reply):
+class Me(Reply, frozen=True):
     name: str
     role: RoleName
     via: Literal["api_key", "jwt"]
     key_id: str | None = None
 
 
-class BusToken(Reply):
+class BusToken(Reply, frozen=True):
     """A bus token (``Quantops-Auth`` header) for calling operations over NATS directly, as the
     ``client`` NATS user: the caller's principal, with this credential's role."""
 
@@ -118,7 +118,7 @@ class BusToken(Reply):
     header: str = "Quantops-Auth"
 
 
-class StreamToken(Reply):
+class StreamToken(Reply, frozen=True):
     """A short-lived credential for the ``access_token`` query parameter of event-stream
     routes only (a browser's EventSource cannot send an Authorization header). It acts for the
     credential that asked for it, and dies with it (key revoked, session ended, user deleted)."""

@@ -17,16 +17,16 @@ class Message(msgspec.Struct, frozen=True, kw_only=True):
     """Base of every wire message: immutable, keyword-only, unknown fields tolerated."""
 
 
-class Empty(Message):
+class Empty(Message, frozen=True):
     pass
 
 
-class DependencyStatus(Message):
+class DependencyStatus(Message, frozen=True):
     ok: bool
     detail: str = ""
 
 
-class HealthReply(Message):
+class HealthReply(Message, frozen=True):
     service: str
     version: str
     status: Literal["ok", "degraded"]

@@ -30,7 +30,7 @@ DatasetFormat = Literal["csv", "parquet"]
 DatasetName = Name
 
 
-class Issue(Message):
+class Issue(Message, frozen=True):
     """One validation finding (what ``quant.validation.validate_ohlcv`` reports): which check,
     which symbol, the first offending row positions (0-based, in the file's row order) and
     their timestamps, and how many rows in all."""
@@ -43,7 +43,7 @@ class Issue(Message):
     count: int = 0
 
 
-class ValidationReport(Message):
+class ValidationReport(Message, frozen=True):
     """Errors make the data unusable for training; warnings are recorded with the model."""
 
     errors: list[Issue] = []
@@ -56,7 +56,7 @@ class ValidationReport(Message):
         return not self.errors
 
 
-class DatasetInfo(Message):
+class DatasetInfo(Message, frozen=True):
     """A catalogued dataset as seen through one of its names.
 
     ``valid`` is false when the report has errors. ``created`` is true in the reply of the
@@ -86,7 +86,7 @@ class DatasetInfo(Message):
         return f"{DIGEST_PREFIX}{self.sha256}"
 
 
-class DatasetSummary(Message):
+class DatasetSummary(Message, frozen=True):
     """One row of a list: no report details."""
 
     name: str
@@ -105,7 +105,7 @@ class DatasetSummary(Message):
     source: str = ""
 
 
-class BeginDatasetUpload(Message):
+class BeginDatasetUpload(Message, frozen=True):
     name: DatasetName
     format: DatasetFormat = "csv"
     # Declared size, if known: refused before any byte moves when over the limit.
@@ -113,7 +113,7 @@ class BeginDatasetUpload(Message):
     source: Annotated[str, msgspec.Meta(max_length=512)] = ""
 
 
-class DatasetTicket(Message):
+class DatasetTicket(Message, frozen=True):
     upload_id: str
     bucket: str
     object_name: str
@@ -123,34 +123,34 @@ class DatasetTicket(Message):
     name: str = ""
 
 
-class CommitDatasetUpload(Message):
+class CommitDatasetUpload(Message, frozen=True):
     upload_id: Annotated[str, msgspec.Meta(max_length=32, pattern=r"^[0-9a-f]{32}\Z")]
     sha256: Annotated[str, msgspec.Meta(max_length=64, pattern=r"^[0-9a-f]{64}\Z")]
     size_bytes: Annotated[int, msgspec.Meta(ge=0, le=MAX_SAFE_INT)]
 
 
-class DatasetUploadRequest(Message):
+class DatasetUploadRequest(Message, frozen=True):
     upload_id: Annotated[str, msgspec.Meta(max_length=32, pattern=r"^[0-9a-f]{32}\Z")]
 
 
-class DatasetRequest(Message):
+class DatasetRequest(Message, frozen=True):
     """``ref``: a dataset name or ``sha256:<hex>``."""
 
     ref: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 
-class ListDatasets(Message):
+class ListDatasets(Message, frozen=True):
     prefix: Annotated[str, msgspec.Meta(max_length=128)] = ""
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
     cursor: Annotated[str, msgspec.Meta(max_length=200)] = ""
 
 
-class DatasetPage(Message):
+class DatasetPage(Message, frozen=True):
     items: list[DatasetSummary] = []
     next_cursor: str = ""
 
 
-class SeedDemo(Message):
+class SeedDemo(Message, frozen=True):
     """Register the bundled real prices under ``name`` (idempotent: same bytes, same dataset)."""
 
     name: DatasetName = DEMO_DATASET
@@ -166,7 +166,7 @@ def parse_ref(ref: str) -> tuple[str, str]:
     return value, ""
 
 
-class DatasetEvent(Message):
+class DatasetEvent(Message, frozen=True):
     """Body of ``events.dataset.named``: ``name`` now points to ``sha256`` (``previous_sha256``
     is where it pointed before, empty for a new name); ``id`` is also its ``Nats-Msg-Id``."""
 

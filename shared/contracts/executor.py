@@ -26,16 +26,31 @@ import msgspec
 from shared.contracts.base import Message
 from shared.contracts.bounds import MAX_SECONDS, FloatSeconds, Name
 
-# Subject names live in shared.subjects; re-exported here for the executor's callers.
-from shared.subjects import (  # noqa: F401
-    CANCEL_REQUESTED,
-    DEAD_LETTER_PREFIX,
-    TASK_EVENTS,
-    WORKFLOW_EVENTS,
-    dead_letter_subject,
-    queue_subject,
-    task_event_subject,
-    workflow_event_subject,
+# Subject names live in shared.subjects; re-exported here (explicitly: `X as X`) for the
+# executor's callers.
+from shared.subjects import (
+    CANCEL_REQUESTED as CANCEL_REQUESTED,
+)
+from shared.subjects import (
+    DEAD_LETTER_PREFIX as DEAD_LETTER_PREFIX,
+)
+from shared.subjects import (
+    TASK_EVENTS as TASK_EVENTS,
+)
+from shared.subjects import (
+    WORKFLOW_EVENTS as WORKFLOW_EVENTS,
+)
+from shared.subjects import (
+    dead_letter_subject as dead_letter_subject,
+)
+from shared.subjects import (
+    queue_subject as queue_subject,
+)
+from shared.subjects import (
+    task_event_subject as task_event_subject,
+)
+from shared.subjects import (
+    workflow_event_subject as workflow_event_subject,
 )
 
 
@@ -107,7 +122,7 @@ def id_for_key(key: str, prefix: str = "k") -> str:
     return prefix + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
-class TaskError(Message):
+class TaskError(Message, frozen=True):
     """Why a task did not succeed.
 
     Args:
@@ -121,7 +136,7 @@ class TaskError(Message):
     traceback: str = ""
 
 
-class TaskMessage(Message):
+class TaskMessage(Message, frozen=True):
     """Body of ``tasks.queue.<priority>.<task_id>``: what to run. ``input`` is the JSON object
     the task type's input schema decodes; unset limits fall back to the type, then settings."""
 
@@ -142,7 +157,7 @@ class TaskMessage(Message):
     role: str = ""
 
 
-class TaskRecord(Message):
+class TaskRecord(Message, frozen=True):
     """The status record of one task, as stored in the KV bucket and sent in events."""
 
     id: str
@@ -171,7 +186,7 @@ class TaskRecord(Message):
     principal: str = ""
 
 
-class SubmitTask(Message):
+class SubmitTask(Message, frozen=True):
     """``executor.tasks.submit``: validated against the type's input schema before queueing."""
 
     type: TypeName
@@ -184,18 +199,18 @@ class SubmitTask(Message):
     parent_id: Name = ""
 
 
-class SubmitReply(Message):
+class SubmitReply(Message, frozen=True):
     task_id: str
     status: TaskStatus
     priority: Priority = Priority.NORMAL
     duplicate: bool = False
 
 
-class GetTask(Message):
+class GetTask(Message, frozen=True):
     task_id: TaskId
 
 
-class ListTasks(Message):
+class ListTasks(Message, frozen=True):
     """Filters are ANDed; ``since``/``until`` bound ``submitted_at`` (epoch seconds)."""
 
     status: Statuses = []
@@ -207,18 +222,18 @@ class ListTasks(Message):
     cursor: Name = ""
 
 
-class TaskPage(Message):
+class TaskPage(Message, frozen=True):
     items: list[TaskRecord]
     total: int
     next_cursor: str = ""
 
 
-class CancelTask(Message):
+class CancelTask(Message, frozen=True):
     task_id: TaskId
     reason: Annotated[str, msgspec.Meta(max_length=500)] = ""
 
 
-class CancelReply(Message):
+class CancelReply(Message, frozen=True):
     """``cancelled`` is false when the task had already finished (``record`` says how)."""
 
     task_id: str
@@ -226,7 +241,7 @@ class CancelReply(Message):
     record: TaskRecord | None = None
 
 
-class CancelRequested(Message):
+class CancelRequested(Message, frozen=True):
     """Event every executor acts on: drop the task if it holds it, stop it if it runs it."""
 
     task_id: str
@@ -234,11 +249,11 @@ class CancelRequested(Message):
     at: float = 0.0
 
 
-class FailedSummaryRequest(Message):
+class FailedSummaryRequest(Message, frozen=True):
     window_s: Annotated[float, msgspec.Meta(gt=0, le=MAX_SECONDS)] = 3600.0
 
 
-class FailureGroup(Message):
+class FailureGroup(Message, frozen=True):
     type: str
     error_type: str
     count: int
@@ -247,7 +262,7 @@ class FailureGroup(Message):
     sample_task_id: str = ""
 
 
-class FailedSummary(Message):
+class FailedSummary(Message, frozen=True):
     since: float
     until: float
     total: int
@@ -256,7 +271,7 @@ class FailedSummary(Message):
     groups: list[FailureGroup] = []
 
 
-class ActivityRequest(Message):
+class ActivityRequest(Message, frozen=True):
     """``executor.tasks.activity``: ``window_s`` back from now in buckets of ``bucket_s``
     (at most 1,000 buckets)."""
 
@@ -264,7 +279,7 @@ class ActivityRequest(Message):
     bucket_s: Annotated[float, msgspec.Meta(ge=1, le=86400)] = 60.0
 
 
-class ActivityBucket(Message):
+class ActivityBucket(Message, frozen=True):
     """One bucket ``[start, start + bucket_s)``: tasks submitted, started and finished in it
     (finished by final status), and the queue depth and tasks running at its end."""
 
@@ -278,7 +293,7 @@ class ActivityBucket(Message):
     running: int = 0
 
 
-class TaskActivity(Message):
+class TaskActivity(Message, frozen=True):
     """Throughput and queue depth over time, from the task records the executor keeps (a
     purged record no longer counts). A retried task counts from its latest start."""
 
@@ -288,7 +303,7 @@ class TaskActivity(Message):
     buckets: list[ActivityBucket] = []
 
 
-class PurgeTasks(Message):
+class PurgeTasks(Message, frozen=True):
     """Delete finished records older than ``older_than_s`` (by finish time). No default age:
     purging is always explicit."""
 
@@ -296,12 +311,12 @@ class PurgeTasks(Message):
     status: Statuses = []
 
 
-class PurgeReply(Message):
+class PurgeReply(Message, frozen=True):
     purged: int
     scanned: int
 
 
-class DeadLetter(Message):
+class DeadLetter(Message, frozen=True):
     """Body of ``tasks.dead.<task_id>``: the task as submitted, and why it died."""
 
     task_id: str
@@ -312,29 +327,29 @@ class DeadLetter(Message):
     dead_at: float = 0.0
 
 
-class ListDead(Message):
+class ListDead(Message, frozen=True):
     type: Name = ""
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
     cursor: Name = ""
 
 
-class DeadPage(Message):
+class DeadPage(Message, frozen=True):
     items: list[DeadLetter]
     total: int
     next_cursor: str = ""
 
 
-class ResubmitDead(Message):
+class ResubmitDead(Message, frozen=True):
     task_id: TaskId
     priority: Priority | None = None
 
 
-class ResubmitReply(Message):
+class ResubmitReply(Message, frozen=True):
     task_id: str
     resubmitted_from: str
 
 
-class WorkflowTask(Message):
+class WorkflowTask(Message, frozen=True):
     """One node of a workflow DAG; ``depends_on`` names other nodes of the same workflow."""
 
     name: NodeName
@@ -347,14 +362,14 @@ class WorkflowTask(Message):
     backoff_s: BackoffS | None = None
 
 
-class SubmitWorkflow(Message):
+class SubmitWorkflow(Message, frozen=True):
     tasks: Annotated[list[WorkflowTask], msgspec.Meta(min_length=1, max_length=1000)]
     on_failure: OnFailure = OnFailure.FAIL
     name: Annotated[str, msgspec.Meta(max_length=200)] = ""
     idempotency_key: IdempotencyKey = ""
 
 
-class NodeState(Message):
+class NodeState(Message, frozen=True):
     """A workflow node: ``status`` is ``pending`` until its task is queued, then the task's."""
 
     name: str
@@ -364,7 +379,7 @@ class NodeState(Message):
     error: str = ""
 
 
-class WorkflowRecord(Message):
+class WorkflowRecord(Message, frozen=True):
     id: str
     status: WorkflowStatus
     on_failure: OnFailure
@@ -379,21 +394,21 @@ class WorkflowRecord(Message):
     trace: dict[str, str] = {}
 
 
-class WorkflowReply(Message):
+class WorkflowReply(Message, frozen=True):
     workflow: WorkflowRecord
     duplicate: bool = False
 
 
-class GetWorkflow(Message):
+class GetWorkflow(Message, frozen=True):
     workflow_id: TaskId
 
 
-class CancelWorkflow(Message):
+class CancelWorkflow(Message, frozen=True):
     workflow_id: TaskId
     reason: Annotated[str, msgspec.Meta(max_length=500)] = ""
 
 
-class TaskTypeInfo(Message):
+class TaskTypeInfo(Message, frozen=True):
     name: str
     kind: str
     description: str = ""
@@ -402,6 +417,6 @@ class TaskTypeInfo(Message):
     max_attempts: int | None = None
 
 
-class TaskTypes(Message):
+class TaskTypes(Message, frozen=True):
     items: list[TaskTypeInfo]
     errors: list[str] = []

@@ -5,18 +5,18 @@ from __future__ import annotations
 from shared.contracts.base import HealthReply, Message
 
 
-class Liveness(Message):
+class Liveness(Message, frozen=True):
     status: str
 
 
-class ServiceReadiness(Message):
+class ServiceReadiness(Message, frozen=True):
     ok: bool
     status: str
     detail: str = ""
     health: HealthReply | None = None
 
 
-class Readiness(Message):
+class Readiness(Message, frozen=True):
     """``GET /readyz``: NATS and each service (state, registry, executor, gateway)."""
 
     ready: bool

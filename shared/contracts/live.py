@@ -30,7 +30,7 @@ Symbol = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,32}\Z", min_leng
                                      max_length=32)]
 
 
-class Limits(Message):
+class Limits(Message, frozen=True):
     """Risk limits (``quant.risk_limits.RiskLimits``); ``None`` switches one off."""
 
     max_position: Annotated[float, msgspec.Meta(ge=0, le=10)] = 1.0
@@ -40,7 +40,7 @@ class Limits(Message):
     max_orders_per_s: Annotated[float, msgspec.Meta(gt=0, le=1_000_000)] | None = None
 
 
-class StrategySpec(Message):
+class StrategySpec(Message, frozen=True):
     """One live strategy.
 
     Parameters:
@@ -65,16 +65,16 @@ class StrategySpec(Message):
     fill: Literal["close", "next_open"] | None = None
 
 
-class StartRequest(Message):
+class StartRequest(Message, frozen=True):
     spec: StrategySpec
 
 
-class StrategyRequest(Message):
+class StrategyRequest(Message, frozen=True):
     name: StrategyName
     reason: Annotated[str, msgspec.Meta(max_length=500)] = ""
 
 
-class FillEvent(Message):
+class FillEvent(Message, frozen=True):
     """One paper fill: position (exposure of the symbol's slot, -1..1) and shares traded."""
 
     strategy: str
@@ -88,7 +88,7 @@ class FillEvent(Message):
     model: str = ""
 
 
-class BreachEvent(Message):
+class BreachEvent(Message, frozen=True):
     """A risk limit that acted; ``kill`` when it tripped the kill switch."""
 
     strategy: str
@@ -100,7 +100,7 @@ class BreachEvent(Message):
     kill: bool = False
 
 
-class PositionView(Message):
+class PositionView(Message, frozen=True):
     symbol: str
     position: float
     quantity: float
@@ -108,7 +108,7 @@ class PositionView(Message):
     market_value: float
 
 
-class StrategyStatus(Message):
+class StrategyStatus(Message, frozen=True):
     """A strategy as its last checkpoint left it.
 
     ``equity`` is marked at the last bar after its costs; ``pnl`` is ``equity - capital``;
@@ -140,5 +140,5 @@ class StrategyStatus(Message):
     task_id: str = ""
 
 
-class StrategyList(Message):
+class StrategyList(Message, frozen=True):
     strategies: list[StrategyStatus]

@@ -45,7 +45,7 @@ def check_time(value: datetime, field: str) -> None:
         raise ValueError(f"{field} must be between years {MIN_YEAR} and {MAX_YEAR}")
 
 
-class Bar(Message):
+class Bar(Message, frozen=True):
     """One OHLCV bar sent with a request (``symbol`` may be omitted for one instrument)."""
 
     timestamp: datetime
@@ -60,7 +60,7 @@ class Bar(Message):
         check_time(self.timestamp, "timestamp")
 
 
-class PredictRequest(Message):
+class PredictRequest(Message, frozen=True):
     """Score ``model`` on the newest bar of each symbol.
 
     Features come from ``bars`` when given (at least as many per symbol as the model's longest
@@ -82,7 +82,7 @@ class PredictRequest(Message):
             check_time(self.end, "end")
 
 
-class Prediction(Message):
+class Prediction(Message, frozen=True):
     """``prediction``: a forward log return (regression) or P(up) (direction); ``signal``: the
     same centred on 0; ``position``: what the model's trading rule would hold (+1, 0, -1)."""
 
@@ -93,7 +93,7 @@ class Prediction(Message):
     position: float
 
 
-class PredictReply(Message):
+class PredictReply(Message, frozen=True):
     model: str
     version: int
     sha256: str
@@ -104,7 +104,7 @@ class PredictReply(Message):
     signals_written: int = 0
 
 
-class TrialsRequest(Message):
+class TrialsRequest(Message, frozen=True):
     """The last ``last`` trials of ``task_type`` (``train_model`` or ``backtest``), optionally of
     one ``group`` (the model name, or ``strategy-<name>``), judged on ``metric``.
     ``higher_is_better`` defaults to the metric's known direction."""
@@ -118,7 +118,7 @@ class TrialsRequest(Message):
     parameter: Annotated[str, msgspec.Meta(max_length=128)] = ""
 
 
-class TrialRecord(Message):
+class TrialRecord(Message, frozen=True):
     """One finished train or backtest, as kept in the state service (namespace ``trials``)."""
 
     task_id: str
@@ -132,7 +132,7 @@ class TrialRecord(Message):
     sweep: str = ""
 
 
-class ParameterEffect(Message):
+class ParameterEffect(Message, frozen=True):
     """How one parameter relates to the metric over the trials (``search.ParameterTrend``)."""
 
     parameter: str
@@ -142,7 +142,7 @@ class ParameterEffect(Message):
     best_value: Scalar = None
 
 
-class TrialsReply(Message):
+class TrialsReply(Message, frozen=True):
     task_type: str
     group: str
     metric: str
@@ -157,17 +157,17 @@ class TrialsReply(Message):
     runs: list[TrialRecord] = []
 
 
-class TemplateInfo(Message):
+class TemplateInfo(Message, frozen=True):
     name: str
     description: str
     steps: list[dict[str, Any]]
 
 
-class TemplatesReply(Message):
+class TemplatesReply(Message, frozen=True):
     templates: list[TemplateInfo]
 
 
-class PerformanceRequest(Message):
+class PerformanceRequest(Message, frozen=True):
     """``executor.quant.performance``: ``model`` is any ref (``name@3``, ``name@production``);
     curves are thinned to at most ``max_points``; the ``backtests`` latest backtests of the
     version come with it."""
@@ -177,7 +177,7 @@ class PerformanceRequest(Message):
     backtests: Annotated[int, msgspec.Meta(ge=0, le=50)] = 5
 
 
-class Curve(Message):
+class Curve(Message, frozen=True):
     """An equity curve, column by column: ISO timestamps, equity (starting near 1.0) and the
     drawdown at each point (a fraction at or below 0: equity over its running peak, minus 1)."""
 
@@ -186,7 +186,7 @@ class Curve(Message):
     drawdown: list[float] = []
 
 
-class FoldPerformance(Message):
+class FoldPerformance(Message, frozen=True):
     """One walk-forward fold's out-of-sample window and metrics (``sharpe``, ``ic``, ...)."""
 
     fold: int
@@ -196,7 +196,7 @@ class FoldPerformance(Message):
     metrics: dict[str, float] = {}
 
 
-class BacktestPerformance(Message):
+class BacktestPerformance(Message, frozen=True):
     """One stored backtest of the version (state namespace ``backtests``)."""
 
     task_id: str
@@ -208,7 +208,7 @@ class BacktestPerformance(Message):
     curve: Curve = msgspec.field(default_factory=Curve)
 
 
-class PerformanceReply(Message):
+class PerformanceReply(Message, frozen=True):
     """``evaluation`` is the ref of the companion artifact the walk-forward curve and folds
     came from (empty when the version has none: then ``notes`` says so)."""
 

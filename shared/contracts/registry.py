@@ -48,13 +48,13 @@ Direction = Literal["higher", "lower", "unknown"]
 MetricOp = Literal[">", ">=", "<", "<=", "==", "!="]
 
 
-class Lineage(Message):
+class Lineage(Message, frozen=True):
     task_id: Name = ""
     data_sha256: Name = ""
     code_version: Name = ""
 
 
-class VersionSpec(Message):
+class VersionSpec(Message, frozen=True):
     """Everything a caller says about a version it registers, except the bytes."""
 
     format: ArtifactFormat = ArtifactFormat.SKOPS
@@ -69,7 +69,7 @@ class VersionSpec(Message):
     description: Text = ""
 
 
-class ArtifactInfo(Message):
+class ArtifactInfo(Message, frozen=True):
     """Where the bytes are and what they must hash to."""
 
     bucket: str
@@ -79,7 +79,7 @@ class ArtifactInfo(Message):
     format: ArtifactFormat
 
 
-class VersionInfo(Message):
+class VersionInfo(Message, frozen=True):
     model: Name
     version: int
     created_at: datetime
@@ -94,7 +94,7 @@ class VersionInfo(Message):
         return f"{self.model}@{self.version}"
 
 
-class VersionSummary(Message):
+class VersionSummary(Message, frozen=True):
     """One row of a version list: no features, hyperparameters or lineage (``GET`` has them)."""
 
     model: Name
@@ -119,7 +119,7 @@ class VersionSummary(Message):
 # --- registration -------------------------------------------------------------------------
 
 
-class BeginUpload(Message):
+class BeginUpload(Message, frozen=True):
     model: Name
     spec: VersionSpec = msgspec.field(default_factory=VersionSpec)
     # Declared size, if known: refused before any byte moves when over the limit.
@@ -128,7 +128,7 @@ class BeginUpload(Message):
     idempotency_key: Name = ""
 
 
-class UploadTicket(Message):
+class UploadTicket(Message, frozen=True):
     """Where to put the bytes. ``existing`` is set (and nothing else) when the idempotency key
     already names a committed version: there is nothing to upload."""
 
@@ -142,17 +142,17 @@ class UploadTicket(Message):
     existing: VersionInfo | None = None
 
 
-class CommitUpload(Message):
+class CommitUpload(Message, frozen=True):
     upload_id: Name
     sha256: Name
     size_bytes: Count
 
 
-class UploadRequest(Message):
+class UploadRequest(Message, frozen=True):
     upload_id: Name
 
 
-class RegisterVersion(Message):
+class RegisterVersion(Message, frozen=True):
     """One-shot registration of a small artifact (at most ``INLINE_MAX_BYTES``), base64 in JSON."""
 
     model: Name
@@ -165,11 +165,11 @@ class RegisterVersion(Message):
 # --- reads --------------------------------------------------------------------------------
 
 
-class VersionRequest(Message):
+class VersionRequest(Message, frozen=True):
     ref: Name
 
 
-class MetricFilter(Message):
+class MetricFilter(Message, frozen=True):
     name: Name
     op: MetricOp
     value: Finite
@@ -187,7 +187,7 @@ class MetricFilter(Message):
 _FILTER = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_.:-]*)\s*(>=|<=|==|!=|>|<)\s*([-+0-9.eE]+)\s*\Z")
 
 
-class ListVersions(Message):
+class ListVersions(Message, frozen=True):
     """Filters combine with AND; ``sort`` is ``version``, ``created_at``, ``trained_at``,
     ``data_start``, ``data_end`` or a metric name, ``-`` first for descending. Sorting by a field
     lists the versions that have it."""
@@ -204,18 +204,18 @@ class ListVersions(Message):
     cursor: Name = ""
 
 
-class VersionPage(Message):
+class VersionPage(Message, frozen=True):
     items: list[VersionSummary] = []
     next_cursor: str = ""
 
 
-class ListModels(Message):
+class ListModels(Message, frozen=True):
     prefix: Name = ""
     limit: PageLimit = 100
     cursor: Name = ""
 
 
-class ModelSummary(Message):
+class ModelSummary(Message, frozen=True):
     name: Name
     versions: int
     created_at: datetime
@@ -224,16 +224,16 @@ class ModelSummary(Message):
     aliases: dict[str, int] = {}
 
 
-class ModelPage(Message):
+class ModelPage(Message, frozen=True):
     items: list[ModelSummary] = []
     next_cursor: str = ""
 
 
-class CompareVersions(Message):
+class CompareVersions(Message, frozen=True):
     refs: Annotated[list[Name], msgspec.Meta(max_length=100)]
 
 
-class MetricComparison(Message):
+class MetricComparison(Message, frozen=True):
     """``values`` and ``deltas`` follow ``Comparison.refs``; deltas are against the first ref."""
 
     name: Name
@@ -243,7 +243,7 @@ class MetricComparison(Message):
     winner: str | None = None  # None: unknown direction, a tie, or fewer than two values
 
 
-class Comparison(Message):
+class Comparison(Message, frozen=True):
     refs: Annotated[list[Name], msgspec.Meta(max_length=100)]
     metrics: list[MetricComparison] = []
 
@@ -251,32 +251,32 @@ class Comparison(Message):
 # --- lifecycle ----------------------------------------------------------------------------
 
 
-class SetAlias(Message):
+class SetAlias(Message, frozen=True):
     model: Name
     alias: Name
     version: VersionNumber | Name  # a number, another alias or "latest"
     reason: Text = ""
 
 
-class Promote(Message):
+class Promote(Message, frozen=True):
     model: Name
     version: VersionNumber | Name
     reason: Text = ""
 
 
-class Rollback(Message):
+class Rollback(Message, frozen=True):
     model: Name
     alias: Name = PRODUCTION
     reason: Text = ""
 
 
-class DeleteAlias(Message):
+class DeleteAlias(Message, frozen=True):
     model: Name
     alias: Name
     reason: Text = ""
 
 
-class AliasChange(Message):
+class AliasChange(Message, frozen=True):
     model: Name
     alias: Name
     version: int | None = None
@@ -284,26 +284,26 @@ class AliasChange(Message):
     changed: bool = True
 
 
-class ModelRequest(Message):
+class ModelRequest(Message, frozen=True):
     model: Name
 
 
-class AliasList(Message):
+class AliasList(Message, frozen=True):
     model: Name
     aliases: dict[str, int] = {}
 
 
-class DeleteVersion(Message):
+class DeleteVersion(Message, frozen=True):
     ref: Name
     reason: Text = ""
 
 
-class DeleteReply(Message):
+class DeleteReply(Message, frozen=True):
     deleted: list[str] = []
     bytes_freed: int = 0
 
 
-class Cleanup(Message):
+class Cleanup(Message, frozen=True):
     model: Name = ""  # empty: every model
     # default: QUANTOPS_REGISTRY_KEEP_VERSIONS
     keep: Annotated[int, msgspec.Meta(ge=0, le=MAX_ITEMS)] | None = None
@@ -311,20 +311,20 @@ class Cleanup(Message):
     reason: Text = ""
 
 
-class CleanupReply(Message):
+class CleanupReply(Message, frozen=True):
     deleted: list[str] = []
     kept_for_aliases: list[str] = []
     bytes_freed: int = 0
     dry_run: bool = False
 
 
-class ListAudit(Message):
+class ListAudit(Message, frozen=True):
     model: Name = ""
     limit: PageLimit = 100
     cursor: Name = ""
 
 
-class AuditEntry(Message):
+class AuditEntry(Message, frozen=True):
     id: int
     at: datetime
     principal: str
@@ -336,12 +336,12 @@ class AuditEntry(Message):
     reason: Text = ""
 
 
-class AuditPage(Message):
+class AuditPage(Message, frozen=True):
     items: list[AuditEntry] = []
     next_cursor: str = ""
 
 
-class RegistryEvent(Message):
+class RegistryEvent(Message, frozen=True):
     """Body of every ``events.model.*`` message; ``id`` is also its ``Nats-Msg-Id``."""
 
     id: str

@@ -40,7 +40,7 @@ Operation = Literal["put", "delete"]
 NULL: Final = msgspec.Raw(b"null")
 
 
-class PutRequest(Message):
+class PutRequest(Message, frozen=True):
     """Write a value. ``expected_revision``: compare-and-set (0: the key must not exist).
 
     ``ttl_s``: the key disappears after this many seconds (a write with a TTL starts the key's
@@ -65,14 +65,14 @@ class PutRequest(Message):
     request_id: RequestId = ""
 
 
-class PutReply(Message):
+class PutReply(Message, frozen=True):
     namespace: Name
     key: Name
     revision: int
     compressed: bool = False
 
 
-class GetRequest(Message):
+class GetRequest(Message, frozen=True):
     """Read a key, latest or at ``revision``.
 
     ``min_revision``: the highest revision this caller has seen. With it, a replica may answer
@@ -86,7 +86,7 @@ class GetRequest(Message):
     min_revision: Revision | None = None
 
 
-class GetReply(Message):
+class GetReply(Message, frozen=True):
     """``schema_version`` is the version of ``value`` as returned (after migration);
     ``stored_schema_version`` the one it was written in."""
 
@@ -100,7 +100,7 @@ class GetReply(Message):
     expires_at: float | None = None
 
 
-class DeleteRequest(Message):
+class DeleteRequest(Message, frozen=True):
     """``request_id``: an idempotency key, as for ``PutRequest``."""
 
     namespace: Name
@@ -109,13 +109,13 @@ class DeleteRequest(Message):
     request_id: RequestId = ""
 
 
-class DeleteReply(Message):
+class DeleteReply(Message, frozen=True):
     namespace: Name
     key: Name
     revision: int
 
 
-class ListRequest(Message):
+class ListRequest(Message, frozen=True):
     """Keys of a namespace in key order, ``limit`` per page from after ``cursor``."""
 
     namespace: Name
@@ -125,7 +125,7 @@ class ListRequest(Message):
     min_revision: Revision | None = None
 
 
-class KeyInfo(Message):
+class KeyInfo(Message, frozen=True):
     key: Name
     revision: int
     size_bytes: int
@@ -133,19 +133,19 @@ class KeyInfo(Message):
     expires_at: float | None = None
 
 
-class ListReply(Message):
+class ListReply(Message, frozen=True):
     namespace: Name
     keys: list[KeyInfo]
     next_cursor: Name = ""
 
 
-class HistoryRequest(Message):
+class HistoryRequest(Message, frozen=True):
     namespace: Name
     key: Name
     limit: Limit = 10
 
 
-class HistoryEntry(Message):
+class HistoryEntry(Message, frozen=True):
     """One revision as stored (no migration): deletes have ``value`` null."""
 
     revision: int
@@ -155,13 +155,13 @@ class HistoryEntry(Message):
     updated_at: float = 0.0
 
 
-class HistoryReply(Message):
+class HistoryReply(Message, frozen=True):
     namespace: Name
     key: Name
     entries: list[HistoryEntry]
 
 
-class NamespaceConfig(Message):
+class NamespaceConfig(Message, frozen=True):
     """What a namespace declares; a missing limit falls back to the service default."""
 
     schema_version: SchemaVersion = 1
@@ -169,12 +169,12 @@ class NamespaceConfig(Message):
     max_total_bytes: ByteLimit | None = None
 
 
-class ConfigureRequest(Message):
+class ConfigureRequest(Message, frozen=True):
     namespace: Name
     config: NamespaceConfig
 
 
-class NamespaceInfo(Message):
+class NamespaceInfo(Message, frozen=True):
     """A namespace's configuration, effective limits and current usage (live keys only).
     ``revision``: of the configuration record, in replies to ``state.ns.configure``."""
 
@@ -187,15 +187,15 @@ class NamespaceInfo(Message):
     revision: int = 0
 
 
-class NamespacesRequest(Message):
+class NamespacesRequest(Message, frozen=True):
     namespace: Name = ""
 
 
-class NamespacesReply(Message):
+class NamespacesReply(Message, frozen=True):
     namespaces: list[NamespaceInfo]
 
 
-class CleanupRequest(Message):
+class CleanupRequest(Message, frozen=True):
     """Delete every key of ``namespace`` not written for ``older_than_s`` seconds."""
 
     namespace: Name
@@ -203,19 +203,19 @@ class CleanupRequest(Message):
     dry_run: bool = False
 
 
-class CleanupReply(Message):
+class CleanupReply(Message, frozen=True):
     namespace: Name
     deleted: list[str]
     skipped: int = 0
 
 
-class SnapshotRequest(Message):
+class SnapshotRequest(Message, frozen=True):
     """Snapshot one namespace, or every namespace when empty."""
 
     namespace: Name = ""
 
 
-class SnapshotInfo(Message):
+class SnapshotInfo(Message, frozen=True):
     name: Name
     sha256: str
     namespaces: list[str]
@@ -224,18 +224,18 @@ class SnapshotInfo(Message):
     created_at: float
 
 
-class SnapshotsReply(Message):
+class SnapshotsReply(Message, frozen=True):
     snapshots: list[SnapshotInfo]
 
 
-class RestoreRequest(Message):
+class RestoreRequest(Message, frozen=True):
     """Make the snapshot's namespaces (or only ``namespace``) exactly as in snapshot ``name``."""
 
     name: Name
     namespace: Name = ""
 
 
-class RestoreReply(Message):
+class RestoreReply(Message, frozen=True):
     name: Name
     namespaces: list[str]
     written: int
@@ -244,7 +244,7 @@ class RestoreReply(Message):
     revision: int = 0  # the last revision the restore wrote (0: nothing to change)
 
 
-class ChangeEvent(Message):
+class ChangeEvent(Message, frozen=True):
     """One change of a key, as the watch feed and the SSE route deliver it."""
 
     namespace: Name

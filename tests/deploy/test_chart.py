@@ -172,6 +172,7 @@ def test_readiness_probe_runs_against_a_real_metrics_endpoint() -> None:
         assert codes == [0, 1]
     finally:
         server.shutdown()
+        server.server_close()
         thread.join(5)
 
 

@@ -19,18 +19,17 @@ from shared.clients.http import AsyncClient, Client
 from shared.contracts.executor import TaskStatus
 from shared.contracts.registry import VersionSpec
 from tests.gateway_auth import admin_key
-
-System = dict[str, object]
+from tests.support import System
 
 
 @pytest.fixture(scope="module")
 def key(system: System) -> str:
-    return admin_key(Path(str(system["data_dir"])))
+    return admin_key(system.data_dir)
 
 
 @pytest.fixture
 def client(system: System, key: str) -> Client:
-    with Client(str(system["gateway_url"]), api_key=key, timeout_s=20) as c:
+    with Client(system.gateway_url, api_key=key, timeout_s=20) as c:
         yield c
 
 
@@ -61,7 +60,7 @@ def test_state_keys_are_followed_across_pages(client: Client, unique: str) -> No
 
 def test_errors_carry_code_status_and_correlation_id(system: System) -> None:
     wrong = "qo_0123456789abcdef_" + "x" * 43
-    with (Client(str(system["gateway_url"]), api_key=wrong) as bad,
+    with (Client(system.gateway_url, api_key=wrong) as bad,
           pytest.raises(errors.Unauthenticated) as e):
         bad.auth.me()
     assert e.value.details["http_status"] == 401
@@ -71,7 +70,7 @@ def test_errors_carry_code_status_and_correlation_id(system: System) -> None:
 
 
 async def test_task_submit_and_wait(system: System, key: str) -> None:
-    async with AsyncClient(str(system["gateway_url"]), api_key=key) as client:
+    async with AsyncClient(system.gateway_url, api_key=key) as client:
         sub = await client.tasks.submit("sleep", {"seconds": 0.2}, priority="high")
         done = await client.tasks.wait(sub.task_id, timeout_s=30)
         assert done.status == TaskStatus.SUCCEEDED and done.result == {"slept_s": 0.2}
@@ -113,7 +112,7 @@ def test_model_upload_list_download_round_trip(client: Client, unique: str,
 
 
 async def test_state_watch_delivers_changes(system: System, key: str, unique: str) -> None:
-    async with (AsyncClient(str(system["gateway_url"]), api_key=key) as client,
+    async with (AsyncClient(system.gateway_url, api_key=key) as client,
                 contextlib.aclosing(client.state.watch(f"w{unique}")) as changes):
         first = asyncio.ensure_future(anext(changes))
         await asyncio.sleep(0.5)  # the feed subscribes when the stream opens
@@ -125,7 +124,7 @@ async def test_state_watch_delivers_changes(system: System, key: str, unique: st
 
 def test_keys_create_use_and_revoke(client: Client, system: System) -> None:
     created = client.keys.create(label="e2e", role="viewer")
-    with Client(str(system["gateway_url"]), api_key=created.key) as viewer:
+    with Client(system.gateway_url, api_key=created.key) as viewer:
         assert viewer.auth.me().role == "viewer"
         with pytest.raises(errors.Forbidden):
             viewer.state.put("x", "y", 1)
@@ -159,7 +158,7 @@ def cli(system: System, key: str, monkeypatch: pytest.MonkeyPatch,
     """``cli(*argv) -> (exit status, stdout, stderr)`` of ``quantops`` in this process."""
     from cli.main import main
 
-    monkeypatch.setenv("QUANTOPS_CLIENT_URL", str(system["gateway_url"]))
+    monkeypatch.setenv("QUANTOPS_CLIENT_URL", system.gateway_url)
     monkeypatch.setenv("QUANTOPS_API_KEY", key)
 
     def run(*argv: str) -> tuple[int, str, str]:
@@ -216,7 +215,7 @@ def test_cli_keys_create_and_revoke(cli: Any, system: System) -> None:
     status, out, err = cli("keys", "create", "--label", "cli", "--role", "viewer")
     key = out.strip()
     assert status == 0 and key.startswith("qo_") and "not shown again" in err
-    with Client(str(system["gateway_url"]), api_key=key) as viewer:
+    with Client(system.gateway_url, api_key=key) as viewer:
         assert viewer.auth.me().role == "viewer"
         assert cli("keys", "revoke", key)[0] == 0
         with pytest.raises(errors.Unauthenticated):
@@ -239,7 +238,7 @@ def test_cli_errors_and_key_fallback(cli: Any, system: System,
     assert "QUANTOPS_API_KEY" in err
     # No key configured: the first admin's key in the data dir, as `quantops up` wrote it.
     monkeypatch.delenv("QUANTOPS_API_KEY")
-    monkeypatch.setenv("QUANTOPS_DATA_DIR", str(system["data_dir"]))
+    monkeypatch.setenv("QUANTOPS_DATA_DIR", str(system.data_dir))
     assert cli("tasks", "ls", "--limit", "1")[0] == 0
 
 

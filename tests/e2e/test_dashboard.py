@@ -20,8 +20,7 @@ from shared.contracts.executor import WorkflowTask
 from shared.contracts.registry import VersionSpec
 from tests.browser import Page, browser, chromium, keep_screenshot, open_page, screenshot
 from tests.gateway_auth import admin_key
-
-System = dict[str, object]
+from tests.support import System
 
 
 def seed(client: Client, unique: str) -> str:
@@ -46,7 +45,7 @@ def seed(client: Client, unique: str) -> str:
 async def test_dashboard_shows_live_task_updates(system: System, unique: str,
                                                  tmp_path: Path) -> None:
     binary = chromium()
-    url, key = str(system["gateway_url"]), admin_key(Path(str(system["data_dir"])))
+    url, key = system.gateway_url, admin_key(system.data_dir)
     client = Client(url, api_key=key)
     model = seed(client, unique)
     with browser(binary, tmp_path / "profile") as port:

@@ -13,6 +13,7 @@ from shared.clients.executor import ExecutorClient
 from shared.contracts.executor import TaskStatus
 from tests.gateway_auth import admin_key
 from tests.live import trained_model, wait_for
+from tests.support import System
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -23,12 +24,12 @@ def quantops(capsys: pytest.CaptureFixture[str], *argv: str) -> object:
     return json.loads(capsys.readouterr().out)
 
 
-async def test_replay_start_show_stop(system: dict[str, object], bus: Bus, unique: str,
+async def test_replay_start_show_stop(system: System, bus: Bus, unique: str,
                                       monkeypatch: pytest.MonkeyPatch,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     model = await trained_model(bus, f"cli-{unique}")
-    monkeypatch.setenv("QUANTOPS_CLIENT_URL", str(system["gateway_url"]))
-    monkeypatch.setenv("QUANTOPS_API_KEY", admin_key(system["data_dir"]))  # type: ignore[arg-type]
+    monkeypatch.setenv("QUANTOPS_CLIENT_URL", system.gateway_url)
+    monkeypatch.setenv("QUANTOPS_API_KEY", admin_key(system.data_dir))
     name = f"cli-{unique[:8]}"
     started = quantops(capsys, "live", "start", name, "--model", model, "--symbols", "GOOG",
                        "--limits", '{"max_position": 0.5}')

@@ -17,13 +17,14 @@ from shared.contracts.executor import TaskStatus
 from shared.contracts.live import StrategySpec
 from tests.gateway_auth import admin_headers
 from tests.live import SYMBOLS, fills, positions_by_bar, renamed, trained_model, wait_for
+from tests.support import System
 
 pytestmark = pytest.mark.timeout(300)
 TOLERANCE = 1e-9
 CAPITAL = 1_000_000.0
 
 
-async def test_live_replay_equals_the_backtest(system: dict[str, object], bus: Bus,
+async def test_live_replay_equals_the_backtest(system: System, bus: Bus,
                                                unique: str) -> None:
     model = await trained_model(bus, f"live-{unique}")
     frame, names = renamed(unique[:8])
@@ -69,11 +70,11 @@ async def test_live_replay_equals_the_backtest(system: dict[str, object], bus: B
     assert ended.status == TaskStatus.SUCCEEDED, ended.error
 
 
-async def _kill_through_the_gateway(system: dict[str, object], bus: Bus, name: str,
+async def _kill_through_the_gateway(system: System, bus: Bus, name: str,
                                     equity: float) -> None:
     """A viewer reads the strategy but may not touch the kill switch; an operator may."""
-    admin = admin_headers(system["data_dir"])  # type: ignore[arg-type]
-    async with httpx.AsyncClient(base_url=str(system["gateway_url"]), timeout=30) as http:
+    admin = admin_headers(system.data_dir)
+    async with httpx.AsyncClient(base_url=system.gateway_url, timeout=30) as http:
         key = await http.post("/v1/keys", json={"label": "live", "role": "viewer"},
                               headers=admin)
         viewer = {"X-API-Key": key.json()["key"]}

@@ -21,14 +21,15 @@ from shared.contracts.live import StrategySpec
 from shared.subjects import Header, bar_subject
 from tests.live import TRAIN, fills, renamed, trained_model, wait_for
 from tests.otlp import OtlpReceiver, ReceivedSpan
+from tests.support import System
 
 pytestmark = pytest.mark.timeout(300)
 WARMUP = 300
 
 
 async def test_promotion_swaps_the_model_and_each_bar_is_one_trace(
-        system: dict[str, object], bus: Bus, unique: str) -> None:
-    otlp = system["otlp"]
+        system: System, bus: Bus, unique: str) -> None:
+    otlp = system.otlp
     assert isinstance(otlp, OtlpReceiver)
     model = f"swap-{unique}"
     ref = await trained_model(bus, model)

@@ -5,8 +5,6 @@ bad data refused with its rows named."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,15 +13,16 @@ import pytest
 
 from quant.data import frame_to_bytes, load_demo_prices
 from tests.gateway_auth import admin_headers
+from tests.support import System, eventually
 
 TRAIN = {"symbols": ["IBM", "MSFT"], "start": "2008-01-01", "end": "2011-12-31",
          "walk_forward": {"n_splits": 3, "min_train_size": 252}}
 
 
 @pytest.fixture
-async def http(system: dict[str, object]) -> AsyncIterator[httpx.AsyncClient]:
-    headers = admin_headers(system["data_dir"])  # type: ignore[arg-type]
-    async with httpx.AsyncClient(base_url=str(system["gateway_url"]), headers=headers,
+async def http(system: System) -> AsyncIterator[httpx.AsyncClient]:
+    headers = admin_headers(system.data_dir)
+    async with httpx.AsyncClient(base_url=system.gateway_url, headers=headers,
                                  timeout=60) as client:
         yield client
 
@@ -33,13 +32,13 @@ async def run_task(http: httpx.AsyncClient, type_: str, body: dict[str, Any],
     submitted = await http.post("/v1/tasks", json={"type": type_, "input": body})
     assert submitted.status_code == 202, submitted.text
     task_id = submitted.json()["task_id"]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        record = (await http.get(f"/v1/tasks/{task_id}")).json()
-        if record["status"] not in ("queued", "running"):
-            return record  # type: ignore[no-any-return]
-        await asyncio.sleep(0.2)
-    raise TimeoutError(f"{type_} {task_id} not finished after {timeout_s} s")
+
+    async def finished() -> dict[str, Any] | None:
+        record: dict[str, Any] = (await http.get(f"/v1/tasks/{task_id}")).json()
+        return record if record["status"] not in ("queued", "running") else None
+
+    return await eventually(finished, timeout_s=timeout_s, interval_s=0.2,
+                            what=f"{type_} {task_id} finished")
 
 
 async def test_sweep_promote_backtest_predict(http: httpx.AsyncClient, unique: str) -> None:

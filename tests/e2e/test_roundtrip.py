@@ -14,13 +14,13 @@ import pytest
 
 from shared.natsserver import EmbeddedNats, free_port
 from tests.gateway_auth import admin_headers
-from tests.support import ServiceProcess, wait_healthy
+from tests.support import ServiceProcess, System, wait_healthy
 
 
 @pytest.fixture
-async def http(system: dict[str, object]) -> httpx.AsyncClient:
-    headers = admin_headers(system["data_dir"])  # type: ignore[arg-type]
-    async with httpx.AsyncClient(base_url=str(system["gateway_url"]), headers=headers,
+async def http(system: System) -> httpx.AsyncClient:
+    headers = admin_headers(system.data_dir)
+    async with httpx.AsyncClient(base_url=system.gateway_url, headers=headers,
                                  timeout=15) as client:
         yield client  # type: ignore[misc]
 

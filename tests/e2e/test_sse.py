@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 
 import httpx
 import pytest
@@ -13,13 +12,12 @@ import pytest
 from shared.clients.http import AsyncClient
 from shared.contracts.executor import TaskStatus
 from tests.gateway_auth import admin_key
-
-System = dict[str, object]
+from tests.support import System
 
 
 @pytest.fixture(scope="module")
 def key(system: System) -> str:
-    return admin_key(Path(str(system["data_dir"])))
+    return admin_key(system.data_dir)
 
 
 async def _records(response: httpx.Response, task_id: str) -> list[dict[str, object]]:
@@ -37,7 +35,7 @@ async def _records(response: httpx.Response, task_id: str) -> list[dict[str, obj
 
 
 async def test_task_feed_delivers_each_status_change(system: System, key: str) -> None:
-    url = str(system["gateway_url"])
+    url = system.gateway_url
     async with AsyncClient(url, api_key=key) as client:
         token = (await client.auth.stream_token()).token
         async with httpx.AsyncClient(base_url=url, timeout=30) as http, http.stream(
@@ -53,7 +51,7 @@ async def test_task_feed_delivers_each_status_change(system: System, key: str) -
 
 
 async def test_client_follows_one_task_to_its_end(system: System, key: str) -> None:
-    async with AsyncClient(str(system["gateway_url"]), api_key=key) as client:
+    async with AsyncClient(system.gateway_url, api_key=key) as client:
         sub = await client.tasks.submit("sleep", {"seconds": 0.3})
         statuses = [r.status async for r in client.tasks.events(sub.task_id)]
     assert statuses[-1] == TaskStatus.SUCCEEDED
@@ -61,7 +59,7 @@ async def test_client_follows_one_task_to_its_end(system: System, key: str) -> N
 
 
 async def test_stream_tokens_open_event_streams_only(system: System, key: str) -> None:
-    url = str(system["gateway_url"])
+    url = system.gateway_url
     async with AsyncClient(url, api_key=key) as client:
         created = await client.keys.create(label="sse", role="viewer")
     async with AsyncClient(url, api_key=created.key) as viewer:

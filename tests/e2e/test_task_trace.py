@@ -4,13 +4,11 @@ registration with its SQL and artifact upload, and the state write of its trial 
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 import httpx
 
 from tests.gateway_auth import admin_headers
 from tests.otlp import OtlpReceiver, ReceivedSpan
+from tests.support import System, eventually
 
 SERVER = 2
 TRAIN = {"dataset": "demo-us-stocks", "symbols": ["IBM"], "start": "2008-01-01",
@@ -19,13 +17,13 @@ TRAIN = {"dataset": "demo-us-stocks", "symbols": ["IBM"], "start": "2008-01-01",
 
 
 async def test_training_task_is_one_trace_across_all_four_services(
-    system: dict[str, object], unique: str
+    system: System, unique: str
 ) -> None:
-    otlp = system["otlp"]
+    otlp = system.otlp
     assert isinstance(otlp, OtlpReceiver)
     cid = f"train-trace-{unique}"
-    headers = {**admin_headers(system["data_dir"]), "X-Correlation-ID": cid}  # type: ignore[arg-type]
-    async with httpx.AsyncClient(base_url=str(system["gateway_url"]), headers=headers,
+    headers = {**admin_headers(system.data_dir), "X-Correlation-ID": cid}
+    async with httpx.AsyncClient(base_url=system.gateway_url, headers=headers,
                                  timeout=60) as http:
         assert (await http.post("/v1/datasets/_demo")).status_code == 200
         body = {"type": "train_model",
@@ -33,13 +31,13 @@ async def test_training_task_is_one_trace_across_all_four_services(
         submitted = await http.post("/v1/tasks", json=body)
         assert submitted.status_code == 202, submitted.text
         task_id = submitted.json()["task_id"]
-        deadline = time.monotonic() + 120
-        record: dict[str, object] = {}
-        while time.monotonic() < deadline:
-            record = (await http.get(f"/v1/tasks/{task_id}")).json()
-            if record["status"] not in ("queued", "running"):
-                break
-            await asyncio.sleep(0.2)
+
+        async def finished() -> dict[str, object] | None:
+            record: dict[str, object] = (await http.get(f"/v1/tasks/{task_id}")).json()
+            return record if record["status"] not in ("queued", "running") else None
+
+        record = await eventually(finished, timeout_s=120, interval_s=0.2,
+                                  what=f"task {task_id} finished")
     assert record.get("status") == "succeeded", record
 
     root = _root_span(otlp, cid, "POST /v1/tasks")

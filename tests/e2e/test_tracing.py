@@ -6,6 +6,7 @@ from __future__ import annotations
 import httpx
 
 from tests.otlp import OtlpReceiver, ReceivedSpan
+from tests.support import System
 
 SERVER, PRODUCER, CONSUMER = 2, 4, 5  # OTLP SpanKind numbers
 
@@ -24,12 +25,12 @@ def _trace_of(otlp: OtlpReceiver, cid: str, want: int) -> list[ReceivedSpan]:
 
 
 async def test_readyz_is_one_trace_across_gateway_and_every_service(
-    system: dict[str, object]
+    system: System
 ) -> None:
-    otlp = system["otlp"]
+    otlp = system.otlp
     assert isinstance(otlp, OtlpReceiver)
     cid = "trace-e2e-readyz"
-    async with httpx.AsyncClient(base_url=str(system["gateway_url"])) as http:
+    async with httpx.AsyncClient(base_url=system.gateway_url) as http:
         r = await http.get("/readyz", headers={"X-Correlation-ID": cid})
     assert r.status_code == 200, r.text
     assert r.headers["x-correlation-id"] == cid
@@ -53,13 +54,13 @@ async def test_readyz_is_one_trace_across_gateway_and_every_service(
         assert by_id[producer.parent_id] is root
 
 
-async def test_caller_traceparent_is_continued(system: dict[str, object]) -> None:
-    otlp = system["otlp"]
+async def test_caller_traceparent_is_continued(system: System) -> None:
+    otlp = system.otlp
     assert isinstance(otlp, OtlpReceiver)
     trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
     headers = {"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01",
                "X-Correlation-ID": "trace-e2e-parent"}
-    async with httpx.AsyncClient(base_url=str(system["gateway_url"])) as http:
+    async with httpx.AsyncClient(base_url=system.gateway_url) as http:
         assert (await http.get("/readyz", headers=headers)).status_code == 200
     spans = _trace_of(otlp, "trace-e2e-parent", want=2)
     assert spans[0].trace_id == trace_id

@@ -12,7 +12,7 @@ import pytest
 
 from shared.natsserver import free_port
 from tests.gateway_auth import admin_headers
-from tests.support import ServiceProcess, service_env, services_running
+from tests.support import ServiceProcess, System, service_env, services_running
 
 #: The gateway settings of a fuzz run: no limit a fuzzer could trip over by volume alone.
 UNLIMITED = {"QUANTOPS_GATEWAY_RATE_LIMIT_PER_S": "0",
@@ -25,12 +25,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 @pytest.fixture(scope="module")
-def fuzz_gateway(system: dict[str, object], tmp_path_factory: pytest.TempPathFactory
+def fuzz_gateway(system: System, tmp_path_factory: pytest.TempPathFactory
                  ) -> Iterator[dict[str, object]]:
     """``{"url", "headers", "process"}`` of a gateway process with rate limits lifted."""
     tmp = tmp_path_factory.mktemp("fuzz-gateway")
     port = free_port()
-    env = service_env(str(system["nats_url"]), tmp / "data", QUANTOPS_GATEWAY_PORT=str(port),
+    env = service_env(system.nats_url, tmp / "data", QUANTOPS_GATEWAY_PORT=str(port),
                       **UNLIMITED)
     process = ServiceProcess("gateway", env, tmp / "gateway.log")
     with services_running([process]):

@@ -14,6 +14,7 @@ from shared import errors, subjects
 from shared.contracts.base import HealthReply
 from shared.subject_catalog import OPERATIONS, Operation, missing_subjects
 from shared.subjects import STATUS_ERROR, Header
+from tests.support import System
 
 REQUESTS = [op for op in OPERATIONS if not op.subject.endswith(".health")]
 HEALTH = [op for op in OPERATIONS if op.subject.endswith(".health")]
@@ -77,8 +78,8 @@ def test_the_catalog_is_the_whole_surface() -> None:
 
 
 @pytest.mark.parametrize("op", REQUESTS, ids=lambda op: op.subject)
-async def test_garbage_gets_a_structured_error(system: dict[str, object], op: Operation) -> None:
-    nc = await nats.connect(str(system["nats_url"]))
+async def test_garbage_gets_a_structured_error(system: System, op: Operation) -> None:
+    nc = await nats.connect(system.nats_url)
     bodies = dict(GARBAGE)
     if (wrong := wrong_typed(op)) is not None:
         bodies["wrong-typed"] = wrong
@@ -93,9 +94,9 @@ async def test_garbage_gets_a_structured_error(system: dict[str, object], op: Op
 
 
 @pytest.mark.parametrize("op", HEALTH, ids=lambda op: op.subject)
-async def test_health_refuses_garbage_and_still_answers(system: dict[str, object],
+async def test_health_refuses_garbage_and_still_answers(system: System,
                                                         op: Operation) -> None:
-    nc = await nats.connect(str(system["nats_url"]))
+    nc = await nats.connect(system.nats_url)
     try:
         for name, payload in GARBAGE.items():
             err = await _ask(nc, op.subject, payload)
@@ -106,14 +107,14 @@ async def test_health_refuses_garbage_and_still_answers(system: dict[str, object
         await nc.close()
 
 
-async def test_every_service_still_healthy_after_the_barrage(system: dict[str, object]) -> None:
-    nc = await nats.connect(str(system["nats_url"]))
+async def test_every_service_still_healthy_after_the_barrage(system: System) -> None:
+    nc = await nats.connect(system.nats_url)
     try:
         for service in ("state", "registry", "executor", "gateway"):
             reply = await nc.request(subjects.health(service), b"{}", timeout=5)
             assert msgspec.json.decode(reply.data, type=HealthReply).status == "ok"
     finally:
         await nc.close()
-    processes = system["processes"]
+    processes = system.processes
     assert isinstance(processes, dict)
     assert all(p.alive() for p in processes.values())

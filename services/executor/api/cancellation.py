@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 
 import msgspec
@@ -33,7 +34,10 @@ from shared.contracts.executor import (
     task_event_subject,
 )
 from shared.errors import NotFound
+from shared.logs import swallowed
 from shared.subjects import Stream
+
+log = logging.getLogger(__name__)
 
 _encode = msgspec.json.Encoder().encode
 _decode_record = msgspec.json.Decoder(TaskRecord).decode
@@ -74,7 +78,7 @@ class Canceller:
                                    record=await self._record_cancelled(record, reason))
             return await self._await_outcome(task_id, finished)
         finally:
-            with contextlib.suppress(Exception):
+            with swallowed(log, "unsubscribing from the task's outcome", level=logging.DEBUG):
                 await sub.unsubscribe()
 
     async def _delete_queued(self, task_id: str) -> bool:

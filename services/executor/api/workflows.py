@@ -44,6 +44,7 @@ from shared.contracts.executor import (
     workflow_event_subject,
 )
 from shared.errors import Conflict, NotFound, QuantopsError
+from shared.logs import swallowed
 from shared.subjects import Stream
 
 log = logging.getLogger(__name__)
@@ -186,17 +187,17 @@ class Workflows:
 
     async def _undo(self, wf_id: str) -> None:
         """A submission refused half-way (queue full): take back what was queued."""
-        with contextlib.suppress(Exception):
+        with swallowed(log, "taking back a refused workflow's queued tasks"):
             wf, _ = await self._load(wf_id)
             for n in wf.nodes:
                 found = await find_queued(self.js, n.task_id)
                 if found is not None:
                     await self.js.delete_msg(Stream.TASKS, found[1])
-        with contextlib.suppress(Exception):
+        with swallowed(log, "purging a refused workflow"):
             await self.kv.purge(wf_id)
 
     async def _event(self, wf: WorkflowRecord) -> None:
-        with contextlib.suppress(Exception):
+        with swallowed(log, "publishing a workflow event"):
             await self.nc.publish(workflow_event_subject(str(wf.status), wf.id), _encode(wf))
 
 

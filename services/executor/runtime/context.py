@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -14,7 +13,10 @@ import msgspec
 from shared.bus import Bus
 from shared.clients.executor import ExecutorClient
 from shared.contracts.executor import Priority, SubmitTask, TaskMessage, TaskRecord
+from shared.logs import swallowed
 from shared.subjects import Header
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from services.executor.runtime.runner import Run, Runtime
@@ -114,5 +116,5 @@ class RunContext:
         """The parent stopped: its unfinished children go with it (best effort)."""
         client = ExecutorClient(self.bus, headers=self.headers())
         for child in self.children:
-            with contextlib.suppress(Exception):
+            with swallowed(log, "cancelling a child task"):
                 await client.cancel(child, reason=reason)

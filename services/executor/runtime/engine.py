@@ -21,7 +21,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from nats.aio.msg import Msg
@@ -39,6 +40,7 @@ from shared.contracts.executor import (
     Priority,
     task_event_subject,
 )
+from shared.logs import swallowed
 from shared.settings import ExecutorSettings
 from shared.subjects import Stream
 
@@ -89,7 +91,7 @@ class Engine:
         self.running = 0
         self.stopping = False
         self.pullers: list[Puller] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[object]] = set()
         self._cancel_sub: Subscription | None = None
         self._reaper: asyncio.Task[None] | None = None
         self._hold_timer: asyncio.TimerHandle | None = None
@@ -165,7 +167,7 @@ class Engine:
         self.running += 1
         self.runs[run.task_id] = run
         task = run.body = asyncio.get_running_loop().create_task(self.runner.execute(run))
-        task.add_done_callback(lambda _t, r=run: self._on_run_done(r))
+        task.add_done_callback(lambda _t: self._on_run_done(run))
 
     def _on_run_done(self, run: Run) -> None:
         self.running -= 1
@@ -222,7 +224,7 @@ class Engine:
 
     async def _heartbeat(self) -> None:
         for msg in list(self.held.values()):
-            with contextlib.suppress(Exception):
+            with swallowed(log, "a heartbeat (in_progress) of a held task"):
                 await msg.in_progress()
 
     def _forget_old_cancels(self, now: float) -> None:
@@ -238,7 +240,7 @@ class Engine:
             await p.stop()  # no request of ours remains on the server after this
         for run in self.scheduler.drain():
             self.held.pop(id(run.msg), None)
-            with contextlib.suppress(Exception):
+            with swallowed(log, "handing a queued task back (nak)"):
                 await run.msg.nak()
         if self.running:
             log.info("waiting for running tasks", extra={"running": self.running,
@@ -261,13 +263,13 @@ class Engine:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
         if self._cancel_sub is not None:
-            with contextlib.suppress(Exception):
+            with swallowed(log, "unsubscribing from cancellations", level=logging.DEBUG):
                 await self._cancel_sub.unsubscribe()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=2.0)
 
-    def _spawn(self, coro: object) -> None:
-        task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, object]) -> None:
+        task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

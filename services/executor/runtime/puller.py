@@ -21,6 +21,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from shared.contracts.executor import Priority
+from shared.logs import swallowed
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +134,8 @@ class Puller:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
         if self._sub is not None:
-            with contextlib.suppress(Exception):
-                await self._sub.drain()
+            with swallowed(log, "draining the pull subscription", level=logging.DEBUG):
+                await self._sub.drain()  # type: ignore[no-untyped-call]  # nats-py: untyped
             self._sub = None
 
 

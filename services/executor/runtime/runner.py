@@ -234,7 +234,8 @@ class Runner:
     async def _traced(self, run: Run, tm: TaskMessage, task_type: TaskType[Any], inp: Any,
                       ctx: RunContext, max_attempts: int) -> Outcome:
         # The execution span is a child of the submission's context carried in the headers.
-        attrs = {"messaging.system": "nats", "messaging.operation.type": "process",
+        attrs: dict[str, str | int] = {
+                 "messaging.system": "nats", "messaging.operation.type": "process",
                  "messaging.destination.name": run.msg.subject, "quantops.task_id": run.task_id,
                  "quantops.task_type": tm.type, "quantops.attempt": run.attempt,
                  telemetry.ATTR_CORRELATION_ID: run.correlation_id}

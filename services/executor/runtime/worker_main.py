@@ -21,7 +21,7 @@ import shared.tasks
 def _die_with_parent() -> None:
     # Linux: the kernel kills this worker when the process that forked it goes away, so a
     # SIGKILLed executor never leaves a runaway loop behind.
-    with contextlib.suppress(Exception):
+    with contextlib.suppress(OSError, AttributeError):  # no glibc, or no prctl: not Linux
         import ctypes
 
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -29,9 +29,10 @@ def _die_with_parent() -> None:
 
 
 def _error(e: BaseException) -> tuple[Any, ...]:
+    blob: bytes | None
     try:
-        blob: bytes | None = pickle.dumps(e)
-        pickle.loads(blob)  # some exceptions pickle but cannot be rebuilt
+        blob = pickled = pickle.dumps(e)
+        pickle.loads(pickled)  # some exceptions pickle but cannot be rebuilt
     except Exception:
         blob = None
     text = "".join(traceback.format_exception(e))[-8000:]

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from services.executor import metrics
 from services.executor.runtime.worker_main import worker_main
+from shared.logs import swallowed
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -186,9 +187,9 @@ class WorkerPool:
             task.add_done_callback(_log_spawn_failure)
 
     def _kill(self, worker: _Worker) -> None:
-        with contextlib.suppress(Exception):
+        with swallowed(log, "killing the worker process"):
             worker.process.kill()
-        with contextlib.suppress(Exception):
+        with swallowed(log, "closing the worker pipe", level=logging.DEBUG):
             worker.conn.close()
         # Reap in a thread: join blocks until the kernel has delivered SIGKILL.
         threading.Thread(target=worker.process.join, args=(5,), daemon=True).start()
@@ -209,7 +210,7 @@ class WorkerPool:
 
 def _rebuild(type_name: str, message: str, tb: str, blob: bytes | None) -> BaseException:
     if blob is not None:
-        with contextlib.suppress(Exception):
+        with swallowed(log, "rebuilding the worker's exception", level=logging.DEBUG):
             exc = pickle.loads(blob)
             if isinstance(exc, BaseException):
                 exc.add_note(f"raised in a worker process:\n{tb}")

@@ -26,6 +26,7 @@ from nats.aio.msg import Msg
 
 from services.executor import metrics
 from shared.contracts.executor import TERMINAL, task_event_subject
+from shared.logs import swallowed
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +192,7 @@ class StatusWriter:
 
     async def _after(self, task_id: str, entry: _Pending) -> None:
         # Events are facts about durable records, so they follow the write, never precede it.
-        with contextlib.suppress(Exception):
+        with swallowed(log, "publishing a task event"):
             data = entry.data if isinstance(entry.data, bytes) else entry.data()
             await self.nc.publish(task_event_subject(entry.status, task_id), data)
         for then in entry.then:

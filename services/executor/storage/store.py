@@ -8,6 +8,7 @@ picks it up; ``get`` then answers from the queue stream itself, so such a task s
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import time
 from collections.abc import AsyncIterator
@@ -31,7 +32,10 @@ from shared.contracts.executor import (
     TaskStatus,
 )
 from shared.errors import ServiceUnavailable
+from shared.logs import swallowed
 from shared.subjects import TASK_QUEUE_PREFIX, Stream, task_event_subject
+
+log = logging.getLogger(__name__)
 
 _record = msgspec.json.Decoder(TaskRecord)
 _message = msgspec.json.Decoder(TaskMessage)
@@ -170,8 +174,8 @@ async def scan_stream(
                     yield m.subject, m.data
                 remaining = msgs[-1].metadata.num_pending if msgs else 0
         finally:
-            with contextlib.suppress(Exception):
+            with swallowed(log, "unsubscribing the scan", level=logging.DEBUG):
                 await psub.unsubscribe()
     finally:
-        with contextlib.suppress(Exception):
+        with swallowed(log, "deleting the scan's consumer", level=logging.DEBUG):
             await js.delete_consumer(stream, info.name)

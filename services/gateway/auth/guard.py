@@ -10,8 +10,8 @@ cannot send headers; every other route takes credentials in headers only. Failur
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Final
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, Final, cast
 
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
@@ -33,7 +33,7 @@ _API_KEY = b"x-api-key"
 Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]
 
 
-def credential_of(headers: list[tuple[bytes, bytes]]) -> str | None:
+def credential_of(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     """The presented credential: ``Authorization: Bearer <c>`` first, else ``X-API-Key``.
 
     Raises ``Unauthenticated`` for a header that is there but unusable (another scheme, empty,
@@ -152,7 +152,8 @@ def make_guard(authn: Authenticator, principals: RateLimiter, anonymous: RateLim
             raise Forbidden("this route declares no role")
         principal = await authenticate(connection, handler)
         _limit(principals, principal.name, "requests")
-        connection.scope[PRINCIPAL_SCOPE_KEY] = principal  # type: ignore[literal-required]
+        # Litestar types the ASGI scope as a closed TypedDict; extra keys are allowed at run time.
+        connection.scope[PRINCIPAL_SCOPE_KEY] = principal  # type: ignore[typeddict-unknown-key]
         if not allows(principal.role, need):
             raise Forbidden(f"role {principal.role!r} may not do this; it needs {need!r}",
                             details={"role": principal.role, "required": need})
@@ -165,4 +166,4 @@ def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
     principal = connection.scope.get(PRINCIPAL_SCOPE_KEY)
     if principal is None:  # a public route asking: a programming error, refuse politely
         raise Unauthenticated("credentials required", details={"reason": "missing_credentials"})
-    return principal  # type: ignore[no-any-return]
+    return cast(Principal, principal)

@@ -31,6 +31,8 @@ from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError
 from nats.js.kv import KV_DEL, KV_MARKER_REASON, KV_OP, KV_PURGE
 
+from shared.logs import swallowed
+
 log = logging.getLogger(__name__)
 
 #: Unanswered freshness questions kept; older ones are superseded by newer ones anyway.
@@ -92,7 +94,7 @@ class KvFeed:
         """A new consumer from the first change not yet applied."""
         old, self._sub = self._sub, None
         if old is not None:
-            with contextlib.suppress(Exception):
+            with swallowed(log, "unsubscribing the stale auth feed", level=logging.DEBUG):
                 await old.unsubscribe()
         log.info("auth feed resumes", extra={"from_revision": self.applied + 1})
         await self._subscribe(api.ConsumerConfig(
@@ -105,7 +107,7 @@ class KvFeed:
                 await self._checker
         if self._sub is not None:
             # Unsubscribed before the connection drains: an open watch can stall nc.drain().
-            with contextlib.suppress(Exception):
+            with swallowed(log, "unsubscribing the auth feed", level=logging.DEBUG):
                 await self._sub.unsubscribe()
         for _, waiter in self._waiters:
             waiter.cancel()

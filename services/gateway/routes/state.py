@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar, cast
 
 import msgspec
 from litestar import Request, Response, delete, get, post, put
@@ -115,9 +115,14 @@ def _etag(revision: int) -> dict[str, str]:
     return {"ETag": f'"{revision}"'}
 
 
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None
-          ) -> Response[bytes]:
-    return Response(_encoder.encode(body), status_code=status, media_type=JSON, headers=headers)
+T = TypeVar("T")
+
+
+def _json(body: T, status: int = 200, headers: dict[str, str] | None = None
+          ) -> Response[T]:
+    # Encoded here by msgspec; the type parameter is what the OpenAPI schema documents.
+    return cast("Response[T]", Response(_encoder.encode(body), status_code=status,
+                                        media_type=JSON, headers=headers))
 
 
 @get("/v1/state/{namespace:str}/{key:path}", opt={"role": "viewer"}, tags=TAGS,
@@ -131,7 +136,8 @@ async def get_value(request: Req, namespace: Namespace, key: Key,
         min_revision=min_revision), GetReply)
     cached = if_none_match is not None and if_none_match.strip() not in ("*", "")
     if cached and _revision(if_none_match, "If-None-Match") == reply.revision:
-        return Response(b"", status_code=304, headers=_etag(reply.revision))
+        return cast("Response[GetReply]",
+                    Response(b"", status_code=304, headers=_etag(reply.revision)))
     return _json(reply, headers=_etag(reply.revision))
 
 

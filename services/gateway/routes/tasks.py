@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -20,6 +21,9 @@ from shared.bus import flush
 from shared.bytequeue import ByteQueue
 from shared.clients.executor import ExecutorClient
 from shared.contracts import executor as c
+from shared.logs import swallowed
+
+log = logging.getLogger(__name__)
 
 VIEWER, OPERATOR, ADMIN = {"role": "viewer"}, {"role": "operator"}, {"role": "admin"}
 #: Event-stream routes (``services.gateway.documented`` declares them text/event-stream).
@@ -38,11 +42,11 @@ Statuses = Annotated[list[c.TaskStatus] | None, QueryParameter(description="repe
 Epoch = Annotated[float | None, QueryParameter(description="epoch seconds, submitted_at bound")]
 
 
-class SubmitBody(c.SubmitTask, forbid_unknown_fields=True):
+class SubmitBody(c.SubmitTask, forbid_unknown_fields=True, frozen=True):
     """``POST /v1/tasks``."""
 
 
-class WorkflowBody(c.SubmitWorkflow, forbid_unknown_fields=True):
+class WorkflowBody(c.SubmitWorkflow, forbid_unknown_fields=True, frozen=True):
     """``POST /v1/workflows``."""
 
 
@@ -50,7 +54,7 @@ class ReasonBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     reason: Annotated[str, msgspec.Meta(max_length=500)] = ""
 
 
-class PurgeBody(c.PurgeTasks, forbid_unknown_fields=True):
+class PurgeBody(c.PurgeTasks, forbid_unknown_fields=True, frozen=True):
     """``POST /v1/tasks/purge``."""
 
 
@@ -172,7 +176,7 @@ async def _feed(request: Request[Any, Any, Any], subject: str, *,
                 if not follow and rec.status in c.TERMINAL:
                     return
     finally:
-        with contextlib.suppress(Exception):
+        with swallowed(log, "unsubscribing the task event feed", level=logging.DEBUG):
             await sub.unsubscribe()
 
 

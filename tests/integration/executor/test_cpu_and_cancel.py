@@ -3,15 +3,14 @@ stops running tasks within a second and keeps queued ones from ever starting."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from collections.abc import Callable
 
 from shared.clients.executor import ExecutorClient
 from shared.contracts.executor import TaskRecord, TaskStatus
-from tests.integration.executor.conftest import Cluster
-from tests.support import pid_alive
+from tests.integration.executor.support import Cluster
+from tests.support import eventually, pid_alive
 
 
 def alive(pid: int) -> bool:
@@ -20,12 +19,11 @@ def alive(pid: int) -> bool:
 
 async def until(client: ExecutorClient, task_id: str, check: Callable[[TaskRecord], bool],
                 timeout_s: float = 10.0) -> TaskRecord:
-    deadline = time.monotonic() + timeout_s
-    while True:
+    async def checked() -> TaskRecord | None:
         rec = await client.get(task_id)
-        if check(rec) or time.monotonic() > deadline:
-            return rec
-        await asyncio.sleep(0.02)
+        return rec if check(rec) else None
+
+    return await eventually(checked, timeout_s=timeout_s, what=f"{task_id} in the awaited state")
 
 
 async def test_runaway_cpu_loop_is_killed_on_timeout_and_worker_replaced(
@@ -40,8 +38,7 @@ async def test_runaway_cpu_loop_is_killed_on_timeout_and_worker_replaced(
     assert rec.error is not None and rec.error.type == "timeout"
     assert rec.finished_at is not None and rec.started_at is not None
     assert 0.9 <= rec.finished_at - rec.started_at < 1.6
-    await asyncio.sleep(0.3)
-    assert not alive(pid), "the worker running the loop must be gone"
+    await eventually(lambda: not alive(pid), what="the worker running the loop gone")
     # The pool is whole again: CPU tasks still run, on a new worker.
     again = await client.wait((await client.submit("cpu_burn", {"seconds": 0.1})).task_id,
                               timeout_s=10)
@@ -80,8 +77,9 @@ async def test_cancel_running_cpu_task_kills_its_worker(client: ExecutorClient) 
     assert time.monotonic() - started < 1.0
     assert out.cancelled and out.record is not None
     assert out.record.status == TaskStatus.CANCELLED
-    await asyncio.sleep(0.3)
-    assert running.worker_pid is not None and not alive(running.worker_pid)
+    pid = running.worker_pid
+    assert pid is not None
+    await eventually(lambda: not alive(pid), what="the cancelled task's worker gone")
 
 
 async def test_worker_pid_is_recorded_when_the_worker_starts(client: ExecutorClient) -> None:

@@ -10,6 +10,7 @@ import pytest
 from shared.clients.executor import ExecutorClient
 from shared.contracts.executor import TaskStatus
 from shared.errors import InvalidRequest, NotFound
+from tests.support import eventually
 
 
 async def test_retryable_failure_is_retried_with_backoff_then_dead_lettered(
@@ -84,9 +85,16 @@ async def test_failed_summary_counts_by_type_and_error(client: ExecutorClient) -
 
 async def test_purge_removes_only_old_finished_records(client: ExecutorClient) -> None:
     done = (await client.submit("noop", {})).task_id
-    await client.wait(done, timeout_s=10)
+    finished_at = (await client.wait(done, timeout_s=10)).finished_at
+    assert finished_at is not None
     running = (await client.submit("sleep", {"seconds": 2})).task_id
-    await asyncio.sleep(0.3)
+
+    async def is_running() -> bool:
+        return (await client.get(running)).status == TaskStatus.RUNNING
+
+    await eventually(is_running, what="the sleep task running")
+    # The clock is the condition here: the purge below takes records older than 0.2 s.
+    await eventually(lambda: time.time() - finished_at > 0.3, what="the record 0.3 s old")
     with pytest.raises(InvalidRequest):
         await client.purge(0, status=["running"])
     reply = await client.purge(0.2)

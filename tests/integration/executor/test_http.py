@@ -13,8 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.executor.conftest import Cluster
-from tests.integration.gateway.conftest import Gateway, make_user_key, running_gateway
+from tests.integration.executor.support import Cluster
+from tests.integration.gateway.support import Gateway, make_user_key, running_gateway
+from tests.support import eventually
 
 RELAXED = {"QUANTOPS_GATEWAY_RATE_LIMIT_PER_S": "0",
            "QUANTOPS_GATEWAY_ANONYMOUS_RATE_LIMIT_PER_S": "0"}
@@ -98,12 +99,12 @@ async def test_cancel_dead_letters_and_workflows_over_http(http: httpx.AsyncClie
         {"name": "a", "type": "noop"}, {"name": "b", "type": "noop", "depends_on": ["a"]}]})
     assert r.status_code == 202, r.text
     wf_id = r.json()["workflow"]["id"]
-    wf: dict[str, Any] = {}
-    for _ in range(100):
-        wf = (await http.get(f"/v1/workflows/{wf_id}")).json()
-        if wf["status"] != "running":
-            break
-        await asyncio.sleep(0.05)
+
+    async def finished_workflow() -> dict[str, Any] | None:
+        wf: dict[str, Any] = (await http.get(f"/v1/workflows/{wf_id}")).json()
+        return wf if wf["status"] != "running" else None
+
+    wf = await eventually(finished_workflow, what="the workflow finished")
     assert wf["status"] == "succeeded"
     assert [n["status"] for n in wf["nodes"]] == ["succeeded", "succeeded"]
     r = await http.post("/v1/workflows", json={"tasks": [
@@ -143,8 +144,15 @@ async def test_live_feed_of_failures(http: httpx.AsyncClient) -> None:
         return {}
 
     feed = asyncio.ensure_future(first_failure())
-    await asyncio.sleep(0.3)  # subscribed
-    await http.post("/v1/tasks", json={"type": "noop"})
-    task_id = (await http.post("/v1/tasks", json={"type": "fail"})).json()["task_id"]
-    event = await asyncio.wait_for(feed, 10)
-    assert event["id"] == task_id and event["status"] == "failed"
+    failed: list[str] = []
+
+    async def failure_on_feed() -> bool:
+        # The feed subscribes some time after the stream opens: fail tasks until one shows.
+        await http.post("/v1/tasks", json={"type": "noop"})
+        failed.append((await http.post("/v1/tasks", json={"type": "fail"})).json()["task_id"])
+        await asyncio.wait([feed], timeout=0.2)
+        return feed.done()
+
+    await eventually(failure_on_feed, what="a failed task on the live feed")
+    event = feed.result()
+    assert event["id"] in failed and event["status"] == "failed"

@@ -14,7 +14,7 @@ from shared.contracts.executor import TaskMessage, TaskStatus, new_id, queue_sub
 from shared.errors import QueueFull
 from shared.settings import Settings
 from shared.subjects import Stream
-from tests.integration.executor.conftest import Cluster
+from tests.integration.executor.support import Cluster
 
 
 async def test_high_before_normal_before_low_and_low_is_not_starved(

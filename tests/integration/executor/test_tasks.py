@@ -19,7 +19,8 @@ from shared.contracts.executor import (
 )
 from shared.errors import InvalidRequest, NotFound
 from shared.subjects import Stream
-from tests.integration.executor.conftest import Cluster
+from tests.integration.executor.support import Cluster
+from tests.support import eventually
 
 
 async def queued_count(client: ExecutorClient) -> int:
@@ -65,7 +66,7 @@ async def test_idempotency_key_returns_the_same_task_and_runs_it_once(
     rec = await client.wait(first.task_id, timeout_s=10)
     third = await client.submit("noop", {"value": 1}, idempotency_key=f"once-{unique}")
     assert third.task_id == first.task_id and third.duplicate
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # not a synchronisation: time for a second run that must not happen
     after = await client.get(first.task_id)
     assert rec.status == after.status == TaskStatus.SUCCEEDED and after.attempts == 1
     assert after.finished_at == rec.finished_at  # not run a second time
@@ -90,7 +91,8 @@ async def test_direct_jetstream_publish_is_deduplicated_by_msg_id(
     assert len({a.seq for a in acks}) == 1
     rec = await client.wait(task_id, timeout_s=10)
     assert rec.status == TaskStatus.SUCCEEDED and rec.result == 7 and rec.priority == "low"
-    await asyncio.sleep(0.3)
+    await eventually(lambda: runs, what="the succeeded event")
+    await asyncio.sleep(0.3)  # not a synchronisation: time for a duplicate run that must not happen
     await sub.unsubscribe()
     assert runs == [task_id]
 
@@ -109,13 +111,11 @@ async def test_a_task_published_directly_reads_as_queued_until_it_runs(
 
 
 async def _until(client: ExecutorClient, task_id: str, status: TaskStatus) -> TaskRecord:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    async def reached() -> TaskRecord | None:
         rec = await client.get(task_id)
-        if rec.status == status:
-            return rec
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{task_id} never {status}: {rec}")
+        return rec if rec.status == status else None
+
+    return await eventually(reached, what=f"{task_id} {status}")
 
 
 async def test_get_unknown_task_is_not_found(client: ExecutorClient) -> None:
@@ -170,7 +170,7 @@ async def test_status_changes_are_events(client: ExecutorClient) -> None:
     await client.bus.js.publish(queue_subject("normal", task_id), msgspec.json.encode(
         TaskMessage(type="sleep", input=msgspec.Raw(b'{"seconds": 0.3}'))))
     await client.wait(task_id, timeout_s=10)
-    await asyncio.sleep(0.2)
+    await eventually(lambda: len(seen) >= 2, what="the running and succeeded events")
     await sub.unsubscribe()
     assert [r.status for r in seen] == [TaskStatus.RUNNING, TaskStatus.SUCCEEDED]
 
@@ -218,16 +218,16 @@ async def test_workflow_nodes_join_the_submitters_trace(
 
 async def _spans(cluster: Cluster, match: object, want: int = 1) -> list[dict[str, object]]:
     path = cluster.tmp / "spans.jsonl"
-    deadline = time.monotonic() + 10
-    found: list[dict[str, object]] = []
-    while time.monotonic() < deadline:
-        if path.exists():
-            lines = path.read_bytes().splitlines()
-            found = [s for s in (msgspec.json.decode(line) for line in lines) if match(s)]  # type: ignore[operator]
-            if len(found) >= want and any(s["name"].startswith("task ") for s in found):
-                return found
-        await asyncio.sleep(0.2)
-    return found
+
+    def enough() -> list[dict[str, object]] | None:
+        if not path.exists():
+            return None
+        lines = path.read_bytes().splitlines()
+        found = [s for s in (msgspec.json.decode(line) for line in lines) if match(s)]  # type: ignore[operator]
+        ok = len(found) >= want and any(s["name"].startswith("task ") for s in found)
+        return found if ok else None
+
+    return await eventually(enough, interval_s=0.2, what=f"{want} matching spans")
 
 
 async def test_a_plugin_serves_its_own_endpoint(client: ExecutorClient) -> None:

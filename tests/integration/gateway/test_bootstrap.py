@@ -18,7 +18,7 @@ from services.gateway.auth.bootstrap import KEY_FILE_NAME
 from shared.natsserver import EmbeddedNats, free_port
 from shared.settings import SettingsError
 from tests.gateway_auth import admin_headers, admin_key
-from tests.integration.gateway.conftest import Gateway
+from tests.integration.gateway.support import Gateway
 
 Start = Callable[..., Any]
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from tests.integration.gateway.conftest import make_user_key
+from tests.integration.gateway.support import make_user_key
 
 #: Three failures per address, no refill during the test; every uncached key costs argon2.
 STRICT = {"QUANTOPS_GATEWAY_ANONYMOUS_RATE_LIMIT_PER_S": "0.001",

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-import time
 
 import msgspec
 import nats
 
 from shared.subjects import Bucket
-from tests.integration.gateway.conftest import Gateway, make_user_key
+from tests.integration.gateway.support import Gateway, make_user_key
+from tests.support import eventually
 
 
 def _stored_bytes(gw: Gateway) -> bytes:
@@ -38,12 +37,11 @@ async def _stored_hash(gw: Gateway, key_id: str) -> str:
 
 async def _on_disk(gw: Gateway, needle: bytes, timeout_s: float = 5.0) -> bool:
     """Whether ``needle`` reaches the store's files (JetStream writes them asynchronously)."""
-    deadline = time.monotonic() + timeout_s
-    while needle not in _stored_bytes(gw):
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True
+    try:
+        return await eventually(lambda: needle in _stored_bytes(gw), timeout_s=timeout_s,
+                                interval_s=0.05)
+    except TimeoutError:
+        return False
 
 
 async def test_key_is_shown_once_and_stored_as_argon2id(gateway: Gateway) -> None:

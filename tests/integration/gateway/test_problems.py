@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from shared.bus import flush
-from tests.integration.gateway.conftest import Gateway, make_user_key
+from tests.integration.gateway.support import Gateway, make_user_key
 
 
 def assert_problem(r: httpx.Response, status: int, code: str) -> dict[str, Any]:

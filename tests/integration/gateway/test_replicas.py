@@ -17,7 +17,7 @@ import pytest
 
 from shared.natsserver import EmbeddedNats, free_port
 from shared.settings import SettingsError
-from tests.integration.gateway.conftest import RELAXED, STORES, running_gateway
+from tests.integration.gateway.support import RELAXED, STORES, running_gateway
 from tests.support import ServiceProcess
 
 pytestmark = pytest.mark.timeout(60)

@@ -19,7 +19,7 @@ from litestar import Litestar, get
 from services.gateway.app import RouteRoleError, check_route_roles, route_handlers
 from services.gateway.auth.roles import RANK
 from shared.bus import flush
-from tests.integration.gateway.conftest import Gateway
+from tests.integration.gateway.support import Gateway
 
 # Values that route for each path-parameter type Litestar knows.
 PLACEHOLDERS = {"str": "authz-probe", "int": "1", "float": "1.5", "decimal": "1.5",

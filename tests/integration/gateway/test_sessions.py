@@ -8,7 +8,7 @@ import time
 import httpx
 import jwt
 
-from tests.integration.gateway.conftest import Gateway
+from tests.integration.gateway.support import Gateway
 
 PASSWORD = "correct horse battery staple"
 

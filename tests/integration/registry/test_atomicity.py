@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 
 import pytest
 
@@ -16,19 +15,16 @@ from shared.contracts.base import Empty, HealthReply
 from shared.contracts.registry import INLINE_MAX_BYTES, ArtifactFormat, VersionSpec
 from shared.errors import NotFound
 from shared.subjects import Bucket, health
-from tests.integration.registry.conftest import Stack, connect
+from tests.integration.registry.support import Stack, connect
+from tests.support import eventually
 
 BINARY = VersionSpec(format=ArtifactFormat.BINARY)
 BUCKET = Bucket.ARTIFACTS.value
 
 
 async def _wait_for_log(stack: Stack, text: str, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if any(text in p.log() for p in stack.processes):
-            return
-        await asyncio.sleep(0.05)
-    raise TimeoutError(f"{text!r} not logged within {timeout_s}s")
+    await eventually(lambda: any(text in p.log() for p in stack.processes),
+                     timeout_s=timeout_s, interval_s=0.05, what=f"{text!r} logged")
 
 
 async def _stored_subjects(client: RegistryClient) -> dict[str, int]:

@@ -3,8 +3,7 @@ registry's event reaches it over NATS and the next ``get`` loads the new model."
 
 from __future__ import annotations
 
-import asyncio
-import time
+from collections.abc import Callable
 
 import numpy as np
 from sklearn.linear_model import Ridge
@@ -12,15 +11,13 @@ from sklearn.linear_model import Ridge
 from shared.clients.registry import RegistryClient
 from shared.clients.registry_cache import ModelCache
 from shared.contracts.registry import VersionSpec
+from tests.support import eventually
 
 X = np.random.default_rng(1).normal(size=(40, 2))
 
 
-async def _until(predicate, timeout_s: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
+async def _until(predicate: Callable[[], object], timeout_s: float = 5.0) -> None:
+    await eventually(predicate, timeout_s=timeout_s)
 
 
 async def test_promotion_event_swaps_the_cached_model(client: RegistryClient,

@@ -14,7 +14,7 @@ from shared.clients.registry import RegistryClient
 from shared.clients.registry_objects import chunk_subject, get_meta, stream_name
 from shared.contracts.registry import INLINE_MAX_BYTES, ArtifactFormat, VersionSpec
 from shared.errors import IntegrityError
-from tests.integration.registry.conftest import Stack, connect
+from tests.integration.registry.support import Stack, connect
 
 BINARY = VersionSpec(format=ArtifactFormat.BINARY)
 

@@ -14,7 +14,7 @@ import pytest
 
 from shared.natsserver import free_port
 from tests.gateway_auth import admin_key
-from tests.integration.registry.conftest import Stack, connect, new_stack
+from tests.integration.registry.support import Stack, connect, new_stack
 
 LIMIT = 4 * 1024 * 1024
 CHUNK = 256 * 1024

@@ -23,7 +23,7 @@ from shared.contracts.registry import (
 )
 from shared.errors import Conflict, NotFound
 from shared.subjects import MODEL_EVENTS, Stream, health
-from tests.integration.registry.conftest import Stack
+from tests.integration.registry.support import Stack
 
 SKOPS_LIKE = b"PK\x03\x04" + b"tiny model"
 

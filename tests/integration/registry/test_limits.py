@@ -25,7 +25,7 @@ from shared.contracts.registry import (
 )
 from shared.errors import InvalidRequest, PayloadTooLarge
 from shared.subjects import STATUS_ERROR, Bucket, Header, RegistrySubject
-from tests.integration.registry.conftest import Stack, new_stack
+from tests.integration.registry.support import Stack, new_stack
 
 LIMIT = 2_000_000
 BINARY = VersionSpec(format=ArtifactFormat.BINARY)

@@ -9,7 +9,8 @@ import pytest
 
 from shared.clients.state import StateClient
 from shared.errors import NotFound
-from tests.integration.state.conftest import Stack
+from tests.integration.state.support import Stack
+from tests.support import eventually
 
 
 async def test_read_your_writes_across_replicas(state: StateClient, ns: str,
@@ -56,8 +57,9 @@ async def test_concurrent_gets_from_the_cache_are_counted_as_such(state: StateCl
                                                                   ) -> None:
     from services.state import metrics
 
-    await state.put(ns, "hot", {"x": 1})
-    await asyncio.sleep(0.05)  # both replicas' feeds have it
+    put = await state.put(ns, "hot", {"x": 1})
+    for app in stack.replicas:  # both replicas' caches have it, so every read is a cache read
+        assert app.feed is not None and await app.feed.wait_fresh(put.revision, 5.0)
     metrics.flush()
     before = metrics.CACHE_READS.labels("cache")._value.get()
     values = await asyncio.gather(*(state.get(ns, "hot") for _ in range(100)))
@@ -93,10 +95,9 @@ async def test_a_stalled_feed_never_serves_stale_values_and_recovers(
         for i in range(30):  # each get lands on either replica; the stalled one is still "live"
             await state.put(ns, "k", {"i": i})
             assert (await state.get(ns, "k")).value == {"i": i}
-        deadline = asyncio.get_running_loop().time() + 10
-        while stalled.resets == resets or not stalled.fresh(state.seen_revision):
-            assert asyncio.get_running_loop().time() < deadline, "feed not recreated"
-            await asyncio.sleep(0.05)
+        await eventually(
+            lambda: stalled.resets > resets and stalled.fresh(state.seen_revision),
+            what="the stalled feed recreated and fresh")
     finally:
         stalled.heartbeat_s = heartbeat_s
     entry = stack.replicas[1].index.lookup(ns, "k", 0)

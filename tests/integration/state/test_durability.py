@@ -16,7 +16,7 @@ from shared.bus import Bus
 from shared.clients.state import StateClient
 from shared.errors import QuantopsError
 from shared.natsserver import EmbeddedNats
-from tests.integration.state.conftest import connect
+from tests.integration.state.support import connect
 from tests.support import ServiceProcess, wait_healthy
 
 pytestmark = pytest.mark.slow

@@ -18,7 +18,8 @@ from shared.errors import (
     RevisionConflict,
 )
 from shared.subjects import StateSubject
-from tests.integration.state.conftest import Stack
+from tests.integration.state.support import Stack
+from tests.support import eventually
 
 
 async def test_every_write_returns_a_growing_revision(state: StateClient, ns: str) -> None:
@@ -112,7 +113,15 @@ async def test_ttl_key_disappears_as_if_deleted(state: StateClient, ns: str) -> 
     entry = await state.get(ns, "session")
     assert entry.expires_at is not None and entry.expires_at - entry.updated_at == 1
     assert put.revision == entry.revision
-    await asyncio.sleep(1.6)
+
+    async def expired() -> bool:
+        try:
+            await state.get(ns, "session", strong=True)
+        except NotFound:
+            return True
+        return False
+
+    await eventually(expired, timeout_s=5, interval_s=0.1, what="the key's TTL to expire")
     for strong in (False, True):
         with pytest.raises(NotFound):  # and the older revision did not come back
             await state.get(ns, "session", strong=strong)

@@ -12,7 +12,7 @@ from services.state import snapshot_format
 from shared.clients.state import StateClient
 from shared.contracts.state import NamespaceConfig
 from shared.errors import IntegrityError, InvalidRequest, NotFound
-from tests.integration.state.conftest import Stack
+from tests.integration.state.support import Stack
 
 
 async def contents(state: StateClient, ns: str) -> dict[str, object]:

@@ -13,7 +13,7 @@ from services.state import migrations
 from shared.clients.state import StateClient
 from shared.contracts.state import ChangeEvent, NamespaceConfig
 from shared.errors import Conflict, InvalidRequest
-from tests.integration.state.conftest import Stack
+from tests.integration.state.support import Stack
 
 
 async def collect(state: StateClient, ns: str, prefix: str, n: int) -> list[ChangeEvent]:

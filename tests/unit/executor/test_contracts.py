@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pickle
 import re
-import time
 
 import msgspec
 
+from shared import tasks
 from shared.contracts.executor import (
     TaskMessage,
     id_for_key,
@@ -16,14 +16,15 @@ from shared.contracts.executor import (
     task_event_subject,
 )
 from shared.tasks import Retry, report_progress
+from tests.support import eventually_sync
 
 TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 def test_ids_are_tokens_and_time_ordered() -> None:
     a = new_id()
-    time.sleep(0.002)
-    b = new_id()
+    # Ids order by their millisecond prefix: wait for the clock's next millisecond.
+    b = eventually_sync(lambda: (n := new_id())[:13] > a[:13] and n, interval_s=0.001)
     assert TOKEN.match(a) and TOKEN.match(b) and a < b and len(a) == 25
     assert id_for_key("k1") == id_for_key("k1") != id_for_key("k2")
     assert TOKEN.match(id_for_key("weird key / with.dots"))
@@ -47,4 +48,17 @@ def test_retry_survives_pickling() -> None:
 
 
 def test_report_progress_is_a_no_op_outside_workers() -> None:
-    report_progress(0.5, "nothing listens")
+    assert tasks._progress_sink is None
+    assert report_progress(0.5, "nothing listens") is None
+
+
+def test_report_progress_reaches_the_sink_clamped_to_0_1() -> None:
+    seen: list[tuple[float, str]] = []
+    tasks._install_progress_sink(lambda f, n: seen.append((f, n)))
+    try:
+        report_progress(0.5, "half")
+        report_progress(7, "over")
+        report_progress(-1)
+    finally:
+        tasks._install_progress_sink(None)
+    assert seen == [(0.5, "half"), (1.0, "over"), (0.0, "")]

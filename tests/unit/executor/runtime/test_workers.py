@@ -11,19 +11,12 @@ import pytest
 
 from services.executor.runtime.workers import WorkerError, WorkerLost, WorkerPool
 from shared.tasks import Retry
-from tests.support import pid_alive
+from tests.support import eventually, pid_alive
 from tests.unit.executor import jobs
 
 
 def gone(pid: int) -> bool:
     return not pid_alive(pid)
-
-
-async def wait_for(check: object, timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not reached"
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -57,15 +50,15 @@ async def test_cancelling_a_runaway_call_kills_and_replaces_its_worker(
     before = set(pool.pids())
     started: list[int] = []
     call = asyncio.ensure_future(pool.run(jobs.spin_forever, on_start=started.append))
-    await wait_for(lambda: started)
+    await eventually(lambda: started)
     assert pool.busy == 1
     started_at = time.monotonic()
     call.cancel()
     with pytest.raises(asyncio.CancelledError):
         await call
-    await wait_for(lambda: gone(started[0]))
+    await eventually(lambda: gone(started[0]))
     assert time.monotonic() - started_at < 1.0
-    await wait_for(lambda: len(pool.pids()) == 2)
+    await eventually(lambda: len(pool.pids()) == 2)
     assert started[0] not in pool.pids() and len(set(pool.pids()) - before) == 1
     assert pool.replaced == 1
     assert await pool.run(jobs.add, (1, 1)) == 2
@@ -74,13 +67,13 @@ async def test_cancelling_a_runaway_call_kills_and_replaces_its_worker(
 async def test_timeout_through_wait_for(pool: WorkerPool) -> None:
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(pool.run(jobs.spin_forever), 0.3)
-    await wait_for(lambda: pool.replaced == 1 and len(pool.pids()) == 2)
+    await eventually(lambda: pool.replaced == 1 and len(pool.pids()) == 2)
 
 
 async def test_a_worker_that_dies_is_reported_and_replaced(pool: WorkerPool) -> None:
     with pytest.raises(WorkerLost):
         await pool.run(jobs.die)
-    await wait_for(lambda: len(pool.pids()) == 2)
+    await eventually(lambda: len(pool.pids()) == 2)
     assert await pool.run(jobs.add, (3, 4)) == 7
 
 
@@ -88,7 +81,7 @@ async def test_progress_reaches_the_caller(pool: WorkerPool) -> None:
     seen: list[tuple[float, str]] = []
     assert await pool.run(jobs.with_progress, (4,),
                           on_progress=lambda f, n: seen.append((f, n))) == "done"
-    await asyncio.sleep(0.05)
+    await eventually(lambda: len(seen) == 4, timeout_s=5, what="four progress reports")
     assert seen == [(0.25, "step 1"), (0.5, "step 2"), (0.75, "step 3"), (1.0, "step 4")]
 
 

@@ -21,7 +21,6 @@ ingestion to fill.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -44,6 +43,7 @@ from services.executor.plugins.quant.server.live import LiveModels, Served
 from shared import telemetry
 from shared.bus import Bus
 from shared.contracts.live import BreachEvent, FillEvent, StrategySpec
+from shared.logs import swallowed
 from shared.subjects import (
     Header,
     Stream,
@@ -117,7 +117,7 @@ class StrategyRunner:
         try:
             await self._loop(inbox, stop)
         finally:
-            with contextlib.suppress(Exception):  # the connection may be closing: nothing to do
+            with swallowed(log, "unsubscribing the bar feed", level=logging.DEBUG):
                 await sub.unsubscribe()
         assert self.checkpoint is not None
         return self.checkpoint

@@ -25,6 +25,7 @@ from shared.clients.registry import RegistryClient
 from shared.clients.registry_cache import ModelCache
 from shared.contracts.registry import RegistryEvent, VersionInfo, split_ref
 from shared.errors import Forbidden, InvalidRequest, NotFound
+from shared.logs import swallowed
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,8 @@ class LiveModels:
     async def close(self) -> None:
         for task in list(self._refreshing.values()):
             task.cancel()
-            with contextlib.suppress(BaseException):
+            with contextlib.suppress(asyncio.CancelledError), \
+                    swallowed(log, "a model refresh", level=logging.DEBUG):
                 await task
 
     def stats(self) -> dict[str, object]:

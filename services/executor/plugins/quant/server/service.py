@@ -41,6 +41,7 @@ from shared.contracts.quant import (
     TrialsRequest,
 )
 from shared.contracts.registry import RegistryEvent
+from shared.logs import swallowed
 from shared.roles import Role
 from shared.settings import QuantSettings
 from shared.subjects import DATASET_EVENTS, MODEL_EVENTS, QuantSubject
@@ -75,7 +76,7 @@ class QuantServer:
 
     async def stop(self) -> None:
         for sub in self._subs:
-            with contextlib.suppress(Exception):
+            with swallowed(log, "unsubscribing the prediction server", level=logging.DEBUG):
                 await sub.unsubscribe()
         if self.scorer is not None:
             await self.scorer.models.close()

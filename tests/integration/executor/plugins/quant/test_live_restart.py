@@ -24,7 +24,7 @@ from shared.clients.live import LiveClient
 from shared.clients.registry import RegistryClient
 from shared.contracts.executor import TaskStatus
 from shared.contracts.live import StrategySpec
-from tests.integration.executor.plugins.quant.conftest import QuantSystem
+from tests.integration.executor.plugins.quant.support import QuantSystem
 from tests.live import fills, renamed, trained_model, wait_for
 from tests.support import start_nats, wait_healthy
 

@@ -16,10 +16,11 @@ from shared.clients.executor import ExecutorClient
 from shared.clients.registry import RegistryClient
 from shared.clients.state import StateClient
 from shared.contracts.executor import TaskStatus
-from tests.integration.executor.plugins.quant.conftest import QuantSystem
+from tests.integration.executor.plugins.quant.support import QuantSystem
 from tests.support import start_nats, wait_healthy
 
-pytestmark = pytest.mark.slow
+# Starts its own state, registry and two executors, then trains, kills and trains again.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 
 @pytest.fixture
