@@ -23,12 +23,11 @@ from msgspec import _json_schema
 
 from shared import __version__
 from shared.errors import ErrorReply
+from shared.operations import OPERATIONS, Operation
 from shared.subject_catalog import (
     BUCKETS,
-    OPERATIONS,
     PUBLICATIONS,
     STREAMS,
-    Operation,
     Publication,
 )
 from shared.subjects import Header

@@ -63,7 +63,7 @@ def counted(handler: Handler, op: Operation) -> Handler:
 
 
 #: The metric's ``operation`` label of the subjects outside ``state.kv.*`` (stable names).
-_OPERATION_NAMES = {
+_OPERATION_NAMES: dict[str, str] = {
     StateSubject.NAMESPACES: "namespaces", StateSubject.CONFIGURE: "configure",
     StateSubject.CLEANUP: "cleanup", StateSubject.SNAPSHOT: "snapshot",
     StateSubject.SNAPSHOTS: "snapshots", StateSubject.RESTORE: "restore",

@@ -16,6 +16,7 @@ from shared.clients.http import Client
 from shared.contracts.executor import TaskRecord
 from shared.errors import InvalidRequest, NotFound
 from tests.gateway_auth import admin_key
+from tests.support import System
 
 TRAIN = {"symbols": ["IBM"], "start": "2008-01-01", "end": "2011-12-31",
          "walk_forward": {"n_splits": 3, "min_train_size": 252}}
@@ -27,8 +28,8 @@ def finished(client: Client, task_id: str, timeout_s: float = 120) -> TaskRecord
     return record
 
 
-def admin_client(system: dict[str, object]) -> Client:
-    return Client(str(system["gateway_url"]), api_key=admin_key(Path(str(system["data_dir"]))),
+def admin_client(system: System) -> Client:
+    return Client(str(system.gateway_url), api_key=admin_key(Path(str(system.data_dir))),
                   timeout_s=60)
 
 
@@ -45,7 +46,7 @@ def train_and_backtest(client: Client, model: str) -> str:
 
 
 @pytest.mark.timeout(300)
-async def test_performance_of_a_trained_and_backtested_version(system: dict[str, object],
+async def test_performance_of_a_trained_and_backtested_version(system: System,
                                                                unique: str) -> None:
     client = admin_client(system)
     model = f"charts-{unique}"
@@ -73,14 +74,14 @@ async def test_performance_of_a_trained_and_backtested_version(system: dict[str,
     client.close()
 
 
-def cli(system: dict[str, object], monkeypatch: pytest.MonkeyPatch,
+def cli(system: System, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
     """``quantops *argv`` in this process, told only the gateway's port (no client URL)."""
     from cli.main import main
 
     monkeypatch.delenv("QUANTOPS_CLIENT_URL", raising=False)
-    monkeypatch.setenv("QUANTOPS_GATEWAY_PORT", str(urlsplit(str(system["gateway_url"])).port))
-    monkeypatch.setenv("QUANTOPS_API_KEY", admin_key(Path(str(system["data_dir"]))))
+    monkeypatch.setenv("QUANTOPS_GATEWAY_PORT", str(urlsplit(str(system.gateway_url)).port))
+    monkeypatch.setenv("QUANTOPS_API_KEY", admin_key(Path(str(system.data_dir))))
     status = main(list(argv))
     out, err = capsys.readouterr()
     assert status == 0, err
@@ -88,7 +89,7 @@ def cli(system: dict[str, object], monkeypatch: pytest.MonkeyPatch,
 
 
 @pytest.mark.timeout(300)
-async def test_cli_prints_the_same_summaries(system: dict[str, object], unique: str,
+async def test_cli_prints_the_same_summaries(system: System, unique: str,
                                              monkeypatch: pytest.MonkeyPatch,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     client, model = admin_client(system), f"cli-charts-{unique}"
@@ -111,7 +112,7 @@ async def test_cli_prints_the_same_summaries(system: dict[str, object], unique: 
 
 
 @pytest.mark.timeout(120)
-async def test_activity_counts_tasks_and_queue_depth(system: dict[str, object]) -> None:
+async def test_activity_counts_tasks_and_queue_depth(system: System) -> None:
     client = admin_client(system)
     before = time.time()
     ids = [client.tasks.submit("noop", {}).task_id for _ in range(3)]

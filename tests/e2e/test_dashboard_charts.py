@@ -32,6 +32,7 @@ from tests.browser import (
     open_page,
 )
 from tests.gateway_auth import admin_key
+from tests.support import System
 
 TRAIN = {"symbols": ["IBM"], "start": "2008-01-01", "end": "2011-12-31",
          "walk_forward": {"n_splits": 3, "min_train_size": 252}}
@@ -66,10 +67,10 @@ async def charts_drawn(page: Page, *ids: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.timeout(420)
-async def test_every_chart_renders_with_data(system: dict[str, object], unique: str,
+async def test_every_chart_renders_with_data(system: System, unique: str,
                                              tmp_path: Path) -> None:
     binary = chromium()
-    url, key = str(system["gateway_url"]), admin_key(Path(str(system["data_dir"])))
+    url, key = str(system.gateway_url), admin_key(Path(str(system.data_dir)))
     client = Client(url, api_key=key, timeout_s=60)
     model = f"charts-{unique}"
     seeded = await asyncio.to_thread(seed, client, model)

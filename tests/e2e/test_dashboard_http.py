@@ -9,10 +9,12 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.support import System
+
 
 @pytest.fixture
-def http(system: dict[str, object]) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=str(system["gateway_url"]), timeout=30) as client:
+def http(system: System) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=str(system.gateway_url), timeout=30) as client:
         yield client
 
 

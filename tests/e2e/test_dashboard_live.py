@@ -21,15 +21,16 @@ from tests.browser import browser, chromium, element_screenshot, keep_screenshot
 from tests.e2e.test_dashboard_charts import charts_drawn
 from tests.gateway_auth import admin_key
 from tests.live import renamed, trained_model, wait_for
+from tests.support import System
 
 BARS = 250  # per symbol: the last year of the shipped prices
 
 
 @pytest.mark.timeout(300)
-async def test_live_strategy_is_drawn_as_it_trades(system: dict[str, object], bus: Bus,
+async def test_live_strategy_is_drawn_as_it_trades(system: System, bus: Bus,
                                                    unique: str, tmp_path: Path) -> None:
     binary = chromium()
-    url, key = str(system["gateway_url"]), admin_key(Path(str(system["data_dir"])))
+    url, key = str(system.gateway_url), admin_key(Path(str(system.data_dir)))
     model = await trained_model(bus, f"dash-live-{unique}")
     frame, names = renamed(unique[:8])
     frame = frame.groupby("symbol").tail(BARS).reset_index(drop=True)
@@ -57,17 +58,22 @@ async def test_live_strategy_is_drawn_as_it_trades(system: dict[str, object], bu
 
             reader = asyncio.create_task(asyncio.to_thread(first_fill))
             await asyncio.sleep(0.5)  # the reader's subscription is made as its headers come
-            stats = await pump(ReplaySource(frame), bus.nc.jetstream())
-            assert stats.published == len(frame)
-            last = frame["timestamp"].max().isoformat()
-            await wait_for(bus, name, lambda s: s.last_timestamp == last)
+            # Two halves, the page seen to draw the first before the second is sent: a replay
+            # that finished before the page's first read would leave it a single point.
+            selector = f"[data-strategy=\"{name}\"]"
+            middle = frame["timestamp"].sort_values().iloc[len(frame) // 2]
+            first = frame[frame["timestamp"] <= middle]
+            halves = ((first, first), (frame[frame["timestamp"] > middle], frame))
+            for sent, seen_so_far in halves:
+                stats = await pump(ReplaySource(sent.reset_index(drop=True)), bus.nc.jetstream())
+                assert stats.published == len(sent)
+                last = seen_so_far["timestamp"].max().isoformat()
+                await wait_for(bus, name, lambda s, last=last: s.last_timestamp == last)
+                await page.until(f"document.querySelector('{selector}')?.dataset.bars === "
+                                 f"'{len(seen_so_far)}'", timeout_s=30)  # a bar per symbol
             await asyncio.wait_for(reader, 30)
             assert seen and seen[0].strategy == name
-
-            selector = f"[data-strategy=\"{name}\"]"
             await page.until("Number(document.querySelector('#live-card').dataset.events) > 0")
-            await page.until(f"document.querySelector('{selector}')?.dataset.bars === "
-                             f"'{len(frame)}'", timeout_s=30)  # a bar per symbol
             await charts_drawn(page, f"live-pnl-{name}", f"live-positions-{name}")
             points = await page.js(f"Chart.getChart(document.getElementById('live-pnl-{name}'))"
                                    ".data.datasets[0].data.length")

@@ -6,7 +6,7 @@ import asyncio
 import os
 import socket
 import time
-from typing import Any
+from typing import Any, Literal
 
 from litestar import MediaType, Request, Response, get
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -47,7 +47,7 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[Readiness]:
     nats_ok = bus.nc.is_connected
     probes = await asyncio.gather(*(_probe(bus, s) for s in BACKENDS))
     services = {str(s): p for s, p in zip(BACKENDS, probes, strict=True)}
-    status = "ok" if nats_ok else "degraded"
+    status: Literal["ok", "degraded"] = "ok" if nats_ok else "degraded"
     services["gateway"] = ServiceReadiness(ok=nats_ok, status=status, health=HealthReply(
         service=str(Service.GATEWAY), version=__version__, status=status,
         uptime_s=round(time.monotonic() - _STARTED, 3), instance=_INSTANCE))

@@ -17,13 +17,16 @@ import msgspec
 from shared.clients.http._calls import TT, Call, Event, Resource, Sse, op, stream
 from shared.contracts import live as c
 
-_DECODERS = {"fill": msgspec.json.Decoder(c.FillEvent).decode,
-             "risk": msgspec.json.Decoder(c.BreachEvent).decode}
+_FILL = msgspec.json.Decoder(c.FillEvent)
+_RISK = msgspec.json.Decoder(c.BreachEvent)
 
 
 def _decode_event(event: Event) -> c.FillEvent | c.BreachEvent | None:
-    decode = _DECODERS.get(event.event)
-    return decode(event.data) if decode and event.data.startswith("{") else None
+    if not event.data.startswith("{"):
+        return None
+    if event.event == "fill":
+        return _FILL.decode(event.data)
+    return _RISK.decode(event.data) if event.event == "risk" else None
 
 
 def _path(name: str, *rest: str) -> str:
