@@ -35,12 +35,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import uvloop
 
 from bench.pngplot import Panel, draw
 from bench.soakprobe import jsz, process_rss, streams
 from shared import natsauth
-from shared.bus import Bus
+from shared.bus import Bus, connect_nats
 from shared.clients.executor import ExecutorClient
 from shared.clients.registry import RegistryClient
 from shared.clients.state import StateClient
@@ -53,6 +54,18 @@ SWEEP = {"symbols": ["IBM", "MSFT"], "start": "2008-01-01", "end": "2011-12-31",
          "walk_forward": {"n_splits": 3, "min_train_size": 252}, "estimator": "ridge",
          "space": {"alpha": {"type": "range", "low": 0.01, "high": 100.0, "log": True}},
          "n_trials": 2, "model_name": "soak-sweep", "keep_best": 1}
+
+
+class TokenBus(Bus):
+    """The soak's connection as the ``client`` NATS user, which holds no bus key: every request
+    carries the bus token the gateway gave for the admin's API key (docs/security.md)."""
+
+    auth: dict[str, str]
+
+    async def request_raw(self, subject: str, data: bytes, *, timeout_s: float | None = None,
+                          headers: dict[str, str] | None = None) -> tuple[bytes, dict[str, str]]:
+        return await super().request_raw(subject, data, timeout_s=timeout_s,
+                                         headers={**self.auth, **(headers or {})})
 
 
 @dataclass
@@ -126,11 +139,14 @@ class Soak:
         settings = natsauth.with_local_credentials(Settings.from_env({
             "QUANTOPS_NATS_URL": f"nats://127.0.0.1:{self.ports['nats']}",
             "QUANTOPS_DATA_DIR": str(self.data_dir)}), user="client")
-        bus = await Bus.connect(settings, service="soak")
+        nc = await connect_nats(settings, name="quantops-soak", connect_timeout_s=30)
+        bus = TokenBus(nc, service="soak", timeout_s=settings.request_timeout_s)
+        bus.auth = await asyncio.to_thread(self._bus_token)
         sub = await bus.nc.subscribe("events.task.succeeded.*", cb=self._on_succeeded)
         end = time.monotonic() + self.args.minutes * 60
         loops = [asyncio.create_task(c) for c in (
-            self._tasks(bus, end), self._writes(bus, end), self._sweeps(bus, end))]
+            self._tasks(bus, end), self._writes(bus, end), self._sweeps(bus, end),
+            self._renew(bus, end))]
         try:
             await self._sample(bus, end)
         finally:
@@ -139,6 +155,24 @@ class Soak:
             await asyncio.gather(*loops, return_exceptions=True)
             await sub.unsubscribe()
             await bus.nc.close()
+
+    def _bus_token(self) -> dict[str, str]:
+        key = (self.data_dir / "gateway" / "admin-api-key").read_text().strip()
+        grant = httpx.post(f"http://127.0.0.1:{self.ports['gateway']}/v1/auth/bus-token",
+                           headers={"Authorization": f"Bearer {key}"}, timeout=10)
+        grant.raise_for_status()
+        body = grant.json()
+        self.token_ttl_s = float(body.get("expires_in", 300))
+        return {body["header"]: body["token"]}
+
+    async def _renew(self, bus: TokenBus, end: float) -> None:
+        """A fresh token at half its life (tokens live minutes, the soak half an hour)."""
+        while time.monotonic() < end:
+            await asyncio.sleep(max(5.0, self.token_ttl_s / 2))
+            try:
+                bus.auth = await asyncio.to_thread(self._bus_token)
+            except httpx.HTTPError:
+                self._count("token renewal")
 
     async def _on_succeeded(self, msg: Any) -> None:
         record = json.loads(msg.data)
