@@ -8,6 +8,7 @@ themselves with unique model and dataset names.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -38,3 +39,23 @@ async def qbus(quant_system: QuantSystem) -> AsyncIterator[Bus]:
     bus = await quant_system.bus()
     yield bus
     await bus.close()
+
+
+@pytest.fixture
+async def fast_redelivery(tmp_path: Path) -> AsyncIterator[QuantSystem]:
+    """Its own system: two executors that take over a silent peer's task after 2 s (the
+    redelivery and live-restart tests)."""
+    system = QuantSystem(nats=start_nats(tmp_path / "nats"), tmp=tmp_path)
+    try:
+        for service in ("state", "registry"):
+            system.start(service, QUANTOPS_QUANT_SEED_DEMO="false")
+        for _ in range(2):
+            system.start("executor", QUANTOPS_EXECUTOR_ACK_WAIT_S="2")
+        for service in ("state", "registry"):
+            await wait_healthy(system.url, service, timeout_s=60)
+        await wait_healthy(system.url, "executor", timeout_s=60, instances=2)
+        yield system
+    finally:
+        for p in system.processes:
+            p.stop()
+        system.nats.stop()

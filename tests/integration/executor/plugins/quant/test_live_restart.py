@@ -6,8 +6,6 @@ twice)."""
 from __future__ import annotations
 
 import signal
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,29 +24,9 @@ from shared.contracts.executor import TaskStatus
 from shared.contracts.live import StrategySpec
 from tests.integration.executor.plugins.quant.support import QuantSystem
 from tests.live import fills, renamed, trained_model, wait_for
-from tests.support import start_nats, wait_healthy
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 CAPITAL = 1_000_000.0
-
-
-@pytest.fixture
-async def fast_redelivery(tmp_path: Path) -> AsyncIterator[QuantSystem]:
-    """Its own system: two executors that take over a silent peer's task after 2 s."""
-    system = QuantSystem(nats=start_nats(tmp_path / "nats"), tmp=tmp_path)
-    try:
-        for service in ("state", "registry"):
-            system.start(service, QUANTOPS_QUANT_SEED_DEMO="false")
-        for _ in range(2):
-            system.start("executor", QUANTOPS_EXECUTOR_ACK_WAIT_S="2")
-        for service in ("state", "registry"):
-            await wait_healthy(system.url, service, timeout_s=60)
-        await wait_healthy(system.url, "executor", timeout_s=60, instances=2)
-        yield system
-    finally:
-        for p in system.processes:
-            p.stop()
-        system.nats.stop()
 
 
 def uninterrupted(frame: pd.DataFrame, model: object, recipe_hp: dict, symbols: list[str]  # type: ignore[type-arg]

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -17,29 +15,9 @@ from shared.clients.registry import RegistryClient
 from shared.clients.state import StateClient
 from shared.contracts.executor import TaskStatus
 from tests.integration.executor.plugins.quant.support import QuantSystem
-from tests.support import start_nats, wait_healthy
 
 # Starts its own state, registry and two executors, then trains, kills and trains again.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
-
-
-@pytest.fixture
-async def fast_redelivery(tmp_path: Path) -> AsyncIterator[QuantSystem]:
-    """Its own system: two executors that give up on a silent peer's task after 2 s."""
-    system = QuantSystem(nats=start_nats(tmp_path / "nats"), tmp=tmp_path)
-    try:
-        for service in ("state", "registry"):
-            system.start(service, QUANTOPS_QUANT_SEED_DEMO="false")
-        for _ in range(2):
-            system.start("executor", QUANTOPS_EXECUTOR_ACK_WAIT_S="2")
-        for service in ("state", "registry"):
-            await wait_healthy(system.url, service, timeout_s=60)
-        await wait_healthy(system.url, "executor", timeout_s=60, instances=2)
-        yield system
-    finally:
-        for p in system.processes:
-            p.stop()
-        system.nats.stop()
 
 
 async def test_a_killed_training_registers_once(fast_redelivery: QuantSystem) -> None:
