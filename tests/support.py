@@ -210,3 +210,16 @@ def services_running(processes: list[ServiceProcess]) -> Iterator[list[ServicePr
         yield processes
     finally:
         stop_all(processes)
+
+
+async def assert_all_healthy(system: System) -> None:
+    """Every service answers health ``ok`` over NATS and none of the processes died: what a
+    barrage of bad input must leave behind."""
+    nc = await nats.connect(system.nats_url)
+    try:
+        for service in ("state", "registry", "executor", "gateway"):
+            reply = await nc.request(health(service), b"{}", timeout=5)
+            assert msgspec.json.decode(reply.data, type=HealthReply).status == "ok"
+    finally:
+        await nc.close()
+    assert all(p.alive() for p in system.processes.values())

@@ -11,9 +11,8 @@ import nats
 import pytest
 
 from shared import errors, subjects
-from shared.contracts.base import HealthReply
 from shared.subjects import STATUS_ERROR, Header
-from tests.support import System
+from tests.support import System, assert_all_healthy
 
 
 def request_subjects() -> list[str]:
@@ -67,14 +66,5 @@ async def test_malformed_and_wrong_typed_requests(system: System, subject: str) 
 
 
 async def test_every_service_still_healthy_after_the_barrage(system: System) -> None:
-    nc = await nats.connect(system.nats_url)
-    try:
-        for service in ("state", "registry", "executor", "gateway"):
-            reply = await nc.request(subjects.health(service), b"{}", timeout=5)
-            assert msgspec.json.decode(reply.data, type=HealthReply).status == "ok"
-    finally:
-        await nc.close()
-    processes = system.processes
-    assert isinstance(processes, dict)
-    assert all(p.alive() for p in processes.values())
+    await assert_all_healthy(system)
     await asyncio.sleep(0)

@@ -10,11 +10,11 @@ import msgspec
 import nats
 import pytest
 
-from shared import errors, subjects
+from shared import errors
 from shared.contracts.base import HealthReply
 from shared.subject_catalog import OPERATIONS, Operation, missing_subjects
 from shared.subjects import STATUS_ERROR, Header
-from tests.support import System
+from tests.support import System, assert_all_healthy
 
 REQUESTS = [op for op in OPERATIONS if not op.subject.endswith(".health")]
 HEALTH = [op for op in OPERATIONS if op.subject.endswith(".health")]
@@ -108,13 +108,4 @@ async def test_health_refuses_garbage_and_still_answers(system: System,
 
 
 async def test_every_service_still_healthy_after_the_barrage(system: System) -> None:
-    nc = await nats.connect(system.nats_url)
-    try:
-        for service in ("state", "registry", "executor", "gateway"):
-            reply = await nc.request(subjects.health(service), b"{}", timeout=5)
-            assert msgspec.json.decode(reply.data, type=HealthReply).status == "ok"
-    finally:
-        await nc.close()
-    processes = system.processes
-    assert isinstance(processes, dict)
-    assert all(p.alive() for p in processes.values())
+    await assert_all_healthy(system)
