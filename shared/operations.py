@@ -125,6 +125,8 @@ OPERATIONS: tuple[Operation, ...] = (
               "Failed, timed-out and dead tasks over a window, by type and error"),
     Operation(E.ACTIVITY, ex.ActivityRequest, ex.TaskActivity, V,
               "Tasks submitted, started and finished per time bucket, queue depth at each"),
+    Operation(E.QUEUE, Empty, ex.QueueDepth, V,
+              "Tasks waiting and held by executors now, per priority (constant cost)"),
     Operation(E.PURGE, ex.PurgeTasks, ex.PurgeReply, A, "Delete old finished task records"),
     Operation(E.DEAD_LIST, ex.ListDead, ex.DeadPage, V, "Dead letters, newest first"),
     Operation(E.DEAD_RESUBMIT, ex.ResubmitDead, ex.ResubmitReply, OP,

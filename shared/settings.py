@@ -106,6 +106,11 @@ class ExecutorSettings(_Section, frozen=True):
         record_ttl_s: a finished task's status record expires this long after it finished
             (JetStream per-message TTL on the final record); running records never expire.
         dead_letter_max_age_s: dead letters are kept this long (the stream's ``max_age``).
+        workflow_ttl_s: a finished workflow's record expires this long after it finished (a
+            per-message TTL, like task records); running workflows never expire.
+        list_window_s: a task listing without ``since`` reads the records written in this
+            last stretch of time only, so its cost is that window's, not every record kept
+            (pass ``since`` to reach further back).
         dedupe_window_s: a resubmitted idempotency key inside this window is the same task.
         shutdown_grace_s: on SIGTERM, how long running tasks may finish before being handed back.
         starvation_limit: a waiting lower-priority task starts after this many higher ones.
@@ -128,6 +133,8 @@ class ExecutorSettings(_Section, frozen=True):
     ack_wait_s: Annotated[float, msgspec.Meta(ge=1)] = 5.0
     record_ttl_s: Annotated[float, msgspec.Meta(ge=1)] = 7 * DAY_S
     dead_letter_max_age_s: Annotated[float, msgspec.Meta(ge=60)] = 30 * DAY_S
+    workflow_ttl_s: Annotated[float, msgspec.Meta(ge=1)] = 7 * DAY_S
+    list_window_s: Annotated[float, msgspec.Meta(ge=1)] = DAY_S
     dedupe_window_s: Annotated[float, msgspec.Meta(ge=1)] = 120.0
     shutdown_grace_s: Annotated[float, msgspec.Meta(ge=0)] = 10.0
     starvation_limit: PositiveInt = 10

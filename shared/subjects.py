@@ -112,6 +112,7 @@ class ExecutorSubject(StrEnum):
     CANCEL = "executor.tasks.cancel"
     FAILED_SUMMARY = "executor.tasks.failed_summary"
     ACTIVITY = "executor.tasks.activity"  # throughput and queue depth over time
+    QUEUE = "executor.tasks.queue"  # queue depth now, per priority, from the consumers
     PURGE = "executor.tasks.purge"
     DEAD_LIST = "executor.dead.list"
     DEAD_RESUBMIT = "executor.dead.resubmit"

@@ -13,19 +13,18 @@ from services.executor.api.deadletters import DeadLetters
 from services.executor.api.handlers import Handlers
 from services.executor.api.submission import Submitter
 from services.executor.api.workflows import Workflows
-from services.executor.runtime.engine import Engine, consumer_name
+from services.executor.runtime.engine import Engine
 from services.executor.runtime.workers import WorkerPool
 from services.executor.storage.statuswriter import StatusWriter
 from services.executor.storage.store import StatusStore
-from services.executor.storage.streams import ensure_all
+from services.executor.storage.streams import ensure_all, queue_depth
 from services.executor.tasktypes import TaskRegistry, build_registry
 from shared import telemetry
 from shared.bus import Bus
 from shared.contracts.base import DependencyStatus
-from shared.contracts.executor import PRIORITIES
 from shared.logs import swallowed
 from shared.settings import Settings
-from shared.subjects import Bucket, Stream
+from shared.subjects import Bucket
 from shared.tasks import Plugin
 
 log = logging.getLogger(__name__)
@@ -59,11 +58,13 @@ class ExecutorApp:
                                             final_ttl_s=s.record_ttl_s)
         await writer.start()
         submitter = Submitter(bus.nc, bus.js, self.registry, store, s)
-        workflows = Workflows(bus.nc, bus.js, workflows_kv, submitter, store, writer)
+        workflows = Workflows(bus.nc, bus.js, workflows_kv, submitter, store, writer,
+                              final_ttl_s=s.workflow_ttl_s)
         dead = DeadLetters(bus.js, submitter)
         canceller = Canceller(bus.nc, bus.js, store, writer, workflows)
         workflows.cancel_task = canceller.cancel
-        handlers = Handlers(self.registry, store, submitter, canceller, dead, workflows)
+        handlers = Handlers(self.registry, store, submitter, canceller, dead, workflows,
+                            list_window_s=s.list_window_s)
         await bus.serve_operations(handlers.routes())
         await self._start_plugins(bus)
         self.engine = Engine(bus=bus, settings=s, registry=self.registry, writer=writer,
@@ -94,10 +95,9 @@ class ExecutorApp:
 
     async def _report_depth(self, bus: Bus) -> None:
         while True:
-            for p in PRIORITIES:
-                with swallowed(log, "reading the queue depth", level=logging.DEBUG):
-                    info = await bus.js.consumer_info(Stream.TASKS, consumer_name(p))
-                    metrics.QUEUE_DEPTH.labels(str(p)).set(info.num_pending or 0)
+            with swallowed(log, "reading the queue depth", level=logging.DEBUG):
+                for d in (await queue_depth(bus.js)).priorities:
+                    metrics.QUEUE_DEPTH.labels(str(d.priority)).set(d.queued)
             await asyncio.sleep(DEPTH_INTERVAL_S)
 
     async def stop(self) -> None:

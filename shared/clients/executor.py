@@ -31,6 +31,7 @@ from shared import telemetry
 from shared.bus import flush
 from shared.clients.base import ServiceClient
 from shared.contracts import executor as c
+from shared.contracts.base import Empty
 from shared.errors import QueueFull, ServiceTimeout, ServiceUnavailable
 from shared.logs import swallowed
 from shared.subjects import ExecutorSubject as S
@@ -105,6 +106,9 @@ class ExecutorClient(ServiceClient):
         return await self._call(S.ACTIVITY, c.ActivityRequest(window_s=window_s,
                                                               bucket_s=bucket_s),
                                 c.TaskActivity)
+
+    async def queue(self) -> c.QueueDepth:
+        return await self._call(S.QUEUE, Empty(), c.QueueDepth)
 
     async def purge(self, older_than_s: float, *, status: Sequence[str] = ()) -> c.PurgeReply:
         return await self._call(S.PURGE, c.PurgeTasks(

@@ -211,7 +211,9 @@ class GetTask(Message, frozen=True):
 
 
 class ListTasks(Message, frozen=True):
-    """Filters are ANDed; ``since``/``until`` bound ``submitted_at`` (epoch seconds)."""
+    """Filters are ANDed; ``since``/``until`` bound ``submitted_at`` (epoch seconds). Without
+    ``since``, the executor's ``list_window_s`` (a day by default) bounds it: a listing costs
+    its window, never every record kept."""
 
     status: Statuses = []
     type: Name = ""
@@ -223,9 +225,13 @@ class ListTasks(Message, frozen=True):
 
 
 class TaskPage(Message, frozen=True):
+    """``total`` counts every match in the window read: since ``since``, or without it the
+    executor's ``list_window_s``. ``scanned``: the status records read to answer."""
+
     items: list[TaskRecord]
     total: int
     next_cursor: str = ""
+    scanned: int = 0
 
 
 class CancelTask(Message, frozen=True):
@@ -301,6 +307,25 @@ class TaskActivity(Message, frozen=True):
     until: float
     bucket_s: float
     buckets: list[ActivityBucket] = []
+    scanned: int = 0  # status records read: those written in the window, and unfinished ones
+
+
+class PriorityDepth(Message, frozen=True):
+    """One priority's queue: ``queued`` tasks not yet handed to an executor, ``in_flight``
+    handed out and not yet finished (running, or waiting for a redelivery)."""
+
+    priority: Priority
+    queued: int = 0
+    in_flight: int = 0
+
+
+class QueueDepth(Message, frozen=True):
+    """``executor.tasks.queue``: the queue now, read from JetStream's consumer counters
+    (``num_pending``, ``num_ack_pending``), so its cost does not grow with the records kept."""
+
+    priorities: list[PriorityDepth] = []
+    queued: int = 0
+    in_flight: int = 0
 
 
 class PurgeTasks(Message, frozen=True):

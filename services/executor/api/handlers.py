@@ -5,12 +5,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import msgspec
+
 from services.executor.api import queries
 from services.executor.api.cancellation import Canceller
 from services.executor.api.deadletters import DeadLetters
 from services.executor.api.submission import Submitter
 from services.executor.api.workflows import Workflows
 from services.executor.storage.store import StatusStore
+from services.executor.storage.streams import queue_depth
 from services.executor.tasktypes import TaskRegistry
 from shared.bus import Context, Handler
 from shared.contracts.base import Empty
@@ -29,6 +32,7 @@ from shared.contracts.executor import (
     ListTasks,
     PurgeReply,
     PurgeTasks,
+    QueueDepth,
     ResubmitDead,
     ResubmitReply,
     SubmitReply,
@@ -53,6 +57,7 @@ class Handlers:
     canceller: Canceller
     dead_letters: DeadLetters
     workflows: Workflows
+    list_window_s: float
 
     def routes(self) -> dict[str, Handler]:
         """Each operation's handler; subjects, Structs and roles are in ``shared.operations``."""
@@ -63,6 +68,7 @@ class Handlers:
             S.CANCEL: self.cancel,
             S.FAILED_SUMMARY: self.failed_summary,
             S.ACTIVITY: self.activity,
+            S.QUEUE: self.queue,
             S.PURGE: self.purge,
             S.DEAD_LIST: self.dead_list,
             S.DEAD_RESUBMIT: self.dead_resubmit,
@@ -85,10 +91,12 @@ class Handlers:
     async def list(self, req: ListTasks, ctx: Context) -> TaskPage:
         if req.cursor:
             queries.decode_cursor(req.cursor)  # a bad cursor fails before the scan
-        # A task submitted since ``since`` was written since then too: read only that window.
-        records = [r async for r in self.store.scan(updated_since=req.since)]
+        # A task submitted since ``since`` was written since then too: read only that window
+        # (without one, the last ``list_window_s``: never every record kept).
+        since = req.since if req.since is not None else time.time() - self.list_window_s
+        records = [r async for r in self.store.scan(updated_since=since)]
         items, total, cursor = queries.page(records, req)
-        return TaskPage(items=items, total=total, next_cursor=cursor)
+        return TaskPage(items=items, total=total, next_cursor=cursor, scanned=len(records))
 
     async def cancel(self, req: CancelTask, ctx: Context) -> CancelReply:
         return await self.canceller.cancel(req.task_id, req.reason)
@@ -99,8 +107,14 @@ class Handlers:
         return queries.failed_summary(records, now - req.window_s, now)
 
     async def activity(self, req: ActivityRequest, ctx: Context) -> TaskActivity:
-        records = [r async for r in self.store.scan()]
-        return queries.activity(records, time.time(), req.window_s, req.bucket_s)
+        now = time.time()
+        records = await self.store.written_or_unfinished(
+            now - queries.window_of(req.window_s, req.bucket_s))
+        reply = queries.activity(records, now, req.window_s, req.bucket_s)
+        return msgspec.structs.replace(reply, scanned=len(records))
+
+    async def queue(self, req: Empty, ctx: Context) -> QueueDepth:
+        return await queue_depth(self.store.js)
 
     async def purge(self, req: PurgeTasks, ctx: Context) -> PurgeReply:
         unfinished = [str(s) for s in req.status if s not in TERMINAL]

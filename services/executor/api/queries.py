@@ -1,8 +1,9 @@
 """Listing, summarising and purging status records: pure functions over scanned records.
 
-Listing reads every record (one pass over the KV stream, last value per key); records are kept
-bounded by purging finished ones, so this stays a scan of thousands, not millions.
-Pages are ordered newest first by ``(submitted_at, id)``; the cursor is the last item's key.
+The handlers read only a window (records written since a time: the server finds the first by
+time) and, for activity, the unfinished tasks still in the queue; these functions order and
+count what was read. Pages are ordered newest first by ``(submitted_at, id)``; the cursor is
+the last item's key.
 """
 
 from __future__ import annotations
@@ -137,14 +138,24 @@ def _finish_kind(status: TaskStatus) -> str:
     return "succeeded" if status == TaskStatus.SUCCEEDED else "cancelled"
 
 
-def activity(records: Iterable[TaskRecord], until: float, window_s: float,
-             bucket_s: float) -> TaskActivity:
-    """Per bucket of ``[until - window_s, until)``: submissions, starts and finishes, and the
-    tasks queued and running at the bucket's end (a record's times say when it was waiting)."""
+def _buckets(window_s: float, bucket_s: float) -> int:
     n = math.ceil(window_s / bucket_s)
     if n > MAX_BUCKETS:
         raise InvalidRequest(f"{n} buckets asked for, at most {MAX_BUCKETS}: use a larger "
                              "bucket_s", details={"window_s": window_s, "bucket_s": bucket_s})
+    return n
+
+
+def window_of(window_s: float, bucket_s: float) -> float:
+    """The span ``activity`` covers: whole buckets, so at least ``window_s``."""
+    return _buckets(window_s, bucket_s) * bucket_s
+
+
+def activity(records: Iterable[TaskRecord], until: float, window_s: float,
+             bucket_s: float) -> TaskActivity:
+    """Per bucket of ``[until - window_s, until)``: submissions, starts and finishes, and the
+    tasks queued and running at the bucket's end (a record's times say when it was waiting)."""
+    n = _buckets(window_s, bucket_s)
     series = _Series(until - n * bucket_s, bucket_s, n)
     for r in records:
         finished = r.finished_at if r.status in TERMINAL else None

@@ -6,6 +6,7 @@ message: it queues the nodes that became ready (their ``Nats-Msg-Id`` is their t
 repeat is deduplicated), records the nodes that will never run, and stores the new record. If
 the executor dies anywhere in between, the message is redelivered, the runner sees the task's
 final record and runs ``on_task_finished`` again: a restart mid-workflow loses nothing.
+A finished workflow's record carries ``Nats-TTL`` (``workflow_ttl_s``): JetStream removes it.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 
 import msgspec
 from nats.aio.client import Client as NATS
-from nats.js import JetStreamContext
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js import JetStreamContext, api
+from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from services.executor.api import dag
@@ -45,21 +47,34 @@ from shared.contracts.executor import (
 )
 from shared.errors import Conflict, NotFound, QuantopsError
 from shared.logs import swallowed
-from shared.subjects import Stream
+from shared.subjects import Bucket, Stream
 
 log = logging.getLogger(__name__)
 _decode = msgspec.json.Decoder(WorkflowRecord).decode
 _encode = msgspec.json.Encoder().encode
 
+#: JetStream's "wrong last sequence" codes: another writer moved the record first.
+_WRONG_LAST_SEQUENCE = (10071, 10164)
+
 CancelTask = Callable[[str, str], Awaitable[object]]
 
 
 class Workflows:
+    """Workflow records in their KV bucket, advanced by compare-and-set.
+
+    Args:
+        final_ttl_s: a finished workflow's record carries this ``Nats-TTL``, so JetStream
+            removes it that long after it finished; None: kept until purged.
+    """
+
     def __init__(self, nc: NATS, js: JetStreamContext, kv: KeyValue, submitter: Submitter,
-                 store: StatusStore, writer: StatusWriter) -> None:
+                 store: StatusStore, writer: StatusWriter, *,
+                 final_ttl_s: float | None = None) -> None:
         self.nc = nc
         self.js = js
         self.kv = kv
+        self.final_ttl_s = final_ttl_s
+        self._subject = f"$KV.{Bucket.WORKFLOWS}."
         self.submitter = submitter
         self.store = store
         self.writer = writer
@@ -124,7 +139,7 @@ class Workflows:
                                details={"workflow_id": wf_id, "status": str(wf.status)})
             result = dag.cancel_pending(wf, reason or "workflow cancelled", time.time())
             with contextlib.suppress(KeyWrongLastSequenceError):
-                await self.kv.update(wf_id, _encode(result.workflow), last=rev)
+                await self._update(result.workflow, last=rev)
                 await self._record_doomed(result.workflow, result.doomed)
                 if self.cancel_task is not None:
                     for n in wf.nodes:
@@ -142,12 +157,26 @@ class Workflows:
             for node in result.ready:
                 await self._enqueue(result.workflow, node, headers)
             try:
-                await self.kv.update(wf_id, _encode(result.workflow), last=rev)
+                await self._update(result.workflow, last=rev)
             except KeyWrongLastSequenceError:
                 continue
             await self._record_doomed(result.workflow, result.doomed)
             return result
         raise Conflict(f"workflow {wf_id} kept changing; try again")
+
+    async def _update(self, wf: WorkflowRecord, *, last: int) -> None:
+        """``kv.update`` (compare-and-set on the revision), with ``Nats-TTL`` once the workflow
+        has finished: nats-py's ``update`` takes no TTL, so the same publish is made here."""
+        ttl = self.final_ttl_s if wf.finished_at is not None else None
+        try:
+            await self.js.publish(
+                self._subject + wf.id, _encode(wf),
+                headers={api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE: str(last)},
+                msg_ttl=math.ceil(ttl) if ttl else None)
+        except APIError as e:
+            if e.err_code in _WRONG_LAST_SEQUENCE:
+                raise KeyWrongLastSequenceError(description=e.description) from e
+            raise
 
     async def _enqueue(self, wf: WorkflowRecord, node: NodeState,
                        headers: dict[str, str] | None) -> None:

@@ -99,6 +99,22 @@ class StatusStore:
             with contextlib.suppress(msgspec.DecodeError):
                 yield _record.decode(data)
 
+    async def written_or_unfinished(self, since: float) -> list[TaskRecord]:
+        """The records written since ``since``, and the unfinished ones written before it
+        (their task is still in the queue stream: queued or running all through the window).
+        The cost is the window plus the queue, not every record kept."""
+        found = {r.id: r async for r in self.scan(updated_since=since)}
+        for task_id in await self.queued_ids():
+            if task_id not in found and (record := await self.get(task_id)) is not None:
+                found[task_id] = record
+        return list(found.values())
+
+    async def queued_ids(self) -> list[str]:
+        """Ids of the tasks in the queue stream (waiting, or held by an executor), from the
+        stream's per-subject counts: no message is read."""
+        info = await self.js.stream_info(Stream.TASKS, subjects_filter=f"{TASK_QUEUE_PREFIX}.>")
+        return [subject.rpartition(".")[2] for subject in info.state.subjects or {}]
+
     async def failures(self, since: float) -> list[TaskRecord]:
         """The latest failure record of each task that failed since ``since``, read from the
         events stream by time (``events.task.<failed|timed_out|dead>.*``): the cost is the

@@ -10,8 +10,9 @@
 - ``QUANTOPS_EVENTS``: ``events.>``, shared with the other services (``shared.streams``),
   limits from the settings.
 - KV buckets ``quantops_task_status`` and ``quantops_workflows`` (history 1: the events stream
-  keeps the history of status changes). The status bucket allows per-message TTLs: a final
-  record carries ``Nats-TTL`` = ``record_ttl_s`` and JetStream removes it by itself.
+  keeps the history of status changes). Both allow per-message TTLs: a final task record
+  carries ``Nats-TTL`` = ``record_ttl_s``, a finished workflow ``workflow_ttl_s``, and
+  JetStream removes them by itself.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from nats.js.errors import APIError, BadRequestError
 from nats.js.kv import KeyValue
 
 from services.executor.runtime.engine import consumer_name
-from shared.contracts.executor import DEAD_LETTER_PREFIX, PRIORITIES
+from shared.contracts.executor import DEAD_LETTER_PREFIX, PRIORITIES, PriorityDepth, QueueDepth
 from shared.settings import ExecutorSettings, Settings
 from shared.streams import ensure_stream, events_config
 from shared.subjects import TASK_QUEUE_PREFIX, Bucket, Stream
@@ -72,7 +73,21 @@ async def ensure_all(js: JetStreamContext, all_settings: Settings
     status = await _bucket(js, Bucket.TASK_STATUS, "status record of every task", replicas)
     await allow_msg_ttl(js, f"KV_{Bucket.TASK_STATUS}")
     workflows = await _bucket(js, Bucket.WORKFLOWS, "state of every workflow", replicas)
+    await allow_msg_ttl(js, f"KV_{Bucket.WORKFLOWS}")
     return status, workflows
+
+
+async def queue_depth(js: JetStreamContext) -> QueueDepth:
+    """The queue now, from each priority's consumer: ``num_pending`` (not yet delivered) and
+    ``num_ack_pending`` (delivered, not yet acked). Three small requests, however many task
+    records the status bucket holds."""
+    depths = []
+    for p in PRIORITIES:
+        info = await js.consumer_info(Stream.TASKS, consumer_name(p))
+        depths.append(PriorityDepth(priority=p, queued=info.num_pending or 0,
+                                    in_flight=info.num_ack_pending or 0))
+    return QueueDepth(priorities=depths, queued=sum(d.queued for d in depths),
+                      in_flight=sum(d.in_flight for d in depths))
 
 
 async def allow_msg_ttl(js: JetStreamContext, stream: str) -> None:

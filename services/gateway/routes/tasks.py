@@ -107,6 +107,13 @@ async def activity(request: Request[Any, Any, Any],
     return await client_of(request).activity(window_s, bucket_s)
 
 
+@get("/v1/tasks/queue", opt=VIEWER, tags=TAGS,
+     summary="Tasks waiting and held by executors now, per priority: JetStream's consumer "
+             "counters, so the cost does not grow with the records kept")
+async def queue(request: Request[Any, Any, Any]) -> c.QueueDepth:
+    return await client_of(request).queue()
+
+
 @post("/v1/tasks/purge", opt=ADMIN, tags=TAGS, status_code=200,
       summary="Delete finished task records older than older_than_s")
 async def purge(request: Request[Any, Any, Any], data: JSONBody[PurgeBody]) -> c.PurgeReply:
@@ -232,6 +239,6 @@ async def task_types(request: Request[Any, Any, Any]) -> c.TaskTypes:
     return await client_of(request).types()
 
 
-ROUTES = [submit, list_tasks, failed_summary, activity, purge, get_task, cancel, task_events,
+ROUTES = [submit, list_tasks, failed_summary, activity, queue, purge, get_task, cancel, task_events,
           all_task_events, dead_letters, resubmit_dead, submit_workflow, get_workflow,
           cancel_workflow, task_types]

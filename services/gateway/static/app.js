@@ -281,14 +281,14 @@
   }
 
   async function loadQueue() {
-    const page = await api("/v1/tasks?status=queued&limit=1000");
-    const depth = { high: 0, normal: 0, low: 0 };
-    for (const t of page.items) depth[t.priority] = (depth[t.priority] || 0) + 1;
-    const more = page.total > page.items.length ? "+" : "";
-    fill($("#queue tbody"), [...Object.entries(depth).map(([p, n]) => el("tr",
-      { "data-priority": p }, el("td", {}, p), el("td", { class: "num" }, `${n}${more}`),
-      el("td", {}, el("span", { class: "bar", style: { width: `${Math.min(100, n * 4)}px` } })))),
-      el("tr", {}, el("td", {}, "total"), el("td", { class: "num" }, page.total), el("td"))]);
+    // JetStream's consumer counters: constant cost, however many task records are kept.
+    const q = await api("/v1/tasks/queue");
+    fill($("#queue tbody"), [...q.priorities.map((d) => el("tr",
+      { "data-priority": d.priority }, el("td", {}, d.priority),
+      el("td", { class: "num" }, d.queued), el("td", { class: "num" }, d.in_flight),
+      el("td", {}, el("span", { class: "bar", style: { width: `${Math.min(100, d.queued * 4)}px` } })))),
+      el("tr", {}, el("td", {}, "total"), el("td", { class: "num" }, q.queued),
+        el("td", { class: "num" }, q.in_flight), el("td"))]);
   }
 
   async function loadActivity() {

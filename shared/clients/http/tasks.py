@@ -113,6 +113,11 @@ class Tasks(Resource[TT]):
                     params={"window_s": window_s, "bucket_s": bucket_s})
 
     @op
+    def queue(self) -> Call[c.QueueDepth]:
+        """Tasks waiting and held by executors now, per priority (from JetStream's counters)."""
+        return Call("GET", "/v1/tasks/queue", c.QueueDepth)
+
+    @op
     def purge(self, *, older_than_s: float, status: Sequence[c.TaskStatus | str] = ()
               ) -> Call[c.PurgeReply]:
         return Call("POST", "/v1/tasks/purge", c.PurgeReply,
