@@ -105,6 +105,8 @@ class Soak:
             "QUANTOPS_EVENTS_MAX_AGE_S": str(max(60, r)),
             "QUANTOPS_QUANT_TRIALS_TTL_S": str(r), "QUANTOPS_QUANT_BACKTESTS_TTL_S": str(r),
             "QUANTOPS_QUANT_SIGNALS_TTL_S": str(r),
+            **({"QUANTOPS_NATS_MEMORY_LIMIT": str(self.args.nats_memory_mib * 2**20)}
+               if self.args.nats_memory_mib else {}),
         }
 
     def start(self) -> None:
@@ -309,6 +311,8 @@ def main() -> None:
     p.add_argument("--writes-per-s", type=float, default=20.0)
     p.add_argument("--sweep-every-s", type=float, default=60.0)
     p.add_argument("--retention-s", type=float, default=60.0)
+    p.add_argument("--nats-memory-mib", type=int, default=0,
+                   help="QUANTOPS_NATS_MEMORY_LIMIT for the embedded nats-server (0: none)")
     p.add_argument("--png", type=Path, default=ROOT / "bench" / "soak.png")
     args = p.parse_args()
     window = max(1, min(5, args.minutes // 3))

@@ -205,7 +205,8 @@ def embedded_nats(settings: Settings, data_dir: Path, *, extra_config: str = ""
     """The nats-server ``quantops up`` runs, configured from ``settings`` alone."""
     return EmbeddedNats(data_dir, port=settings.nats_port, monitor_port=settings.nats_monitor_port,
                         extra_config=extra_config, sync_interval=settings.nats_sync_interval,
-                        max_file_store=settings.nats_max_file_store)
+                        max_file_store=settings.nats_max_file_store,
+                        memory_limit=settings.nats_memory_limit)
 
 
 def instance_counts(settings: Settings, overrides: dict[str, int] | None = None
@@ -306,7 +307,8 @@ class Supervisor:
         unit.spawn()
         self.servers.append(unit)
         print(f"nats-server  pid {unit.pid:<8} {server.url}  (JetStream in {server.store_dir}, "
-              f"sync_interval {s.nats_sync_interval or 'NATS default'})")
+              f"sync_interval {s.nats_sync_interval or 'NATS default'}, GOMEMLIMIT "
+              f"{f'{s.nats_memory_limit / 2**20:.0f} MiB' if s.nats_memory_limit else 'none'})")
         return server.url
 
     def _start_cluster(self, auth: natsauth.EmbeddedAuth) -> str:

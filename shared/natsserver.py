@@ -4,6 +4,7 @@ file storage in a data directory, listening on loopback only."""
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import shutil
 import socket
@@ -115,6 +116,7 @@ class EmbeddedNats:
             that measure something other than the disk pass ``""``.
         max_file_store: JetStream storage reservation in bytes.
         cluster: a ``cluster {}`` block making it one member of a cluster.
+        memory_limit: the server's ``GOMEMLIMIT`` in bytes (Go's soft memory limit); 0: none.
 
     ``start`` may be called again after the process died: same configuration, same store.
     """
@@ -122,8 +124,10 @@ class EmbeddedNats:
     def __init__(
         self, data_dir: Path, *, port: int, monitor_port: int = 0, extra_config: str = "",
         sync_interval: str = "always", max_file_store: int = 64 * 1024**3, cluster: str = "",
+        memory_limit: int = 0,
     ) -> None:
         self.data_dir = Path(data_dir)
+        self.memory_limit = memory_limit
         self.port = port
         self.monitor_port = monitor_port
         self.extra_config = extra_config
@@ -164,12 +168,18 @@ class EmbeddedNats:
         try:
             self.process = subprocess.Popen(
                 [str(server_binary()), "-c", str(conf)], stdout=out, stderr=out,
-                preexec_fn=die_with_parent,
+                preexec_fn=die_with_parent, env=self._env(),
             )
         finally:  # the child has its own descriptor; ours would leak (a ResourceWarning)
             if not isinstance(out, int):
                 out.close()
         self._wait_ready(timeout_s)
+
+    def _env(self) -> dict[str, str] | None:
+        """The server's environment: ours, plus its Go memory limit when one is set."""
+        if not self.memory_limit:
+            return None
+        return {**os.environ, "GOMEMLIMIT": str(self.memory_limit)}
 
     def _wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

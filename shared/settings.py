@@ -288,6 +288,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             crash for write throughput (docs/operations.md has the measured cost).
         nats_max_file_store: JetStream storage the embedded server reserves (bytes); health and
             the ``QuantopsJetStreamStorageFilling`` alert measure use against it.
+        nats_memory_limit: soft memory limit of the embedded nats-server (bytes), passed to it
+            as ``GOMEMLIMIT``: near it, Go collects garbage sooner and returns freed memory to
+            the OS, so resident memory stays under it instead of following the heap's peaks.
+            0: no limit (Go's default: the heap may grow to twice what is live, and RSS keeps
+            the highest peak for minutes). docs/operations.md has the measurements.
         events_max_age_s, events_max_bytes: limits of the shared events stream (oldest dropped
             first); a service that finds the stream configured otherwise brings it to these.
         log_max_bytes, log_backups: under ``quantops up``, each log file rotates at this size
@@ -323,6 +328,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     nats_sync_interval: Annotated[str, msgspec.Meta(pattern=r"^(|always|\d+(ms|s|m|h))\Z")] = (
         "always")
     nats_max_file_store: Annotated[int, msgspec.Meta(ge=64 * MiB)] = 64 * GiB
+    nats_memory_limit: Annotated[int, msgspec.Meta(ge=0)] = 0
     events_max_age_s: Annotated[float, msgspec.Meta(ge=60)] = 30 * DAY_S
     events_max_bytes: Annotated[int, msgspec.Meta(ge=1 * MiB)] = 1 * GiB
     log_max_bytes: Annotated[int, msgspec.Meta(ge=64 * 1024)] = 20 * MiB

@@ -1,9 +1,10 @@
 """Deleting versions: one by one, or keeping the N newest per model (cleanup).
 
 A version an alias points to is never deleted: a single delete is refused, and cleanup keeps
-it (on top of the N newest). Rows go first, in one transaction; objects no row names any more
-are deleted after commit. A crash in between leaves unreferenced objects, which the sweep
-removes: never a row without its object.
+it (on top of the N newest). A deleted version takes its companion (its ``evaluation``) along,
+and a cleanup keeps a companion that a remaining version names (``companions``). Rows go
+first, in one transaction; objects no row names any more are deleted after commit. A crash in
+between leaves unreferenced objects, which the sweep removes: never a row without its object.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import aiosqlite
 
-from services.registry import journal, names, store
+from services.registry import companions, journal, names, store
 from services.registry.artifacts import ArtifactStore
 from services.registry.catalog import Catalog, fetchall
 from services.registry.events import Publisher
@@ -23,6 +25,15 @@ from shared.errors import Conflict, InvalidRequest, QuantopsError
 from shared.subjects import ModelEvent
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Gone:
+    """What one deletion took: objects no row names any more, companions deleted along."""
+
+    objects: list[str] = field(default_factory=list)
+    companions: list[str] = field(default_factory=list)
+    companion_bytes: int = 0
 
 
 class Retention:
@@ -50,9 +61,10 @@ class Retention:
                 raise Conflict(
                     f"{name}@{row['version']} is the target of alias {', '.join(pointing)}: move "
                     "the alias first", details={"aliases": pointing, "version": row["version"]})
-            objects = await self._delete_rows(conn, name, [row], principal, reason, "delete")
-        await self._after_commit(objects)
-        return DeleteReply(deleted=[f"{name}@{row['version']}"], bytes_freed=row["size_bytes"])
+            gone = await self._delete_rows(conn, name, [row], principal, reason, "delete")
+        await self._after_commit(gone.objects)
+        return DeleteReply(deleted=[f"{name}@{row['version']}", *gone.companions],
+                           bytes_freed=row["size_bytes"] + gone.companion_bytes)
 
     async def cleanup(self, req: Cleanup, principal: str) -> CleanupReply:
         keep = self.keep_default if req.keep is None else req.keep
@@ -81,34 +93,47 @@ class Retention:
             if row is None:
                 return [], [], 0
             # Older than the N newest; aliased ones are reported and kept.
+            # Older than the N newest; aliased ones, and companions a remaining version names
+            # (the evaluation of a kept model version), are reported and kept.
             old = await fetchall(
                 conn, "SELECT v.*, m.name AS model, "
-                "EXISTS (SELECT 1 FROM aliases a WHERE a.version_id = v.id) AS aliased "
+                "EXISTS (SELECT 1 FROM aliases a WHERE a.version_id = v.id) AS aliased, "
+                f"{companions.NAMED} AS named "
                 "FROM versions v JOIN models m ON m.id = v.model_id WHERE v.model_id = ? "
                 "ORDER BY v.version DESC LIMIT -1 OFFSET ?", (row["id"], keep))
-            doomed = [r for r in old if not r["aliased"]]
-            kept = [f"{model}@{r['version']}" for r in old if r["aliased"]]
-            objects: list[str] = []
+            doomed = [r for r in old if not r["aliased"] and not r["named"]]
+            kept = [f"{model}@{r['version']}" for r in old if r["aliased"] or r["named"]]
+            gone = _Gone()
             if doomed and not dry_run:
-                objects = await self._delete_rows(conn, model, doomed, principal, reason,
-                                                  "cleanup")
+                gone = await self._delete_rows(conn, model, doomed, principal, reason,
+                                               "cleanup")
         if not dry_run:
-            await self._after_commit(objects)
-        deleted = [f"{model}@{r['version']}" for r in doomed]
-        return deleted, kept, sum(r["size_bytes"] for r in doomed)
+            await self._after_commit(gone.objects)
+        deleted = [f"{model}@{r['version']}" for r in doomed] + gone.companions
+        return deleted, kept, sum(r["size_bytes"] for r in doomed) + gone.companion_bytes
 
     async def _delete_rows(self, conn: aiosqlite.Connection, model: str,
                            rows: list[aiosqlite.Row], principal: str, reason: str,
-                           action: str) -> list[str]:
-        """Delete version rows, audit and event each; return objects no row names any more."""
+                           action: str) -> _Gone:
+        """Delete version rows, audit and event each, then the companions nothing keeps any
+        more; return the objects no row names any more and the companions deleted."""
         now = self.clock()
+        refs = await companions.named_by(conn, [r["id"] for r in rows])
         await store.delete_versions(conn, [r["id"] for r in rows])
         for r in rows:
             await journal.record(conn, journal.Fact(
                 action=action, model=model, principal=principal, at=now,
                 event=ModelEvent.DELETED, from_version=r["version"], sha256=r["sha256"],
                 reason=reason))
-        return await store.unreferenced(conn, [r["object_name"] for r in rows])
+        gone = _Gone(objects=[r["object_name"] for r in rows])
+        for c in await companions.unkept(conn, refs):
+            why = f"{reason} (companion of a deleted {model} version)"
+            more = await self._delete_rows(conn, c["model"], [c], principal, why, action)
+            gone.objects += more.objects
+            gone.companions += [f"{c['model']}@{c['version']}", *more.companions]
+            gone.companion_bytes += c["size_bytes"] + more.companion_bytes
+        gone.objects = await store.unreferenced(conn, gone.objects)
+        return gone
 
     async def _after_commit(self, objects: list[str]) -> None:
         for name in objects:

@@ -181,3 +181,34 @@ async def test_health_reports_dependencies_counts_and_bytes(client: RegistryClie
     assert int(reply.details["versions"]) >= 1  # type: ignore[call-overload]
     assert int(reply.details["bucket_bytes"]) > 0  # type: ignore[call-overload]
     await asyncio.sleep(0)
+
+
+async def test_cleanup_and_delete_take_evaluations_along_and_keep_the_kept_ones(
+        client: RegistryClient, unique: str) -> None:
+    """As ``train_model`` registers: each version's ``evaluation`` tag names its companion in
+    ``<model>.evaluation``. Cleaning the model takes the companions of what it deletes; cleaning
+    the evaluations (or everything) never deletes the evaluation of a version that remains."""
+    model, evals = f"paired-{unique}", f"paired-{unique}.evaluation"
+    for _ in range(6):
+        e = await client.register(evals, SKOPS_LIKE)
+        await client.register(model, SKOPS_LIKE, spec=VersionSpec(
+            format=ArtifactFormat.BINARY, tags={"evaluation": e.ref}))
+    await client.promote(model, 1)
+    # Before this fix: the evaluations model, cleaned alone, lost evaluations 1-3 (and so the
+    # production version's); now the ones a remaining version names are kept.
+    alone = await client.cleanup(evals, keep=2)
+    assert alone.deleted == []
+    assert alone.kept_for_aliases == [f"{evals}@{v}" for v in (4, 3, 2, 1)]
+    done = await client.cleanup(model, keep=2)
+    assert done.deleted == [f"{model}@{v}" for v in (4, 3, 2)] + [f"{evals}@{v}"
+                                                                   for v in (4, 3, 2)]
+    assert done.kept_for_aliases == [f"{model}@1"]
+    assert [v.version for v in (await client.list_versions(evals)).items] == [6, 5, 1]
+    one = await client.delete(f"{model}@5")
+    assert one.deleted == [f"{model}@5", f"{evals}@5"]
+    with pytest.raises(NotFound):
+        await client.get(f"{evals}@5")
+    # An aliased companion stays when its version goes.
+    await client.promote(evals, 6)
+    assert (await client.delete(f"{model}@6")).deleted == [f"{model}@6"]
+    assert (await client.get(f"{evals}@6")).version == 6

@@ -54,3 +54,27 @@ def test_a_setting_relaxes_it(tmp_path: Path) -> None:
 def test_a_bad_value_names_the_variable(value: str) -> None:
     with pytest.raises(SettingsError, match="QUANTOPS_NATS_SYNC_INTERVAL"):
         Settings.from_env({"QUANTOPS_NATS_SYNC_INTERVAL": value})
+
+
+def _server_environ(settings: Settings, data_dir: Path) -> dict[str, str]:
+    settings = msgspec_replace(settings, nats_port=free_port())
+    server = embedded_nats(settings, data_dir)
+    server.start()
+    try:
+        assert server.process is not None
+        raw = Path(f"/proc/{server.process.pid}/environ").read_bytes()
+        return dict(item.decode().partition("=")[::2] for item in raw.split(b"\0") if item)
+    finally:
+        server.stop()
+
+
+def test_a_memory_limit_reaches_the_server_as_gomemlimit(tmp_path: Path) -> None:
+    limited = Settings.from_env({"QUANTOPS_NATS_MEMORY_LIMIT": str(96 * 2**20)})
+    assert _server_environ(limited, tmp_path / "a")["GOMEMLIMIT"] == str(96 * 2**20)
+    assert "GOMEMLIMIT" not in _server_environ(Settings.from_env({}), tmp_path / "b")
+
+
+@pytest.mark.parametrize("value", ["-1", "lots", "1.5GB"])
+def test_a_bad_memory_limit_names_the_variable(value: str) -> None:
+    with pytest.raises(SettingsError, match="QUANTOPS_NATS_MEMORY_LIMIT"):
+        Settings.from_env({"QUANTOPS_NATS_MEMORY_LIMIT": value})

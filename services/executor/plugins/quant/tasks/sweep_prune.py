@@ -4,7 +4,7 @@ Every trial registers a model version and its evaluation (``<model>.evaluation``
 100-trial sweep leaves 200 versions, most of them
 worse than the best few and never used. Once the sweep has chosen (and maybe promoted) its best,
 the versions of its trials outside the best ``keep`` by the sweep's metric are deleted, with
-their evaluations; a version
+their evaluations (the registry deletes a version's ``evaluation`` companion along); a version
 an alias points to is never deleted (the registry refuses, and so it is kept), nor is any version
 registered outside this sweep. The trial records in the ``trials`` namespace stay (they expire by
 their own TTL), so the history still shows every point that was tried.
@@ -42,15 +42,10 @@ async def prune_trials(ctx: TaskContext, model: str, entries: list[dict[str, Any
             continue
         reason = f"sweep {ctx.task_id}: not among its best {keep} by {metric}"
         try:
-            await client.delete(entry["ref"], reason=reason)
+            # The registry deletes the trial's evaluation (its companion) along with it.
+            reply = await client.delete(entry["ref"], reason=reason)
         except (Conflict, NotFound):  # aliased meanwhile, or already gone (a redelivery)
             continue
         entry["pruned"] = True
-        pruned.append(entry["ref"])
-        if entry.get("evaluation"):  # the trial's out-of-sample evaluation, registered beside it
-            try:
-                await client.delete(entry["evaluation"], reason=reason)
-                pruned.append(entry["evaluation"])
-            except (Conflict, NotFound):
-                continue
+        pruned += reply.deleted
     return pruned
