@@ -5,7 +5,7 @@
 
 Load: noop tasks and state writes (each with a TTL) at fixed rates, a small sweep (two
 ``train_model`` trials on the bundled prices, ``keep_best`` 1, then a registry cleanup keeping 3
-of the model and 3 of its evaluations)
+of the model, whose deleted versions take their evaluations along)
 every ``--sweep-every-s``. Retention is set short (records, trials, state TTLs =
 ``--retention-s``; events and dead letters = max(60 s, that)) so it cycles many times.
 
@@ -216,9 +216,8 @@ class Soak:
             try:
                 reply = await client.submit("sweep", SWEEP)
                 await client.wait(reply.task_id, timeout_s=self.args.sweep_every_s * 3)
-                # Model cleanup does not reach the evaluations registered beside each version.
-                for model in ("soak-sweep", "soak-sweep.evaluation"):
-                    await registry.cleanup(model, keep=3)
+                # Each deleted version takes its evaluation along (registry companions).
+                await registry.cleanup("soak-sweep", keep=3)
             except Exception as e:
                 self._count(f"sweep {type(e).__name__}")
             await asyncio.sleep(max(0.0, started + self.args.sweep_every_s - time.monotonic()))

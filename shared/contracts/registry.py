@@ -313,7 +313,7 @@ class Cleanup(Message, frozen=True):
 
 class CleanupReply(Message, frozen=True):
     deleted: list[str] = []
-    kept_for_aliases: list[str] = []
+    kept_for_aliases: list[str] = []  # aliased, or the evaluation a remaining version names
     bytes_freed: int = 0
     dry_run: bool = False
 
