@@ -12,9 +12,10 @@ every ``--sweep-every-s``. Retention is set short (records, trials, state TTLs =
 Every minute it prints submit-to-start p50/p99 (from the ``succeeded`` events: ``started_at -
 submitted_at`` of each noop task), the resident memory of every process, JetStream's store bytes,
 the task record count and ``failed_summary`` latency; at the end a verdict against the bars
-(p99 of the last 5 minutes within 1.5x of the first 5; memory of each long-lived process grows
-under 10% after warm-up; store bytes level off: the last 5 minutes' mean within 20% of the
-mean of the 5 minutes after warm-up) and the path of a PNG of the series.
+(p99 of the last 5 minutes within 1.5x of the first 5; the mean memory of each long-lived
+process over the last 5 minutes within 10% of its mean over the 5 minutes after warm-up; store
+bytes level off: the last 5 minutes' mean within 20% of the mean of the 5 minutes after
+warm-up) and the path of a PNG of the series.
 Not a test: it takes its duration and reports, it does not assert.
 """
 
@@ -253,6 +254,22 @@ def _pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
 
 
+def memory_growth(ms: list[Minute], window_min: int, warmup_min: int) -> dict[str, float]:
+    """Per long-lived process: mean RSS of the last ``window_min`` samples over the mean of the
+    ``window_min`` after warm-up. Means, not two single samples: a Go process (nats-server)
+    holds what its heap peaked at until the scavenger returns it, so one sample can land on a
+    peak or a trough (+/-20% in the same steady state); a leak raises the mean all the same."""
+    settled, last = ms[warmup_min:warmup_min + window_min], ms[-window_min:]
+    names = [k for k in last[-1].rss if not k.startswith("worker")]
+    out = {}
+    for name in names:
+        before = [m.rss[name] for m in settled if m.rss.get(name)]
+        after = [m.rss[name] for m in last if m.rss.get(name)]
+        if before and after:
+            out[name] = statistics.mean(after) / statistics.mean(before) - 1
+    return out
+
+
 def verdict(soak: Soak, window_min: int, warmup_min: int) -> list[str]:
     ms, lines = soak.minutes, []
     first = sorted(v for t, v in soak.latencies if t < soak.latencies[0][0] + window_min * 60)
@@ -263,13 +280,11 @@ def verdict(soak: Soak, window_min: int, warmup_min: int) -> list[str]:
     lines.append(f"{'PASS' if ok else 'FAIL'}  p99 last {window_min} min {p99_last:.2f} ms vs "
                  f"first {window_min} min {p99_first:.2f} ms (bar: <= 1.5x, is "
                  f"{p99_last / p99_first:.2f}x)")
-    base = ms[min(warmup_min, len(ms) - 1)].rss
-    tail = ms[-1].rss
-    growth = {k: tail[k] / base[k] - 1 for k in base
-              if k in tail and base[k] and not k.startswith("worker")}
+    growth = memory_growth(ms, window_min, warmup_min)
     worst = max(growth.items(), key=lambda kv: kv[1]) if growth else ("-", 0.0)
-    lines.append(f"{'PASS' if worst[1] < 0.10 else 'FAIL'}  memory after warm-up (minute "
-                 f"{warmup_min}): worst {worst[0]} {worst[1]:+.1%} (bar: < +10%); "
+    lines.append(f"{'PASS' if worst[1] < 0.10 else 'FAIL'}  memory, mean of the last "
+                 f"{window_min} min vs the {window_min} min after warm-up (minute {warmup_min}): "
+                 f"worst {worst[0]} {worst[1]:+.1%} (bar: < +10%); "
                  + ", ".join(f"{k} {v:+.1%}" for k, v in sorted(growth.items())))
     settled = [m.store_bytes for m in ms[warmup_min:warmup_min + window_min]]
     final = [m.store_bytes for m in ms[-window_min:]]

@@ -56,22 +56,27 @@ def test_a_bad_value_names_the_variable(value: str) -> None:
         Settings.from_env({"QUANTOPS_NATS_SYNC_INTERVAL": value})
 
 
-def _server_environ(settings: Settings, data_dir: Path) -> dict[str, str]:
-    settings = msgspec_replace(settings, nats_port=free_port())
+def _server_environ(settings: Settings, data_dir: Path) -> tuple[dict[str, str], int]:
+    """The running server's environment and the memory limit its ``/varz`` reports."""
+    settings = msgspec_replace(settings, nats_port=free_port(), nats_monitor_port=free_port())
     server = embedded_nats(settings, data_dir)
     server.start()
     try:
         assert server.process is not None
         raw = Path(f"/proc/{server.process.pid}/environ").read_bytes()
-        return dict(item.decode().partition("=")[::2] for item in raw.split(b"\0") if item)
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.monitor_port}/varz") as r:
+            limit = int(json.load(r).get("gomemlimit", 0))
+        return dict(item.decode().partition("=")[::2] for item in raw.split(b"\0") if item), limit
     finally:
         server.stop()
 
 
 def test_a_memory_limit_reaches_the_server_as_gomemlimit(tmp_path: Path) -> None:
     limited = Settings.from_env({"QUANTOPS_NATS_MEMORY_LIMIT": str(96 * 2**20)})
-    assert _server_environ(limited, tmp_path / "a")["GOMEMLIMIT"] == str(96 * 2**20)
-    assert "GOMEMLIMIT" not in _server_environ(Settings.from_env({}), tmp_path / "b")
+    environ, limit = _server_environ(limited, tmp_path / "a")
+    assert environ["GOMEMLIMIT"] == str(96 * 2**20) and limit == 96 * 2**20
+    environ, limit = _server_environ(Settings.from_env({}), tmp_path / "b")
+    assert "GOMEMLIMIT" not in environ and limit in (0, 2**63 - 1)  # none: Go's default
 
 
 @pytest.mark.parametrize("value", ["-1", "lots", "1.5GB"])
