@@ -22,7 +22,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from services.gateway.forward import bus_of
 from services.gateway.routes.quant import VIEWER
-from services.gateway.streams import limited
+from services.gateway.streams import READY, limited
 from shared.bus import flush
 from shared.subjects import LIVE_FILL_EVENTS, LIVE_RISK_EVENTS
 
@@ -50,7 +50,7 @@ async def _relay(request: Request[Any, Any, Any], strategy: str
             for kind, prefix in KINDS.items()]
     await flush(nc)
     try:
-        yield ServerSentEventMessage(comment="subscribed")  # headers out: the feed is live
+        yield READY  # every event from here on is relayed
         while True:
             try:
                 kind, data = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
