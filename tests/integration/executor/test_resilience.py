@@ -16,8 +16,9 @@ from shared.contracts.executor import TaskRecord, TaskStatus, WorkflowTask, task
 from shared.errors import NotFound, ServiceTimeout
 from shared.settings import Settings
 from shared.subjects import Stream
-from tests.integration.executor.test_cpu_and_cancel import alive, until
+from tests.integration.executor.support import until
 from tests.support import eventually
+from tests.support import pid_alive as alive
 
 pytestmark = pytest.mark.slow
 
