@@ -16,8 +16,7 @@ import pytest
 from shared.clients.executor import ExecutorClient
 from shared.contracts.executor import TaskStatus, WorkflowTask
 from shared.errors import NotFound
-from tests.integration.executor.support import Cluster, running_cluster
-from tests.integration.executor.test_cpu_and_cancel import until
+from tests.integration.executor.support import Cluster, running_cluster, until
 from tests.support import eventually
 
 OLD = 20
