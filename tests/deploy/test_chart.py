@@ -275,6 +275,9 @@ def test_nats_is_a_durable_three_server_jetstream_cluster(values_name: str) -> N
     assert headless["spec"]["clusterIP"] == "None"
     assert headless["spec"]["publishNotReadyAddresses"] is True
     assert named(docs, "PodDisruptionBudget", "nats")["spec"]["maxUnavailable"] == 1
+    # Go's soft memory limit, under the container's limit (docs/operations.md, "Memory").
+    nats_env = env_of(next(containers(sts)))
+    assert nats_env["GOMEMLIMIT"]["value"] == "1800MiB"
     reserved = str((18 if values_name == "default" else 180) * 1024**3)  # "18G", "180G"
     for w in service_workloads(docs).values():
         env = env_of(next(containers(w)))
