@@ -80,7 +80,8 @@ async def submit(request: Request[Any, Any, Any],
 
 
 @get("/v1/tasks", opt=VIEWER, tags=TAGS,
-     summary="Tasks, newest first, filtered by status (repeatable), type, workflow and time")
+     summary="Tasks, newest first, filtered by status (repeatable), type, workflow and time; "
+             "without since, those written in the last QUANTOPS_EXECUTOR_LIST_WINDOW_S (a day)")
 async def list_tasks(request: Request[Any, Any, Any], status: Statuses = None, type: Text = "",
                      workflow_id: Text = "", since: Epoch = None, until: Epoch = None,
                      limit: Limit = 100, cursor: Cursor = "") -> c.TaskPage:
