@@ -7,6 +7,7 @@ picks it up; ``get`` then answers from the queue stream itself, so such a task s
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import math
@@ -104,9 +105,10 @@ class StatusStore:
         (their task is still in the queue stream: queued or running all through the window).
         The cost is the window plus the queue, not every record kept."""
         found = {r.id: r async for r in self.scan(updated_since=since)}
-        for task_id in await self.queued_ids():
-            if task_id not in found and (record := await self.get(task_id)) is not None:
-                found[task_id] = record
+        older = [i for i in await self.queued_ids() if i not in found]
+        for start in range(0, len(older), 256):  # a backlog: direct gets, 256 in flight
+            batch = await asyncio.gather(*(self.get(i) for i in older[start:start + 256]))
+            found |= {r.id: r for r in batch if r is not None}
         return list(found.values())
 
     async def queued_ids(self) -> list[str]:
