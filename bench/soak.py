@@ -1,7 +1,8 @@
 """Soak: the whole system under ``quantops up`` for a long time at a steady load.
 
     python -m bench.soak [--minutes 30] [--tasks-per-s 20] [--writes-per-s 20]
-                         [--sweep-every-s 60] [--retention-s 60]      (``make soak``)
+                         [--sweep-every-s 60] [--retention-s 60] [--nats-memory-mib 64]
+                                                                      (``make soak``)
 
 Load: noop tasks and state writes (each with a TTL) at fixed rates, a small sweep (two
 ``train_model`` trials on the bundled prices, ``keep_best`` 1, then a registry cleanup keeping 3
@@ -325,8 +326,10 @@ def main() -> None:
     p.add_argument("--writes-per-s", type=float, default=20.0)
     p.add_argument("--sweep-every-s", type=float, default=60.0)
     p.add_argument("--retention-s", type=float, default=60.0)
-    p.add_argument("--nats-memory-mib", type=int, default=0,
-                   help="QUANTOPS_NATS_MEMORY_LIMIT for the embedded nats-server (0: none)")
+    p.add_argument("--nats-memory-mib", type=int, default=64,
+                   help="QUANTOPS_NATS_MEMORY_LIMIT for the embedded nats-server, as a "
+                        "long-running installation sets it (docs/operations.md, 'Memory'); "
+                        "0: Go's default")
     p.add_argument("--png", type=Path, default=ROOT / "bench" / "soak.png")
     args = p.parse_args()
     window = max(1, min(5, args.minutes // 3))
@@ -335,7 +338,9 @@ def main() -> None:
     soak = Soak(args, tmp / "data", {k: free_port() for k in ("nats", "monitor", "gateway")})
     print(f"soak: {args.minutes} min, {args.tasks_per_s} noop tasks/s, {args.writes_per_s} "
           f"state writes/s, a sweep every {args.sweep_every_s:.0f} s, retention "
-          f"{args.retention_s:.0f} s; data in {tmp}", flush=True)
+          f"{args.retention_s:.0f} s, nats-server GOMEMLIMIT "
+          f"{f'{args.nats_memory_mib} MiB' if args.nats_memory_mib else 'none'}; data in {tmp}",
+          flush=True)
     try:
         soak.start()
         uvloop.run(soak.run())
