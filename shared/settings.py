@@ -153,6 +153,11 @@ class GatewaySettings(_Section, frozen=True):
             balancer) whose ``X-Forwarded-For`` names the client; empty: the socket's peer is.
         failed_auth_per_s, failed_auth_burst: failed attempts one API key id may take (besides
             its address's budget) before uncached checks of it wait.
+        login_max_failures: password logins to one user name that may fail before the name
+            is locked (docs/gateway.md, temporary lockout); 0 turns the lockout off.
+        login_lockout_s, login_lockout_max_s: the first lock, doubled by each further failure
+            up to the second.
+        login_failure_reset_s: a name's failures are forgotten after this long without one.
         max_keys_per_user: active API keys one user may hold.
         max_streams_per_principal: event streams (SSE) one user may hold open at once.
         stream_buffer_bytes: how far an event stream's reader may fall behind (older events
@@ -181,6 +186,10 @@ class GatewaySettings(_Section, frozen=True):
     trusted_proxies: str = ""
     failed_auth_per_s: Annotated[float, msgspec.Meta(ge=0)] = 1.0
     failed_auth_burst: PositiveInt = 20
+    login_max_failures: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 5
+    login_lockout_s: Annotated[float, msgspec.Meta(gt=0, le=86400)] = 30.0
+    login_lockout_max_s: Annotated[float, msgspec.Meta(gt=0, le=86400)] = 900.0
+    login_failure_reset_s: Annotated[float, msgspec.Meta(gt=0, le=30 * 86400)] = 3600.0
     max_keys_per_user: PositiveInt = 100
     max_streams_per_principal: PositiveInt = 8
     stream_buffer_bytes: Annotated[int, msgspec.Meta(ge=64 * 1024)] = 4 * MiB
