@@ -159,7 +159,10 @@ class GatewaySettings(_Section, frozen=True):
             up to the second.
         login_failure_reset_s: a name's failures are forgotten after this long without one.
         max_keys_per_user: active API keys one user may hold.
-        max_streams_per_principal: event streams (SSE) one user may hold open at once.
+        max_streams_per_principal: event streams (SSE) one user may hold open at once, counted
+            across every gateway replica (leases in a NATS KV bucket) and on each replica.
+        stream_lease_ttl_s: how long a stream's lease outlives its replica's last renewal (a
+            crashed replica's streams stop counting after at most this); renewed every third.
         stream_buffer_bytes: how far an event stream's reader may fall behind (older events
             are dropped beyond it).
         jwt_secret: HS256 signing key (>= 32 chars); empty: generated once into the data dir.
@@ -192,6 +195,7 @@ class GatewaySettings(_Section, frozen=True):
     login_failure_reset_s: Annotated[float, msgspec.Meta(gt=0, le=30 * 86400)] = 3600.0
     max_keys_per_user: PositiveInt = 100
     max_streams_per_principal: PositiveInt = 8
+    stream_lease_ttl_s: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 15.0
     stream_buffer_bytes: Annotated[int, msgspec.Meta(ge=64 * 1024)] = 4 * MiB
     jwt_secret: Secret = Secret("")
     bootstrap_api_key: Secret = Secret("")

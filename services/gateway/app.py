@@ -35,6 +35,7 @@ from services.gateway.routes import (
     tasks,
     users,
 )
+from services.gateway.streamleases import StreamLeases
 from services.gateway.streams import StreamSlots
 from services.gateway.strictbody import StrictRequest
 from shared import __version__
@@ -141,12 +142,16 @@ def create_app(settings: Settings, bus: Bus, auth: Auth) -> Litestar:
     handlers = [r for m in ROUTE_MODULES for r in m.ROUTES]
     documented.declare(handlers)
     _size_uploads(handlers, settings.gateway.max_body_bytes)
+    gw = settings.gateway
+    streams = StreamSlots(gw.max_streams_per_principal, StreamLeases(
+        bus.js, ttl_s=gw.stream_lease_ttl_s, replicas=settings.stream_replicas))
     config = AppConfig(
         route_handlers=handlers,
         guards=[auth.guard],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         state=State({"bus": bus, "settings": settings, "auth": auth,
-                     "streams": StreamSlots(settings.gateway.max_streams_per_principal)}),
+                     "streams": streams}),
+        on_shutdown=[streams.close],
         # A route that takes more says so itself (uploads stream; state values, tasks).
         request_max_body_size=DEFAULT_BODY_BYTES,
         request_class=StrictRequest,

@@ -70,7 +70,7 @@ async def _relay(request: Request[Any, Any, Any], strategy: str
              "(BreachEvent) as they happen, of every strategy or one")
 async def strategy_events(request: Request[Any, Any, Any], strategy: Strategy = ""
                           ) -> ServerSentEvent:
-    return ServerSentEvent(limited(request, _relay(request, strategy)))
+    return ServerSentEvent(await limited(request, _relay(request, strategy)))
 
 
 ROUTES = [strategy_events]

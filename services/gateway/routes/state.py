@@ -217,7 +217,7 @@ async def watch(request: Req, namespace: Namespace, prefix: Prefix = ""
         finally:
             await changes.aclose()
 
-    return ServerSentEvent(limited(request, events()))
+    return ServerSentEvent(await limited(request, events()))
 
 
 @get("/v1/state/_namespaces", opt={"role": "viewer"}, tags=TAGS,

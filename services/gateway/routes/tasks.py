@@ -131,7 +131,7 @@ async def task_events(request: Request[Any, Any, Any], task_id: TaskId) -> Serve
     client = client_of(request)
     first = await client.get(task_id)  # 404 before the stream starts
     feed = _feed(request, c.task_event_subject("*", task_id), first=first)
-    return ServerSentEvent(limited(request, feed))
+    return ServerSentEvent(await limited(request, feed))
 
 
 @get("/v1/task-events", opt=STREAM, tags=TAGS,
@@ -139,7 +139,7 @@ async def task_events(request: Request[Any, Any, Any], task_id: TaskId) -> Serve
 async def all_task_events(request: Request[Any, Any, Any], type: Text = "",
                           status: Statuses = None) -> ServerSentEvent:
     wanted = {str(s) for s in status or []}
-    return ServerSentEvent(limited(request, _feed(
+    return ServerSentEvent(await limited(request, _feed(
         request, c.task_event_subject("*", "*"), type_=type, statuses=wanted, follow=True)))
 
 
