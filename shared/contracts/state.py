@@ -20,8 +20,10 @@ from shared.contracts.base import Message
 from shared.contracts.bounds import (
     MAX_ITEMS,
     MAX_SAFE_INT,
+    Cursor,
     FloatSeconds,
     Name,
+    PageLimit,
     Revision,
     SchemaVersion,
     Seconds,
@@ -120,8 +122,8 @@ class ListRequest(Message, frozen=True):
 
     namespace: Name
     prefix: Name = ""
-    limit: Limit = 100
-    cursor: Name = ""
+    limit: PageLimit = 100
+    cursor: Cursor = ""
     min_revision: Revision | None = None
 
 

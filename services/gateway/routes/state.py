@@ -24,6 +24,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from services.gateway.documented import problem
 from services.gateway.forward import bus_of, call, forward
+from services.gateway.routes.conventions import ADMIN, OPERATOR, STREAM, VIEWER, Cursor, Limit
 from services.gateway.streams import limited
 from shared.clients.state import StateClient, check_namespace
 from shared.contracts.base import Empty
@@ -73,8 +74,6 @@ MinRevision = Annotated[int | None, QueryParameter(
     ge=0, le=MAX_SAFE_INT, description="highest revision you have seen: a replica's cache may "
     "answer")]
 Prefix = Annotated[str, QueryParameter(max_length=512, description="key prefix")]
-Limit = Annotated[int, QueryParameter(ge=1, le=1000, description="page size")]
-Cursor = Annotated[str, QueryParameter(max_length=512, description="next_cursor of a page")]
 
 
 class PutBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -125,7 +124,7 @@ def _json(body: T, status: int = 200, headers: dict[str, str] | None = None
                                         media_type=JSON, headers=headers))
 
 
-@get("/v1/state/{namespace:str}/{key:path}", opt={"role": "viewer"}, tags=TAGS,
+@get("/v1/state/{namespace:str}/{key:path}", opt=VIEWER, tags=TAGS,
      responses={304: ResponseSpec(None, description="Not modified (If-None-Match)")},
      summary="Read a key (latest, or ?revision=)")
 async def get_value(request: Req, namespace: Namespace, key: Key,
@@ -141,7 +140,7 @@ async def get_value(request: Req, namespace: Namespace, key: Key,
     return _json(reply, headers=_etag(reply.revision))
 
 
-@put("/v1/state/{namespace:str}/{key:path}", opt={"role": "operator"}, tags=TAGS,
+@put("/v1/state/{namespace:str}/{key:path}", opt=OPERATOR, tags=TAGS,
      request_max_body_size=VALUE_BODY_BYTES, responses={
          201: ResponseSpec(PutReply, description="Created (If-None-Match: *)",
                            generate_examples=False), 412: _PRECONDITION},
@@ -162,7 +161,7 @@ async def put_value(request: Req, namespace: Namespace, key: Key, data: JSONBody
     return _json(reply, status=201 if expected == 0 else 200, headers=_etag(reply.revision))
 
 
-@delete("/v1/state/{namespace:str}/{key:path}", opt={"role": "operator"}, tags=TAGS,
+@delete("/v1/state/{namespace:str}/{key:path}", opt=OPERATOR, tags=TAGS,
         responses={412: _PRECONDITION},
         status_code=200, summary="Delete a key (a tombstone in its history)")
 async def delete_value(request: Req, namespace: Namespace, key: Key,
@@ -175,7 +174,7 @@ async def delete_value(request: Req, namespace: Namespace, key: Key,
     return _json(reply, headers=_etag(reply.revision))
 
 
-@get("/v1/state/{namespace:str}", opt={"role": "viewer"}, tags=TAGS,
+@get("/v1/state/{namespace:str}", opt=VIEWER, tags=TAGS,
      summary="List keys (?prefix=, ?limit=, ?cursor=)")
 async def list_keys(request: Req, namespace: Namespace, prefix: Prefix = "",
                     limit: Limit = 100, cursor: Cursor = "", min_revision: MinRevision = None
@@ -185,7 +184,7 @@ async def list_keys(request: Req, namespace: Namespace, prefix: Prefix = "",
         min_revision=min_revision))
 
 
-@get("/v1/state/_history/{namespace:str}/{key:path}", opt={"role": "viewer"}, tags=TAGS,
+@get("/v1/state/_history/{namespace:str}/{key:path}", opt=VIEWER, tags=TAGS,
      summary="Last revisions of a key, newest first")
 async def history(request: Req, namespace: Namespace, key: Key,
                   limit: Annotated[int, QueryParameter(ge=1, le=64)] = 10) -> Response[Any]:
@@ -193,7 +192,7 @@ async def history(request: Req, namespace: Namespace, key: Key,
         namespace=namespace, key=key.lstrip("/"), limit=limit))
 
 
-@get("/v1/state/_watch/{namespace:str}", opt={"role": "viewer", "stream": True}, tags=TAGS,
+@get("/v1/state/_watch/{namespace:str}", opt=STREAM, tags=TAGS,
      summary="Server-Sent Events: changes of a namespace (?prefix=)")
 async def watch(request: Req, namespace: Namespace, prefix: Prefix = ""
                 ) -> ServerSentEvent:
@@ -220,20 +219,20 @@ async def watch(request: Req, namespace: Namespace, prefix: Prefix = ""
     return ServerSentEvent(await limited(request, events()))
 
 
-@get("/v1/state/_namespaces", opt={"role": "viewer"}, tags=TAGS,
+@get("/v1/state/_namespaces", opt=VIEWER, tags=TAGS,
      summary="Every namespace with its configuration and usage")
 async def namespaces(request: Req) -> Response[Any]:
     return await forward(request, StateSubject.NAMESPACES, NamespacesRequest())
 
 
-@get("/v1/state/_namespaces/{namespace:str}", opt={"role": "viewer"}, tags=TAGS,
+@get("/v1/state/_namespaces/{namespace:str}", opt=VIEWER, tags=TAGS,
      summary="One namespace's configuration and usage")
 async def namespace_info(request: Req, namespace: Namespace) -> Response[Any]:
     return await forward(request, StateSubject.NAMESPACES,
                          NamespacesRequest(namespace=namespace))
 
 
-@put("/v1/state/_namespaces/{namespace:str}", opt={"role": "admin"}, tags=TAGS,
+@put("/v1/state/_namespaces/{namespace:str}", opt=ADMIN, tags=TAGS,
      summary="Declare a namespace's schema version and limits")
 async def configure(request: Req, namespace: Namespace, data: JSONBody[NamespaceConfig]
                     ) -> Response[Any]:
@@ -241,7 +240,7 @@ async def configure(request: Req, namespace: Namespace, data: JSONBody[Namespace
                          ConfigureRequest(namespace=namespace, config=data))
 
 
-@post("/v1/state/_cleanup/{namespace:str}", opt={"role": "admin"}, tags=TAGS, status_code=200,
+@post("/v1/state/_cleanup/{namespace:str}", opt=ADMIN, tags=TAGS, status_code=200,
       summary="Delete keys not written for older_than_s seconds")
 async def cleanup(request: Req, namespace: Namespace, data: JSONBody[CleanupBody]
                   ) -> Response[Any]:
@@ -250,12 +249,12 @@ async def cleanup(request: Req, namespace: Namespace, data: JSONBody[CleanupBody
         timeout_s=60.0)
 
 
-@get("/v1/state/_snapshots", opt={"role": "viewer"}, tags=TAGS, summary="List snapshots")
+@get("/v1/state/_snapshots", opt=VIEWER, tags=TAGS, summary="List snapshots")
 async def snapshots(request: Req) -> Response[Any]:
     return await forward(request, StateSubject.SNAPSHOTS, Empty())
 
 
-@post("/v1/state/_snapshots", opt={"role": "admin"}, tags=TAGS, status_code=201,
+@post("/v1/state/_snapshots", opt=ADMIN, tags=TAGS, status_code=201,
       summary="Snapshot a namespace (or all) into one checksummed file")
 async def create_snapshot(request: Req, data: JSONBody[SnapshotBody]
                           ) -> Response[Any]:
@@ -264,7 +263,7 @@ async def create_snapshot(request: Req, data: JSONBody[SnapshotBody]
                          timeout_s=120.0)
 
 
-@get("/v1/state/_snapshots/{name:str}", opt={"role": "admin"}, tags=TAGS,
+@get("/v1/state/_snapshots/{name:str}", opt=ADMIN, tags=TAGS,
      summary="Download a snapshot file")
 async def download_snapshot(request: Req, name: SnapshotName) -> Response[bytes]:
     data = await StateClient(bus_of(request)).download_snapshot(name)
@@ -272,7 +271,7 @@ async def download_snapshot(request: Req, name: SnapshotName) -> Response[bytes]
         "Content-Disposition": f'attachment; filename="{name}"'})
 
 
-@put("/v1/state/_snapshots/{name:str}", opt={"role": "admin", "body": "upload"}, tags=TAGS,
+@put("/v1/state/_snapshots/{name:str}", opt={**ADMIN, "body": "upload"}, tags=TAGS,
      status_code=201,
      summary="Upload a snapshot file (checked when restored)")
 async def upload_snapshot(request: Req, name: SnapshotName) -> Response[SnapshotUploaded]:
@@ -282,7 +281,7 @@ async def upload_snapshot(request: Req, name: SnapshotName) -> Response[Snapshot
     return _json(SnapshotUploaded(name=name), status=201)
 
 
-@post("/v1/state/_snapshots/{name:str}/restore", opt={"role": "admin"}, tags=TAGS,
+@post("/v1/state/_snapshots/{name:str}/restore", opt=ADMIN, tags=TAGS,
       status_code=200, summary="Restore a snapshot (all or one namespace); never half-applies")
 async def restore(request: Req, name: SnapshotName,
                   data: JSONBody[SnapshotBody | None] = None) -> Response[Any]:
