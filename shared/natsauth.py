@@ -127,6 +127,8 @@ RESOURCES: Final[Mapping[str, Mapping[Service, Access]]] = {
                           S.GATEWAY: Access.WRITE},
     # Users, API key hashes and sessions of the gateway replicas (auth_store=kv): theirs alone.
     "quantops_auth": {S.GATEWAY: Access.ADMIN},
+    # Event-stream leases of the gateway replicas (``services/gateway/streamleases.py``).
+    "quantops_stream_leases": {S.GATEWAY: Access.ADMIN},
     # Market data: executors create the stream, publish replays and feeds (``replay_bars``)
     # and consume it in live strategies; the gateway reads it for charts.
     "QUANTOPS_BARS": {S.EXECUTOR: Access.ADMIN, S.GATEWAY: Access.READ},

@@ -103,6 +103,9 @@ BUCKETS: dict[str, str] = {
     Bucket.DATASETS: "object store: dataset files (CSV/Parquet, SHA-256 addressed)",
     Bucket.AUTH: "KV: the gateway's users, API key hashes and sessions (`users.<name>`, "
                  "`keys.<key_id>`, `refresh.<token_id>`, `sessions.<session>`)",
+    Bucket.STREAM_LEASES: "KV (memory, max_age = lease TTL): one key per open event stream, "
+                          "`<principal, base64url>.<slot>`, so the per-principal cap holds "
+                          "across gateway replicas",
 }
 
 

@@ -253,3 +253,4 @@ class Bucket(StrEnum):
     ARTIFACTS = "quantops_artifacts"
     DATASETS = "quantops_datasets"  # object store: dataset files (owned by the registry)
     AUTH = "quantops_auth"  # KV: the gateway's users, API keys and sessions (auth_store=kv)
+    STREAM_LEASES = "quantops_stream_leases"  # KV: event-stream slots per principal (gateway)

@@ -35,10 +35,11 @@ from nats.js.errors import (
 from nats.js.kv import KeyValue
 
 from shared.errors import RateLimited
+from shared.subjects import Bucket
 
 log = logging.getLogger(__name__)
 
-BUCKET: Final = "quantops_gateway_streams"
+BUCKET: Final = str(Bucket.STREAM_LEASES)
 _STREAM_IN_USE = 10058
 #: A bucket that failed to open is not asked again before this: every stream would wait on it.
 _RETRY_OPEN_S: Final = 5.0
