@@ -276,7 +276,7 @@ class Bus:
             await self._serve_one(msg, op, handler, decoder, max_bytes)
         finally:
             limit.release()
-            self._tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
+            self._tasks.discard(asyncio.current_task())
 
     async def _serve_one(self, msg: Msg, op: Operation, handler: Handler,
                          decoder: msgspec.json.Decoder[Any], max_bytes: int) -> None:
