@@ -42,10 +42,11 @@ def tracing_middleware(app: ASGIApp) -> ASGIApp:
         token = logs.correlation_id.set(cid)
         route = scope.get("path", "")
         started, status, observed = time.perf_counter(), 500, False
-        with tracer.start_as_current_span(
-            f"{scope['method']} {route}", context=telemetry.extract(raw), kind=SpanKind.SERVER,
-            attributes={"http.request.method": scope["method"], "url.path": route,
-                        telemetry.ATTR_CORRELATION_ID: cid},
+        with telemetry.current_span(
+            tracer, f"{scope['method']} {route}", parent=telemetry.extract(raw),
+            kind=SpanKind.SERVER, attributes={"http.request.method": scope["method"],
+                                              "url.path": route,
+                                              telemetry.ATTR_CORRELATION_ID: cid},
         ) as span:
             async def send_with_cid(message: Message) -> None:
                 nonlocal status, observed
