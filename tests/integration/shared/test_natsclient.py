@@ -11,6 +11,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import BadHeaderError, NoRespondersError
 
+from shared.bus import flush
 from shared.natsclient import MAX_CACHED_NAMES, FastHeadersClient
 from shared.natsserver import EmbeddedNats
 
@@ -36,7 +37,7 @@ async def _echo_headers(server: Client, subject: str) -> None:
         await msg.respond(msg.data)  # nats-py replies with the request's headers
 
     await server.subscribe(subject, cb=echo)
-    await server.flush()
+    await flush(server)  # nats-py's own flush can return before the server has the SUB
 
 
 @pytest.mark.parametrize("fast_sends", [True, False])
