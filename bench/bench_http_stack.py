@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from litestar import Litestar, Response, get
+
 from bench.bench_gateway import ensure_wrk
 from bench.common import median
 from shared.natsserver import free_port
@@ -43,9 +45,7 @@ async def bare(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": BODY})
 
 
-def _litestar() -> Any:
-    from litestar import Litestar, Response, get
-
+def _litestar() -> Litestar:
     @get("/v1/state/{namespace:str}/{key:path}")
     async def value(namespace: str, key: str) -> Response[bytes]:
         return Response(BODY, media_type="application/json")
