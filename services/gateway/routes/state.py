@@ -23,7 +23,7 @@ from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParam
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from services.gateway.documented import problem
-from services.gateway.forward import bus_of, call, forward
+from services.gateway.forward import bus_of, call, call_raw, forward
 from services.gateway.routes.conventions import ADMIN, OPERATOR, STREAM, VIEWER, Cursor, Limit
 from services.gateway.streams import limited
 from shared.clients.state import StateClient, check_namespace
@@ -55,6 +55,13 @@ _ETAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
 #: A comment line this often keeps an idle SSE stream open through proxies.
 SSE_KEEPALIVE_S = 15.0
 _encoder = msgspec.json.Encoder()
+
+
+class _Revision(msgspec.Struct):
+    revision: int
+
+
+_revision_of = msgspec.json.Decoder(_Revision).decode
 _PRECONDITION = problem("If-Match / If-None-Match failed: details name the current revision")
 #: A value travels in one NATS message (the server's max_payload, 8 MiB in every deployment).
 VALUE_BODY_BYTES = 8 * 1024 * 1024
@@ -130,14 +137,15 @@ def _json(body: T, status: int = 200, headers: dict[str, str] | None = None
 async def get_value(request: Req, namespace: Namespace, key: Key,
                     if_none_match: IfNoneMatch = None, revision: Revision = None,
                     min_revision: MinRevision = None) -> Response[GetReply]:
-    reply = await call(request, StateSubject.GET, GetRequest(
+    # The service's GetReply is the HTTP body as it is: only its revision is read (ETag).
+    data = await call_raw(request, StateSubject.GET, GetRequest(
         namespace=namespace, key=key.lstrip("/"), revision=revision,
-        min_revision=min_revision), GetReply)
+        min_revision=min_revision))
+    current = _revision_of(data).revision
     cached = if_none_match is not None and if_none_match.strip() not in ("*", "")
-    if cached and _revision(if_none_match, "If-None-Match") == reply.revision:
-        return cast("Response[GetReply]",
-                    Response(b"", status_code=304, headers=_etag(reply.revision)))
-    return _json(reply, headers=_etag(reply.revision))
+    if cached and _revision(if_none_match, "If-None-Match") == current:
+        return cast("Response[GetReply]", Response(b"", status_code=304, headers=_etag(current)))
+    return cast("Response[GetReply]", Response(data, media_type=JSON, headers=_etag(current)))
 
 
 @put("/v1/state/{namespace:str}/{key:path}", opt=OPERATOR, tags=TAGS,
