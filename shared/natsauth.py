@@ -39,7 +39,8 @@ without touching this file:
   grant is spelled as the JetStream API subjects of exactly that stream (``$JS.API.*.<stream>``),
   its capture subjects, its acks and flow control. No one may delete a stream. Purging and
   deleting messages are the owner's alone (``Access.ADMIN``): an uploader (``Access.WRITE``)
-  appends to a bucket and can erase nothing through the stream API.
+  appends to a bucket and can erase nothing through the stream API. Streams the server keeps
+  from being erased (``OWNER_ERASES``) grant not even their owner the erasing API.
 
 A stream or bucket added to ``shared.subjects`` without an entry in ``RESOURCES`` falls back to
 every backend service with admin access (so nothing breaks), and a unit test fails until it is
@@ -139,6 +140,17 @@ STREAM_SUBJECTS: Final[Mapping[str, tuple[str, ...]]] = {
     "QUANTOPS_EVENTS": (f"{EVENTS_PREFIX}.>",),
     "QUANTOPS_BARS": (f"{BARS_PREFIX}.>",),
 }
+#: Streams the server itself keeps from being erased (``deny_purge``/``deny_delete``, no
+#: rollups: ``shared.kvbuckets``, ``shared.streams``): their owner gets only the erasing API
+#: listed here, nothing it could not use anyway. Any other stream's owner may purge it and
+#: delete its messages.
+OWNER_ERASES: Final[Mapping[str, tuple[str, ...]]] = {
+    "quantops_auth": (), "quantops_task_status": (), "quantops_workflows": (),
+    "QUANTOPS_EVENTS": (),
+    # A cancelled task's message is deleted by sequence; the queue is never purged.
+    "QUANTOPS_TASKS": ("STREAM.MSG.DELETE",),
+}
+_ERASES: Final = ("STREAM.PURGE", "STREAM.MSG.DELETE")
 _BACKENDS: Final = (S.STATE, S.REGISTRY, S.EXECUTOR)
 #: Buckets that are object stores (``OBJ_<b>``, ``$O.<b>.>``); every other bucket is a KV.
 OBJECT_STORES: Final = frozenset({"quantops_state_snapshots", "quantops_artifacts",
@@ -191,7 +203,8 @@ def _resources() -> dict[str, Mapping[Service, Access]]:
     return out
 
 
-def _stream_grants(stream: str, access: Access, captures: Iterable[str]) -> list[str]:
+def _stream_grants(stream: str, access: Access, captures: Iterable[str],
+                   erases: Iterable[str] = _ERASES) -> list[str]:
     """Publish subjects that let a client use one stream at ``access``."""
     api = "$JS.API"
     grants = [
@@ -208,7 +221,7 @@ def _stream_grants(stream: str, access: Access, captures: Iterable[str]) -> list
     if access >= Access.WRITE:
         grants += [*captures]
     if access >= Access.ADMIN:
-        grants += [f"{api}.STREAM.PURGE.{stream}", f"{api}.STREAM.MSG.DELETE.{stream}",
+        grants += [*(f"{api}.{erase}.{stream}" for erase in erases),
                    f"{api}.STREAM.CREATE.{stream}", f"{api}.STREAM.UPDATE.{stream}"]
     return grants
 
@@ -219,13 +232,13 @@ def _jetstream_grants(service: Service) -> list[str]:
     for name, users in _resources().items():
         if service not in users:
             continue
-        access = users[service]
+        access, erases = users[service], OWNER_ERASES.get(name, _ERASES)
         if name in OBJECT_STORES:
-            grants += _stream_grants(f"OBJ_{name}", access, [f"$O.{name}.>"])
+            grants += _stream_grants(f"OBJ_{name}", access, [f"$O.{name}.>"], erases)
         elif name in buckets:
-            grants += _stream_grants(f"KV_{name}", access, [f"$KV.{name}.>"])
+            grants += _stream_grants(f"KV_{name}", access, [f"$KV.{name}.>"], erases)
         else:
-            grants += _stream_grants(name, access, STREAM_SUBJECTS.get(name, ()))
+            grants += _stream_grants(name, access, STREAM_SUBJECTS.get(name, ()), erases)
     if grants:
         # Account info and stream lookup by subject (used by pull_subscribe) reveal names only.
         grants += ["$JS.API.INFO", "$JS.API.STREAM.NAMES"]

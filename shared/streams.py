@@ -26,7 +26,9 @@ def events_config(settings: Settings) -> api.StreamConfig:
         max_bytes=settings.events_max_bytes, discard=api.DiscardPolicy.OLD,
         # JetStream refuses a duplicate window longer than max_age.
         duplicate_window=min(120.0, settings.events_max_age_s),
-        num_replicas=settings.stream_replicas)
+        # Facts are history (the audit trail of tasks and models): they age out, nobody
+        # erases them through the stream API (no rollup headers either: the default).
+        deny_delete=True, deny_purge=True, num_replicas=settings.stream_replicas)
 
 
 async def ensure_stream(js: JetStreamContext, config: api.StreamConfig, *,
