@@ -230,3 +230,37 @@ async def test_upload_meta_naming_another_objects_chunks_cannot_erase_them(
     with ready.http() as http:
         r = http.get(f"/v1/models/{victim}/versions/1/artifact")
         assert r.status_code == 200 and r.content == b"victim weights", r.text
+
+
+@pytest.mark.xfail(strict=True, reason="open: uploaders still publish into the rollup-enabled "
+                   "object-store streams (issue 13, object stores)")
+@pytest.mark.parametrize(("user", "bucket"), [
+    ("gateway", "quantops_artifacts"), ("executor", "quantops_artifacts"),
+    ("gateway", "quantops_datasets")])
+async def test_uploader_credentials_cannot_roll_up_an_object_store(
+        ready: Deployment, client_nc: NATS, user: str, bucket: str) -> None:
+    """The gateway and the executor upload (artifacts, datasets): whatever they may publish,
+    one ``Nats-Rollup: all`` message must not replace a whole object store."""
+    model = f"sec-{uuid.uuid4().hex[:8]}"
+    await register(client_nc, ready, model, b"precious weights")
+    with ready.http() as http:
+        demo = http.post("/v1/datasets/_demo")
+        assert demo.status_code < 300, demo.text
+    nc = await ready.connect(user)
+    try:
+        js = nc.jetstream(timeout=3)
+        stream = f"OBJ_{bucket}"
+        before = (await js.stream_info(stream)).state.messages
+        try:
+            ack = await js.publish(f"$O.{bucket}.C.evil", b"x", headers={"Nats-Rollup": "all"})
+            print(f"{user}: rollup accepted on {stream}: {ack}")
+        except (NatsTimeout, NoRespondersError, JsError, TimeoutError) as e:
+            print(f"{user}: rollup refused on {stream}: {e!r}")
+        after = (await js.stream_info(stream)).state.messages
+        print(f"{stream}: {before} messages before, {after} after")
+    finally:
+        await nc.close()
+    assert after >= before, f"{user}'s credentials erased {before - after} messages of {bucket}"
+    with ready.http() as http:
+        r = http.get(f"/v1/models/{model}/versions/1/artifact")
+        assert r.status_code == 200 and r.content == b"precious weights", r.text
