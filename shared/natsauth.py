@@ -64,7 +64,15 @@ from shared import operations
 from shared.roles import PUBLIC
 from shared.secretfiles import write_private
 from shared.settings import Secret, Settings
-from shared.subjects import BARS_PREFIX, EVENTS_PREFIX, TASK_QUEUE_PREFIX, Bucket, Service, Stream
+from shared.subjects import (
+    BARS_PREFIX,
+    EVENTS_PREFIX,
+    STAGING_PREFIX,
+    TASK_QUEUE_PREFIX,
+    Bucket,
+    Service,
+    Stream,
+)
 
 #: nats-py's default inbox prefix; every user gets its own (``inbox_prefix``).
 DEFAULT_INBOX_PREFIX: Final = "_INBOX"
@@ -117,15 +125,20 @@ RESOURCES: Final[Mapping[str, Mapping[Service, Access]]] = {
     "quantops_state_snapshots": {S.STATE: Access.ADMIN, S.GATEWAY: Access.ADMIN},
     "quantops_task_status": {S.EXECUTOR: Access.ADMIN},
     "quantops_workflows": {S.EXECUTOR: Access.ADMIN},
-    # ``registry.uploads.*``: the uploader (the executor after training, the gateway for an
-    # HTTP upload) streams the bytes into the object store, then the registry commits them; it
-    # records and verifies the SHA-256, so a writer cannot slip in other content.
-    "quantops_artifacts": {S.REGISTRY: Access.ADMIN, S.EXECUTOR: Access.WRITE,
-                           S.GATEWAY: Access.WRITE},
-    # ``registry.datasets.*``: the same upload flow for dataset files (the gateway streams an
-    # HTTP upload in); executors read them for training, backtests and predictions.
+    # Only the registry publishes into the object stores: their streams must allow rollups
+    # (meta messages), and NATS permissions cannot refuse one header, so any other publisher
+    # could erase a whole bucket. The gateway serves downloads, executors load artifacts and
+    # datasets: they read.
+    "quantops_artifacts": {S.REGISTRY: Access.ADMIN, S.EXECUTOR: Access.READ,
+                           S.GATEWAY: Access.READ},
     "quantops_datasets": {S.REGISTRY: Access.ADMIN, S.EXECUTOR: Access.READ,
-                          S.GATEWAY: Access.WRITE},
+                          S.GATEWAY: Access.READ},
+    # ``registry.uploads.*``, ``registry.datasets.*``: the uploader (the executor after
+    # training, the gateway for an HTTP upload) stages the chunks here (no rollups, no message
+    # deletes: ``shared.clients.staging``); the registry copies them into the object store at
+    # commit, computing the digest itself, then purges them.
+    "QUANTOPS_STAGING": {S.REGISTRY: Access.ADMIN, S.EXECUTOR: Access.WRITE,
+                         S.GATEWAY: Access.WRITE},
     # Users, API key hashes and sessions of the gateway replicas (auth_store=kv): theirs alone.
     "quantops_auth": {S.GATEWAY: Access.ADMIN},
     # Market data: executors create the stream, publish replays and feeds (``replay_bars``)
@@ -139,6 +152,7 @@ STREAM_SUBJECTS: Final[Mapping[str, tuple[str, ...]]] = {
     "QUANTOPS_TASKS_DEAD": ("tasks.dead.>",),
     "QUANTOPS_EVENTS": (f"{EVENTS_PREFIX}.>",),
     "QUANTOPS_BARS": (f"{BARS_PREFIX}.>",),
+    "QUANTOPS_STAGING": (f"{STAGING_PREFIX}.>",),
 }
 #: Streams the server itself keeps from being erased (``deny_purge``/``deny_delete``, no
 #: rollups: ``shared.kvbuckets``, ``shared.streams``): their owner gets only the erasing API
@@ -149,6 +163,8 @@ OWNER_ERASES: Final[Mapping[str, tuple[str, ...]]] = {
     "QUANTOPS_EVENTS": (),
     # A cancelled task's message is deleted by sequence; the queue is never purged.
     "QUANTOPS_TASKS": ("STREAM.MSG.DELETE",),
+    # The registry purges an upload's subject once copied or abandoned.
+    "QUANTOPS_STAGING": ("STREAM.PURGE",),
 }
 _ERASES: Final = ("STREAM.PURGE", "STREAM.MSG.DELETE")
 _BACKENDS: Final = (S.STATE, S.REGISTRY, S.EXECUTOR)

@@ -10,7 +10,7 @@ from nats.js import JetStreamContext, api
 from nats.js.errors import APIError, BadRequestError
 
 from shared.settings import Settings
-from shared.subjects import EVENTS_PREFIX, Stream
+from shared.subjects import EVENTS_PREFIX, STAGING_PREFIX, Stream
 
 DAY_S = 24 * 3600.0
 _STREAM_IN_USE = 10058
@@ -29,6 +29,18 @@ def events_config(settings: Settings) -> api.StreamConfig:
         # Facts are history (the audit trail of tasks and models): they age out, nobody
         # erases them through the stream API (no rollup headers either: the default).
         deny_delete=True, deny_purge=True, num_replicas=settings.stream_replicas)
+
+
+def staging_config(*, max_age_s: float, max_bytes: int, replicas: int) -> api.StreamConfig:
+    """Upload chunks (``shared.clients.staging``): no rollup headers, no message deletes (the
+    uploaders publish here), kept at most as long as an upload may live; full, it refuses new
+    chunks rather than dropping an upload in progress. The registry purges a subject once it
+    copied or abandoned the upload."""
+    return api.StreamConfig(
+        name=Stream.STAGING, subjects=[f"{STAGING_PREFIX}.>"],
+        retention=api.RetentionPolicy.LIMITS, storage=api.StorageType.FILE,
+        max_age=max_age_s, max_bytes=max_bytes, discard=api.DiscardPolicy.NEW,
+        allow_rollup_hdrs=False, deny_delete=True, num_replicas=replicas)
 
 
 async def ensure_stream(js: JetStreamContext, config: api.StreamConfig, *,
