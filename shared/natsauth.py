@@ -120,9 +120,10 @@ RESOURCES: Final[Mapping[str, Mapping[Service, Access]]] = {
     "QUANTOPS_EVENTS": {S.STATE: Access.ADMIN, S.REGISTRY: Access.ADMIN,
                         S.EXECUTOR: Access.ADMIN},
     "quantops_state": {S.STATE: Access.ADMIN},
-    # The gateway streams snapshot files in and out for ``GET``/``PUT
-    # /v1/state/_snapshots/{name}`` (admin routes); replacing a file purges the old chunks.
-    "quantops_state_snapshots": {S.STATE: Access.ADMIN, S.GATEWAY: Access.ADMIN},
+    # The gateway reads snapshot files for ``GET /v1/state/_snapshots/{name}``; a file
+    # uploaded with ``PUT`` is staged and stored by the state service
+    # (``state.snapshot.import``): an object store takes its owner's publishes only.
+    "quantops_state_snapshots": {S.STATE: Access.ADMIN, S.GATEWAY: Access.READ},
     "quantops_task_status": {S.EXECUTOR: Access.ADMIN},
     "quantops_workflows": {S.EXECUTOR: Access.ADMIN},
     # Only the registry publishes into the object stores: their streams must allow rollups
@@ -137,8 +138,9 @@ RESOURCES: Final[Mapping[str, Mapping[Service, Access]]] = {
     # training, the gateway for an HTTP upload) stages the chunks here (no rollups, no message
     # deletes: ``shared.clients.staging``); the registry copies them into the object store at
     # commit, computing the digest itself, then purges them.
-    "QUANTOPS_STAGING": {S.REGISTRY: Access.ADMIN, S.EXECUTOR: Access.WRITE,
-                         S.GATEWAY: Access.WRITE},
+    # The state service copies staged snapshot files the same way.
+    "QUANTOPS_STAGING": {S.REGISTRY: Access.ADMIN, S.STATE: Access.ADMIN,
+                         S.EXECUTOR: Access.WRITE, S.GATEWAY: Access.WRITE},
     # Users, API key hashes and sessions of the gateway replicas (auth_store=kv): theirs alone.
     "quantops_auth": {S.GATEWAY: Access.ADMIN},
     # Market data: executors create the stream, publish replays and feeds (``replay_bars``)
@@ -163,7 +165,7 @@ OWNER_ERASES: Final[Mapping[str, tuple[str, ...]]] = {
     "QUANTOPS_EVENTS": (),
     # A cancelled task's message is deleted by sequence; the queue is never purged.
     "QUANTOPS_TASKS": ("STREAM.MSG.DELETE",),
-    # The registry purges an upload's subject once copied or abandoned.
+    # The registry (or the state service) purges an upload's subject once copied or dropped.
     "QUANTOPS_STAGING": ("STREAM.PURGE",),
 }
 _ERASES: Final = ("STREAM.PURGE", "STREAM.MSG.DELETE")

@@ -31,16 +31,19 @@ def events_config(settings: Settings) -> api.StreamConfig:
         deny_delete=True, deny_purge=True, num_replicas=settings.stream_replicas)
 
 
-def staging_config(*, max_age_s: float, max_bytes: int, replicas: int) -> api.StreamConfig:
+def staging_config(settings: Settings) -> api.StreamConfig:
     """Upload chunks (``shared.clients.staging``): no rollup headers, no message deletes (the
-    uploaders publish here), kept at most as long as an upload may live; full, it refuses new
-    chunks rather than dropping an upload in progress. The registry purges a subject once it
-    copied or abandoned the upload."""
+    uploaders publish here), kept at most ``upload_ttl_s``; full (``staging_max_bytes``), it
+    refuses new chunks rather than dropping an upload in progress. Whoever copies an upload
+    out (the registry, the state service for snapshot files) purges its subject. The registry
+    keeps it up to date; the state service creates it if it starts first."""
+    cfg = settings.registry
     return api.StreamConfig(
         name=Stream.STAGING, subjects=[f"{STAGING_PREFIX}.>"],
         retention=api.RetentionPolicy.LIMITS, storage=api.StorageType.FILE,
-        max_age=max_age_s, max_bytes=max_bytes, discard=api.DiscardPolicy.NEW,
-        allow_rollup_hdrs=False, deny_delete=True, num_replicas=replicas)
+        max_age=cfg.upload_ttl_s, max_bytes=cfg.staging_max_bytes,
+        discard=api.DiscardPolicy.NEW, allow_rollup_hdrs=False, deny_delete=True,
+        num_replicas=settings.stream_replicas)
 
 
 async def ensure_stream(js: JetStreamContext, config: api.StreamConfig, *,

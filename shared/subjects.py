@@ -59,6 +59,7 @@ class StateSubject(StrEnum):
     SNAPSHOT = "state.snapshot.create"
     SNAPSHOTS = "state.snapshot.list"
     RESTORE = "state.snapshot.restore"
+    IMPORT = "state.snapshot.import"
 
 
 #: The watch feed (core NATS, no reply): JetStream republishes every committed change of a

@@ -69,9 +69,7 @@ class RegistryApp:
             bus.nc, bus.js, Bucket.ARTIFACTS.value, replicas=self.settings.stream_replicas)
         await artifacts.open()
         await ensure_events_stream(bus.js, self.settings)
-        await ensure_stream(bus.js, staging_config(
-            max_age_s=cfg.upload_ttl_s, max_bytes=cfg.staging_max_bytes,
-            replicas=self.settings.stream_replicas), update=True)
+        await ensure_stream(bus.js, staging_config(self.settings), update=True)
         self.publisher = publisher = Publisher(self.catalog, bus.js)
         self.orphans = OrphanRemover(self.catalog, artifacts, publisher,
                                      upload_ttl_s=cfg.upload_ttl_s)

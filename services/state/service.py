@@ -24,6 +24,7 @@ from services.state.writes import Writer
 from shared.bus import Bus
 from shared.contracts.base import DependencyStatus
 from shared.settings import Settings
+from shared.streams import ensure_stream, staging_config
 from shared.subjects import Bucket
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,8 @@ class StateApp:
         store = self.store = KvStore(bus.nc, bucket=self.bucket, history=cfg.history,
                                        replicas=self.settings.stream_replicas)
         await store.wait_ready(timeout_s=30)
+        # Snapshot uploads are staged there (``snapshot_import``).
+        await ensure_stream(bus.js, staging_config(self.settings), update=False)
         feed = self.feed = Feed(store, self.index.apply, self.index.clear)
         await feed.start()
         if not await feed.wait_ready(CATCH_UP_S):

@@ -26,6 +26,8 @@ TARGETS = [
     ("executor", "KV_quantops_task_status", "$KV.quantops_task_status.attack"),
     ("executor", "KV_quantops_workflows", "$KV.quantops_workflows.attack"),
     ("registry", "QUANTOPS_EVENTS", "events.attack"),
+    ("gateway", "OBJ_quantops_state_snapshots", "$O.quantops_state_snapshots.C.attack"),
+    ("gateway", "QUANTOPS_STAGING", "staging.attack"),
 ]
 
 
@@ -35,10 +37,16 @@ async def test_owner_credentials_cannot_erase(ready: Deployment, user: str, stre
     nc = await ready.connect(user)
     try:
         js = nc.jetstream(timeout=3)
-        with ready.http() as http:  # a workflow, task records, facts: something to lose
+        with ready.http() as http:  # a workflow, task records, facts, a snapshot: to lose
             r = http.post("/v1/workflows", json={"tasks": [
                 {"name": "a", "type": "noop", "input": {}}]})
             assert r.status_code < 300, r.text
+            ns = f"sec{uuid.uuid4().hex[:8]}"
+            assert http.put(f"/v1/state/{ns}/k", json={"value": 1}).status_code < 300
+            r = http.post("/v1/state/_snapshots", json={"namespace": ns})
+            assert r.status_code < 300, r.text
+        if stream == "QUANTOPS_STAGING":  # an upload in progress
+            await js.publish("staging.0123456789abcdef0123456789abcdef", b"chunk")
         before = (await js.stream_info(stream)).state.messages
         assert before > 0, f"{stream} is empty: nothing to attack"
         try:
