@@ -98,10 +98,11 @@ class Access(IntEnum):
 
 S = Service
 #: Whose requests a service may send. The gateway is the front door to the three backends;
-#: the executor registers trained models and writes predictions to state.
+#: the executor registers trained models and writes predictions to state, and its tasks and
+#: live strategies submit and look up tasks (its own operations, with the caller's token).
 CALLS: Final[Mapping[Service, tuple[Service, ...]]] = {
     S.GATEWAY: (S.STATE, S.REGISTRY, S.EXECUTOR),
-    S.EXECUTOR: (S.STATE, S.REGISTRY),
+    S.EXECUTOR: (S.STATE, S.REGISTRY, S.EXECUTOR),
     S.REGISTRY: (),
     S.STATE: (),
 }

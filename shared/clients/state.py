@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 import msgspec
 from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
 from nats.js.errors import ObjectNotFoundError
 
 from shared.bus import Bus, flush
@@ -67,7 +68,7 @@ from shared.contracts.state import (
     StoredHeader,
     decode_stored,
 )
-from shared.errors import InvalidRequest, NotFound, RevisionConflict
+from shared.errors import InvalidRequest, NotFound, RevisionConflict, ServiceUnavailable
 from shared.logs import swallowed
 from shared.subjects import STATE_CHANGES_PREFIX, Bucket, StateSubject, staging_subject
 
@@ -248,11 +249,14 @@ class StateClient:
 
     async def download_snapshot(self, name: str) -> bytes:
         """The snapshot file's bytes (the object store checks its digest on the way)."""
-        store = await self.bus.js.object_store(Bucket.STATE_SNAPSHOTS)
         try:
+            store = await self.bus.js.object_store(Bucket.STATE_SNAPSHOTS)
             result = await store.get(name)
         except ObjectNotFoundError as e:
             raise NotFound(f"no snapshot {name!r}", details={"name": name}) from e
+        except (NatsError, TimeoutError) as e:  # no grant, no leader: nothing the caller did
+            raise ServiceUnavailable(f"snapshot bucket unreachable: {e!r}",
+                                     details={"name": name}) from e
         return bytes(result.data or b"")
 
     async def upload_snapshot(self, name: str, data: bytes) -> SnapshotInfo:
