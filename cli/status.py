@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import msgspec
+import nats.errors
 
 from shared.bus import connect_nats
 from shared.contracts.base import HealthReply
@@ -26,7 +27,7 @@ async def collect(settings: Settings, *, timeout_s: float) -> dict[str, list[Hea
             while (left := deadline - asyncio.get_running_loop().time()) > 0:
                 try:
                     msg = await sub.next_msg(timeout=min(left, 0.3 if replies[service] else left))
-                except Exception:
+                except (nats.errors.TimeoutError, nats.errors.ConnectionClosedError):
                     break
                 if not msg.data:  # the server's "no responders" status message
                     break

@@ -163,6 +163,11 @@ def _step(step_id: str, kind: str, params: dict[str, Any], *after: str) -> StepS
 
 _DEMO = {"source": "demo", "symbols": ["AAPL", "MSFT", "IBM"], "start": "2004-01-01"}
 _WALK = {"mode": "expanding", "n_splits": 5, "min_train_size": 504}
+#: Every template starts here: the demo prices, validated (the later steps depend on "check").
+_CHECKED_PRICES = (
+    _step("load", "load_data", _DEMO),
+    _step("check", "validate", {}, "load"),
+)
 
 TEMPLATES: dict[str, PipelineSpec] = {
     "train-and-backtest": PipelineSpec(
@@ -170,8 +175,7 @@ TEMPLATES: dict[str, PipelineSpec] = {
         description="Load prices, check them, train a ridge model walk-forward, backtest its "
         "predictions and report risk.",
         steps=[
-            _step("load", "load_data", _DEMO),
-            _step("check", "validate", {}, "load"),
+            *_CHECKED_PRICES,
             _step("features", "indicators", {}, "check"),
             _step(
                 "train",
@@ -188,8 +192,7 @@ TEMPLATES: dict[str, PipelineSpec] = {
         description="Random-search a random forest in two narrowing rounds and promote the best "
         "model if its out-of-sample Sharpe beats the current production model.",
         steps=[
-            _step("load", "load_data", _DEMO),
-            _step("check", "validate", {}, "load"),
+            *_CHECKED_PRICES,
             _step(
                 "sweep",
                 "sweep",
@@ -228,8 +231,7 @@ TEMPLATES: dict[str, PipelineSpec] = {
         description="Average ridge, extra trees and histogram boosting on a 5-day direction "
         "target, backtest long/flat, report volatility-targeted risk.",
         steps=[
-            _step("load", "load_data", _DEMO),
-            _step("check", "validate", {}, "load"),
+            *_CHECKED_PRICES,
             _step(
                 "ensemble",
                 "ensemble",
@@ -258,8 +260,7 @@ TEMPLATES: dict[str, PipelineSpec] = {
         name="rule-baseline",
         description="Backtest a 20/50 moving-average crossover as a baseline, with risk.",
         steps=[
-            _step("load", "load_data", _DEMO),
-            _step("check", "validate", {}, "load"),
+            *_CHECKED_PRICES,
             _step(
                 "backtest",
                 "backtest",

@@ -24,6 +24,7 @@ from msgspec import _json_schema
 from shared import __version__
 from shared.errors import ErrorReply
 from shared.operations import OPERATIONS, Operation
+from shared.schema_patterns import ecma_patterns
 from shared.subject_catalog import (
     BUCKETS,
     PUBLICATIONS,
@@ -169,6 +170,7 @@ def asyncapi() -> dict[str, Any]:
         _request_reply(op, refs, doc)
     for pub in PUBLICATIONS:
         _publication(pub, refs, doc)
+    ecma_patterns(doc)
     return doc
 
 

@@ -408,7 +408,8 @@ class Bus:
             await asyncio.wait(list(self._tasks), timeout=5)
         try:
             await asyncio.wait_for(self.nc.drain(), timeout=5)
-        except Exception:
+        except (nats.errors.Error, TimeoutError) as e:
+            log.debug("drain failed (%r); closing", e)
             await self.nc.close()
 
 

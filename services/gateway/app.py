@@ -39,6 +39,7 @@ from services.gateway.streams import StreamSlots
 from services.gateway.strictbody import StrictRequest
 from shared import __version__
 from shared.bus import Bus
+from shared.schema_patterns import ecma_patterns
 from shared.settings import Settings
 
 ROUTE_MODULES = (health, auth, users, keys, state, models, tasks, specs, dashboard,
@@ -157,4 +158,6 @@ def create_app(settings: Settings, bus: Bus, auth: Auth) -> Litestar:
     app = Litestar.from_config(config)
     check_route_roles(app)
     _fix_allow(app)
+    # Built now (Litestar caches it) so its patterns can be published in ECMA dialect.
+    ecma_patterns(app.openapi_schema)
     return app

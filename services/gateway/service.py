@@ -40,7 +40,7 @@ class GatewayApp:
     async def start(self, bus: Bus) -> None:
         gw = self.settings.gateway
         # Before the app: the first admin exists (and its key is on disk) once we listen.
-        self.auth = await Auth.open(self.settings, js=bus.js)
+        self.auth = await Auth.open(self.settings, nc=bus.nc)
         try:
             await self._serve(bus, self.auth)
         except BaseException:

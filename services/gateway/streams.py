@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from litestar import Request
+from litestar.response import ServerSentEventMessage
 
 from services.gateway.auth.guard import principal_of
 from shared.errors import RateLimited
 
 T = TypeVar("T")
+
+#: The first event of every stream, sent once its subscription is live: a client that waits for
+#: it misses nothing published after. A named event, so an EventSource's ``onmessage`` never
+#: sees it (a comment would: Litestar adds an empty data line to it).
+READY: Final = ServerSentEventMessage(event="ready", data="")
 
 
 class StreamSlots:

@@ -88,10 +88,7 @@ class Aliases:
         reason = names.text("reason", req.reason, 1024)
         async with self.catalog.write() as conn:
             model_id = (await store.require_model(conn, name))["id"]
-            before = await current(conn, model_id, alias)
-            if before is None:
-                raise NotFound(f"model {name!r} has no alias {alias!r}",
-                               details={"model": name, "alias": alias})
+            before = await _existing(conn, model_id, name, alias)
             target = await self._pop(conn, model_id, alias, before)
             await self._point(conn, model_id, alias, target.id)
             await self._record(conn, name, alias, before, target, principal, reason,
@@ -120,10 +117,7 @@ class Aliases:
         reason = names.text("reason", req.reason, 1024)
         async with self.catalog.write() as conn:
             model_id = (await store.require_model(conn, name))["id"]
-            before = await current(conn, model_id, alias)
-            if before is None:
-                raise NotFound(f"model {name!r} has no alias {alias!r}",
-                               details={"model": name, "alias": alias})
+            before = await _existing(conn, model_id, name, alias)
             await conn.execute("DELETE FROM aliases WHERE model_id = ? AND alias = ?",
                                (model_id, alias))
             await conn.execute("DELETE FROM alias_history WHERE model_id = ? AND alias = ?",
@@ -156,3 +150,12 @@ class Aliases:
             alias=alias, from_version=before.version if before else None,
             to_version=after.version if after else None, sha256=after.sha256 if after else "",
             previous_sha256=before.sha256 if before else "", reason=reason))
+
+
+async def _existing(conn: aiosqlite.Connection, model_id: int, name: str, alias: str) -> Target:
+    """What ``alias`` points at now, or ``NotFound``."""
+    before = await current(conn, model_id, alias)
+    if before is None:
+        raise NotFound(f"model {name!r} has no alias {alias!r}",
+                       details={"model": name, "alias": alias})
+    return before

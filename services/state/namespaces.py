@@ -15,9 +15,8 @@ import time
 import msgspec
 
 from services.state import migrations, names
-from services.state.feed import Feed
 from services.state.index import Index
-from services.state.store import EXPECTED_LAST, KvStore
+from services.state.store import EXPECTED_LAST, KvStore, Stored
 from shared.contracts.state import (
     CleanupReply,
     NamespaceConfig,
@@ -25,6 +24,7 @@ from shared.contracts.state import (
     StoredHeader,
 )
 from shared.errors import InvalidRequest, RevisionConflict
+from shared.kvfeed import KvFeed
 from shared.settings import StateSettings
 
 _config_decoder = msgspec.json.Decoder(NamespaceConfig)
@@ -40,7 +40,7 @@ class Namespaces:
     settings: default limits.
     """
 
-    def __init__(self, store: KvStore, index: Index, feed: Feed, settings: StateSettings
+    def __init__(self, store: KvStore, index: Index, feed: KvFeed[Stored], settings: StateSettings
                  ) -> None:
         self.store = store
         self.index = index

@@ -19,7 +19,6 @@ import time
 import msgspec
 
 from services.state import codec, metrics, migrations, names
-from services.state.feed import Feed
 from services.state.index import Index
 from services.state.namespaces import DEFAULT, Namespaces
 from services.state.store import KvStore, Stored
@@ -35,6 +34,7 @@ from shared.contracts.state import (
     ListRequest,
 )
 from shared.errors import NotFound
+from shared.kvfeed import KvFeed
 from shared.settings import StateSettings
 
 
@@ -46,7 +46,7 @@ def _not_found(ns: str, key: str, revision: int | None = None) -> NotFound:
 
 
 class Reader:
-    def __init__(self, store: KvStore, index: Index, feed: Feed, namespaces: Namespaces,
+    def __init__(self, store: KvStore, index: Index, feed: KvFeed[Stored], namespaces: Namespaces,
                  settings: StateSettings) -> None:
         self.store = store
         self.index = index

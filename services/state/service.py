@@ -2,7 +2,7 @@
 
 Any number of these processes may run at once: they share the queue group ``state`` and the
 JetStream bucket, which is the only source of truth; each keeps an index fed by its own
-ordered consumer (see ``services.state.feed`` for when it may answer reads).
+ordered consumer (see ``shared.kvfeed`` for when it may answer reads).
 """
 
 from __future__ import annotations
@@ -13,16 +13,16 @@ import logging
 import time
 
 from services.state import metrics, migrations
-from services.state.feed import Feed
 from services.state.handlers import Handlers, counted
 from services.state.index import Index
 from services.state.namespaces import Namespaces
 from services.state.reads import Reader
 from services.state.snapshots import Snapshots
-from services.state.store import KvStore
+from services.state.store import KvStore, Stored
 from services.state.writes import Writer
 from shared.bus import Bus
 from shared.contracts.base import DependencyStatus
+from shared.kvfeed import KvFeed
 from shared.settings import Settings
 from shared.streams import ensure_stream, staging_config
 from shared.subjects import Bucket
@@ -48,7 +48,7 @@ class StateApp:
         self.bucket = bucket
         self.store: KvStore | None = None
         self.index = Index(cache_max_bytes=settings.state.cache_max_bytes)
-        self.feed: Feed | None = None
+        self.feed: KvFeed[Stored] | None = None
         self.namespaces: Namespaces | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._reported: set[str] = set()
@@ -63,7 +63,9 @@ class StateApp:
         await store.wait_ready(timeout_s=30)
         # Snapshot uploads are staged there (``snapshot_import``).
         await ensure_stream(bus.js, staging_config(self.settings), update=False)
-        feed = self.feed = Feed(store, self.index.apply, self.index.clear)
+        feed = self.feed = KvFeed(store.nc, store.stream, store.prefix, self.index.apply,
+                                  entry=Stored, clear=self.index.clear,
+                                  timeout_s=store.timeout_s)
         await feed.start()
         if not await feed.wait_ready(CATCH_UP_S):
             log.warning("index not caught up yet; reads go to JetStream until it is")

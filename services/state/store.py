@@ -34,8 +34,9 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import api
 
-from services.state import consumers, leader_reads
+from services.state import leader_reads
 from services.state.timefmt import parse_duration_s, parse_time
+from shared import push_consumers as consumers
 from shared.contracts.state import TOMBSTONES, StoredHeader
 from shared.errors import (
     PayloadTooLarge,

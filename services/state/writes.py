@@ -15,12 +15,12 @@ import time
 from typing import Final
 
 from services.state import codec, metrics, names
-from services.state.feed import Feed
 from services.state.index import Index
 from services.state.namespaces import TOMBSTONE, Namespaces
 from services.state.store import EXPECTED_LAST, MSG_ID, ROLLUP, TTL, KvStore, Stored
 from shared.contracts.state import DeleteReply, DeleteRequest, PutReply, PutRequest
 from shared.errors import InvalidRequest, NotFound, PayloadTooLarge, RevisionConflict
+from shared.kvfeed import KvFeed
 from shared.settings import StateSettings
 
 #: Attempts of a write whose precondition raced with a delete (see ``_put_absent``).
@@ -30,7 +30,7 @@ FEED_WAIT_S: Final = 0.05
 
 
 class Writer:
-    def __init__(self, store: KvStore, index: Index, feed: Feed, namespaces: Namespaces,
+    def __init__(self, store: KvStore, index: Index, feed: KvFeed[Stored], namespaces: Namespaces,
                  settings: StateSettings) -> None:
         self.store = store
         self.index = index

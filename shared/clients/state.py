@@ -276,7 +276,8 @@ class StateClient:
                     max_buffer_bytes: int = WATCH_BUFFER_BYTES
                     ) -> AsyncGenerator[ChangeEvent | None, None]:
         """Changes of ``namespace`` (keys starting with ``prefix``) as they are committed;
-        with ``idle_s``, a ``None`` after each quiet ``idle_s`` (for keep-alives). A reader
+        with ``idle_s``, a ``None`` first, as soon as the watch is live (every change committed
+        after it is delivered), then after each quiet ``idle_s`` (for keep-alives). A reader
         that falls more than ``max_buffer_bytes`` behind loses the oldest changes.
 
         Core NATS delivery: changes made while nobody listens are not replayed (read the
@@ -291,6 +292,8 @@ class StateClient:
         sub = await self.bus.nc.subscribe(changes_subject(namespace), cb=on_message)
         await flush(self.bus.nc)  # a change made once the watch is running is not missed
         try:
+            if idle_s is not None:
+                yield None
             while True:
                 try:
                     msg = await asyncio.wait_for(queue.get(), idle_s)

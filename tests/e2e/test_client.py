@@ -19,7 +19,7 @@ from shared.clients.http import AsyncClient, Client
 from shared.contracts.executor import TaskStatus
 from shared.contracts.registry import VersionSpec
 from tests.gateway_auth import admin_key
-from tests.support import System
+from tests.support import System, eventually
 
 
 @pytest.fixture(scope="module")
@@ -115,9 +115,17 @@ async def test_state_watch_delivers_changes(system: System, key: str, unique: st
     async with (AsyncClient(system.gateway_url, api_key=key) as client,
                 contextlib.aclosing(client.state.watch(f"w{unique}")) as changes):
         first = asyncio.ensure_future(anext(changes))
-        await asyncio.sleep(0.5)  # the feed subscribes when the stream opens
-        await client.state.put(f"w{unique}", "a", {"x": 1})
-        change = await asyncio.wait_for(first, 10)
+
+        async def delivered() -> bool:
+            # The stream subscribes as it opens, at some moment this side cannot see: write
+            # until a write lands after it (each the same change).
+            await client.state.put(f"w{unique}", "a", {"x": 1})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(first), 0.2)
+            return first.done()
+
+        await eventually(delivered, timeout_s=10, interval_s=0, what="a change delivered")
+        change = first.result()
     assert (change.namespace, change.key, change.operation) == (f"w{unique}", "a", "put")
     assert msgspec.json.decode(change.value) == {"x": 1}
 

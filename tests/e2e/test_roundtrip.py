@@ -3,9 +3,7 @@ system that keeps answering across a nats-server restart."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +12,7 @@ import pytest
 
 from shared.natsserver import EmbeddedNats, free_port
 from tests.gateway_auth import admin_headers
-from tests.support import ServiceProcess, System, wait_healthy
+from tests.support import ServiceProcess, System, eventually, wait_healthy
 
 
 @pytest.fixture
@@ -61,14 +59,11 @@ async def test_executor_submit_then_status(http: httpx.AsyncClient) -> None:
     sub = await http.post("/v1/tasks", json={"type": "noop", "input": {}})
     assert sub.status_code == 202, sub.text
     task_id = sub.json()["task_id"]
-    deadline = time.monotonic() + 15
-    status = ""
-    while time.monotonic() < deadline:
-        status = (await http.get(f"/v1/tasks/{task_id}")).json()["status"]
-        if status == "succeeded":
-            break
-        await asyncio.sleep(0.1)
-    assert status == "succeeded"
+
+    async def succeeded() -> bool:
+        return bool((await http.get(f"/v1/tasks/{task_id}")).json()["status"] == "succeeded")
+
+    await eventually(succeeded, timeout_s=15, interval_s=0.1, what="the task succeeded")
 
 
 async def test_unknown_task_type_is_a_clear_400(http: httpx.AsyncClient) -> None:
@@ -97,11 +92,10 @@ async def test_gateway_and_state_keep_serving_across_nats_server_restart(
         down = await http.get("/v1/state/restart/k")
         assert down.status_code == 503  # a clear "unavailable", not a hang or a 500
         server.start()
-        got = None
-        for _ in range(80):
+
+        async def answered() -> httpx.Response | None:
             got = await http.get("/v1/state/restart/k")
-            if got.status_code == 200:
-                break
-            await asyncio.sleep(0.25)
-        assert got is not None and got.status_code == 200, got.text if got else None
+            return got if got.status_code == 200 else None
+
+        got = await eventually(answered, timeout_s=20, interval_s=0.25, what="state back")
         assert got.json()["value"] == 1  # JetStream kept it on disk

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -20,10 +21,18 @@ def key(system: System) -> str:
     return admin_key(system.data_dir)
 
 
-async def _records(response: httpx.Response, task_id: str) -> list[dict[str, object]]:
+async def _ready(lines: AsyncIterator[str]) -> None:
+    """Read up to the stream's ``ready`` event: from then on nothing published is missed."""
+    async for line in lines:
+        if line == "event: ready":
+            return
+    raise AssertionError("the stream ended before its ready event")
+
+
+async def _records(lines: AsyncIterator[str], task_id: str) -> list[dict[str, object]]:
     """Records of ``task_id`` from an event stream, up to its final one."""
     seen: list[dict[str, object]] = []
-    async for line in response.aiter_lines():
+    async for line in lines:
         if not line.startswith("data:") or not line[5:].strip().startswith("{"):
             continue
         record = json.loads(line[5:])
@@ -43,9 +52,10 @@ async def test_task_feed_delivers_each_status_change(system: System, key: str) -
             # No Authorization header: the stream token in the query is the credential.
             assert r.status_code == 200, await r.aread()
             assert r.headers["content-type"].startswith("text/event-stream")
-            await asyncio.sleep(0.3)  # the feed subscribes once the response has started
+            lines = r.aiter_lines()
+            await asyncio.wait_for(_ready(lines), 10)
             sub = await client.tasks.submit("sleep", {"seconds": 0.3})
-            seen = await asyncio.wait_for(_records(r, sub.task_id), 30)
+            seen = await asyncio.wait_for(_records(lines, sub.task_id), 30)
     statuses = [s["status"] for s in seen]
     assert statuses[-1] == "succeeded" and "running" in statuses, statuses
 

@@ -14,6 +14,9 @@ answered before any stream opens.
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 from typing import Any
 
 import httpx
@@ -23,6 +26,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+from tests.support import ROOT
 
 Gateway = dict[str, Any]
 ENDLESS = r"^/v1/(task-events|strategy-events|tasks/\{task_id\}/events|state/_watch/)"
@@ -124,3 +129,38 @@ def test_deep_json_is_a_400_on_every_route_with_a_body(fuzz_gateway: Gateway) ->
                 assert r.headers["content-type"].startswith("application/problem+json")
                 checked.append(f"{method} {template}")
     assert len(checked) > 20, checked
+
+
+def _patterns(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        return [v for k, v in node.items() if k == "pattern" and isinstance(v, str)] + [
+            p for k, v in node.items() if k != "pattern" for p in _patterns(v)]
+    if isinstance(node, list):
+        return [p for v in node for p in _patterns(v)]
+    return []
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to compile ECMA regexes")
+def test_every_published_pattern_is_an_ecma_regex_with_the_contracts_meaning(
+        fuzz_gateway: Gateway) -> None:
+    r"""JSON Schema patterns are ECMA-262: ``\Z`` there is a literal "Z" (or, with the unicode
+    flag, a syntax error), so a JavaScript client validating with the documents refused every
+    valid name. Each pattern must compile in node with the unicode flag, and a name the
+    contracts refuse for a trailing newline must be refused there too."""
+    openapi = httpx.get(f"{fuzz_gateway['url']}/openapi.json").json()
+    asyncapi = json.loads((ROOT / "docs" / "asyncapi.json").read_text())
+    patterns = sorted(set(_patterns(openapi)) | set(_patterns(asyncapi)))
+    assert len(patterns) >= 5
+    script = """
+const patterns = JSON.parse(require("fs").readFileSync(0, "utf8"));
+const out = patterns.map((p) => {
+  try { const r = new RegExp(p, "u"); return [p, null, r.test("a\\n"), r.test("aZ")]; }
+  catch (e) { return [p, String(e), false, false]; }
+});
+console.log(JSON.stringify(out));
+"""
+    done = subprocess.run(["node", "-e", script], input=json.dumps(patterns), text=True,
+                          capture_output=True, timeout=30, check=True)
+    for pattern, error, newline_ok, _ in json.loads(done.stdout):
+        assert error is None, (pattern, error)
+        assert not newline_ok, f"{pattern} accepts a trailing newline in ECMA"

@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 from typing import Final, TextIO
 
-from nats.js import JetStreamContext
+from nats.aio.client import Client as NATS
 
 from services.gateway.auth.accounts import Accounts
 from services.gateway.auth.authenticator import Authenticator, LiveView
@@ -52,14 +52,14 @@ def signing_key(settings: Settings) -> str:
         raise SettingsError(f"invalid configuration: {e}") from e
 
 
-async def open_store(settings: Settings, js: JetStreamContext | None) -> AuthStore:
+async def open_store(settings: Settings, nc: NATS | None) -> AuthStore:
     """The store ``QUANTOPS_GATEWAY_AUTH_STORE`` names."""
     gw = settings.gateway
     if gw.auth_store == "sqlite":
         return await SqliteAuthStore.open(auth_dir(settings) / "auth.db")
-    if js is None:
+    if nc is None:
         raise ValueError("auth_store=kv needs a NATS connection")
-    return await KvAuthStore.open(js, refresh_ttl_s=gw.refresh_token_ttl_s,
+    return await KvAuthStore.open(nc, refresh_ttl_s=gw.refresh_token_ttl_s,
                                   replicas=settings.stream_replicas)
 
 
@@ -77,17 +77,17 @@ class Auth:
         self._purger: asyncio.Task[None] | None = None
 
     @classmethod
-    async def open(cls, settings: Settings, *, js: JetStreamContext | None = None,
+    async def open(cls, settings: Settings, *, nc: NATS | None = None,
                    out: TextIO | None = None) -> Auth:
         """Open the store (migrating or loading it), follow it with the live view, create the
-        first admin if due. ``js`` is needed for ``auth_store=kv``.
+        first admin if due. ``nc`` is needed for ``auth_store=kv``.
 
         Raises ``SettingsError`` for an unusable JWT secret or bootstrap key.
         """
         gw, root = settings.gateway, auth_dir(settings)
         root.mkdir(parents=True, exist_ok=True)
         key = signing_key(settings)
-        store = await open_store(settings, js)
+        store = await open_store(settings, nc)
         try:
             await store.purge_expired()
             view, runner = LiveView(), Argon2Runner()

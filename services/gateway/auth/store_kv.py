@@ -15,7 +15,7 @@ Consistency:
   data). Two replicas creating one user name, using one refresh token or revoking one key:
   exactly one wins.
 - Reads of one row go to the stream leader (no direct get), so they see every committed write.
-- Each replica follows the bucket (``store_kv_feed``) into a mirror, which serves listings, and
+- Each replica follows the bucket (``shared.kvfeed``) into a mirror, which serves listings, and
   into the listener (the authenticator's live view). A write returns once this replica's feed
   has applied it, so the next request here sees it; other replicas see it when their feed
   delivers it (milliseconds), and ``staleness_s`` bounds how late that can be.
@@ -35,7 +35,7 @@ import logging
 import time
 
 import nats.errors
-from nats.js import JetStreamContext
+from nats.aio.client import Client as NATS
 
 from services.gateway.auth.store import ChangeListener, KeyRow, RefreshRow, UserRow
 from services.gateway.auth.store_kv_bucket import (
@@ -49,8 +49,8 @@ from services.gateway.auth.store_kv_bucket import (
     open_bucket,
     user_key,
 )
-from services.gateway.auth.store_kv_feed import KvFeed
-from shared.errors import Conflict, ServiceUnavailable
+from shared.errors import Conflict, QuantopsError, ServiceUnavailable
+from shared.kvfeed import KvEntry, KvFeed
 from shared.subjects import Bucket
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class KvAuthStore:
             long, so a token of it that another replica issued meanwhile never revives it.
     """
 
-    def __init__(self, rows: Bucketed, mirror: Mirror, feed: KvFeed, *,
+    def __init__(self, rows: Bucketed, mirror: Mirror, feed: KvFeed[KvEntry], *,
                  refresh_ttl_s: float) -> None:
         self.rows = rows
         self.mirror = mirror
@@ -75,19 +75,21 @@ class KvAuthStore:
         self.refresh_ttl_s = refresh_ttl_s
 
     @classmethod
-    async def open(cls, js: JetStreamContext, *, refresh_ttl_s: float, replicas: int = 1,
+    async def open(cls, nc: NATS, *, refresh_ttl_s: float, replicas: int = 1,
                    bucket: str = Bucket.AUTH, start_timeout_s: float = 10.0,
-                   settle_timeout_s: float = 5.0, check_interval_s: float = 0.25
-                   ) -> KvAuthStore:
+                   settle_timeout_s: float = 5.0, check_interval_s: float = 0.25,
+                   js_timeout_s: float = 5.0) -> KvAuthStore:
         """Create the bucket if needed and load it; raises ``ServiceUnavailable`` when NATS
         or the bucket cannot be reached in ``start_timeout_s``."""
+        js = nc.jetstream(timeout=js_timeout_s)
         mirror = Mirror()
-        feed = KvFeed(js, f"KV_{bucket}", f"$KV.{bucket}.", mirror.apply,
-                      check_interval_s=check_interval_s)
+        feed = KvFeed(nc, f"KV_{bucket}", f"$KV.{bucket}.", mirror.apply_entry, entry=KvEntry,
+                      check_interval_s=check_interval_s, timeout_s=js_timeout_s)
         try:
             kv = await open_bucket(js, bucket, replicas)
-            loaded = await feed.start(timeout_s=start_timeout_s)
-        except (nats.errors.Error, TimeoutError) as e:
+            await feed.start()
+            loaded = await feed.wait_ready(start_timeout_s)
+        except (nats.errors.Error, TimeoutError, QuantopsError) as e:
             await feed.stop()
             raise ServiceUnavailable(f"cannot open the auth bucket {bucket}: {e!r}") from e
         if not loaded:

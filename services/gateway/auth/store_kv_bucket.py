@@ -21,9 +21,9 @@ from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KV_DEL, KV_OP, KeyValue
 
 from services.gateway.auth.store import ChangeListener, KeyRow, RefreshRow, UserRow
-from services.gateway.auth.store_kv_feed import KvFeed
 from shared.errors import Conflict, ServiceUnavailable
 from shared.kvbuckets import ensure_bucket
+from shared.kvfeed import KvEntry, KvFeed
 from shared.subjects import Bucket
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,9 @@ class Mirror:
         self.refresh: dict[str, RefreshRow] = {}
         self.sessions: dict[str, float] = {}
         self.listener: ChangeListener | None = None
+
+    def apply_entry(self, entry: KvEntry) -> None:
+        self.apply(entry.key, None if entry.removed else entry.data)
 
     def apply(self, key: str, value: bytes | None) -> None:
         kind, _, ident = key.partition(".")
@@ -129,7 +132,7 @@ def _reachable(what: str) -> Iterator[None]:
 class Bucketed:
     """Conditional reads and writes of one bucket, each write settled in the local feed."""
 
-    def __init__(self, js: JetStreamContext, kv: KeyValue, prefix: str, feed: KvFeed, *,
+    def __init__(self, js: JetStreamContext, kv: KeyValue, prefix: str, feed: KvFeed[KvEntry], *,
                  settle_timeout_s: float) -> None:
         self.js = js
         self.kv = kv

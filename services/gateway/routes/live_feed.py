@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -22,9 +23,12 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from services.gateway.forward import bus_of
 from services.gateway.routes.quant import VIEWER
-from services.gateway.streams import limited
+from services.gateway.streams import READY, limited
 from shared.bus import flush
+from shared.logs import swallowed
 from shared.subjects import LIVE_FILL_EVENTS, LIVE_RISK_EVENTS
+
+log = logging.getLogger(__name__)
 
 KEEPALIVE_S = 15.0
 MAX_QUEUED = 10_000
@@ -50,7 +54,7 @@ async def _relay(request: Request[Any, Any, Any], strategy: str
             for kind, prefix in KINDS.items()]
     await flush(nc)
     try:
-        yield ServerSentEventMessage(comment="subscribed")  # headers out: the feed is live
+        yield READY  # every event from here on is relayed
         while True:
             try:
                 kind, data = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
@@ -61,7 +65,7 @@ async def _relay(request: Request[Any, Any, Any], strategy: str
                 yield ServerSentEventMessage(data=data.decode(errors="replace"), event=kind)
     finally:
         for sub in subs:
-            with contextlib.suppress(Exception):
+            with swallowed(log, "unsubscribing the strategy event feed", level=logging.DEBUG):
                 await sub.unsubscribe()
 
 

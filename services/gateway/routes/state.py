@@ -206,11 +206,13 @@ async def watch(request: Req, namespace: Namespace, prefix: Prefix = ""
     async def events() -> AsyncIterator[ServerSentEventMessage]:
         # Named events ("ready", "ping") reach only listeners of those names, never a plain
         # onmessage (a comment would: Litestar adds an empty data line to it).
-        yield ServerSentEventMessage(event="ready", data=namespace)
+        live = False
         try:
             async for change in changes:
-                if change is None:
-                    yield ServerSentEventMessage(event="ping", data="")
+                if change is None:  # the first once subscribed: "ready"; later ones: idle
+                    yield ServerSentEventMessage(event="ping" if live else "ready",
+                                                 data="" if live else namespace)
+                    live = True
                     continue
                 yield ServerSentEventMessage(data=_encoder.encode(change).decode(),
                                              event=change.operation, id=str(change.revision))

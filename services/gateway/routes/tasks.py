@@ -16,7 +16,7 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from services.gateway.forward import bus_of, nats_headers
-from services.gateway.streams import limited
+from services.gateway.streams import READY, limited
 from shared.bus import flush
 from shared.bytequeue import ByteQueue
 from shared.clients.executor import ExecutorClient
@@ -158,6 +158,7 @@ async def _feed(request: Request[Any, Any, Any], subject: str, *,
     sub = await nc.subscribe(subject, cb=on_event)
     await flush(nc)
     try:
+        yield READY  # every change from here on is delivered
         if first is not None:
             yield _message(first)
             if first.status in c.TERMINAL:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +15,7 @@ import nats
 
 from shared.bus import Bus, connect_nats
 from shared.clients.executor import ExecutorClient
+from shared.contracts.executor import TaskRecord
 from shared.logs import swallowed
 from shared.natsserver import EmbeddedNats
 from shared.settings import Settings
@@ -113,3 +114,13 @@ async def running_cluster(tmp: Path, executors: int = 1, **env: str) -> AsyncIte
         yield cluster
     finally:
         await cluster.close()
+
+
+async def until(client: ExecutorClient, task_id: str, check: Callable[[TaskRecord], bool],
+                timeout_s: float = 10.0) -> TaskRecord:
+    """The task's record once ``check`` holds for it."""
+    async def checked() -> TaskRecord | None:
+        rec = await client.get(task_id)
+        return rec if check(rec) else None
+
+    return await eventually(checked, timeout_s=timeout_s, what=f"{task_id} in the awaited state")

@@ -5,25 +5,12 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 
 from shared.clients.executor import ExecutorClient
-from shared.contracts.executor import TaskRecord, TaskStatus
-from tests.integration.executor.support import Cluster
-from tests.support import eventually, pid_alive
-
-
-def alive(pid: int) -> bool:
-    return pid_alive(pid)
-
-
-async def until(client: ExecutorClient, task_id: str, check: Callable[[TaskRecord], bool],
-                timeout_s: float = 10.0) -> TaskRecord:
-    async def checked() -> TaskRecord | None:
-        rec = await client.get(task_id)
-        return rec if check(rec) else None
-
-    return await eventually(checked, timeout_s=timeout_s, what=f"{task_id} in the awaited state")
+from shared.contracts.executor import TaskStatus
+from tests.integration.executor.support import Cluster, until
+from tests.support import eventually
+from tests.support import pid_alive as alive
 
 
 async def test_runaway_cpu_loop_is_killed_on_timeout_and_worker_replaced(

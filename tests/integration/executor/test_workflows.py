@@ -7,7 +7,7 @@ import pytest
 from shared.clients.executor import ExecutorClient
 from shared.contracts.executor import TaskStatus, WorkflowTask
 from shared.errors import Conflict, InvalidRequest
-from tests.integration.executor.test_cpu_and_cancel import until
+from tests.integration.executor.support import until
 
 
 def five_nodes(fail_retryable: bool = False) -> list[WorkflowTask]:

@@ -3,10 +3,8 @@ or supplied by the deployment. Also checked with a real ``quantops serve gateway
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import stat
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from shared.natsserver import EmbeddedNats, free_port
 from shared.settings import SettingsError
 from tests.gateway_auth import admin_headers, admin_key
 from tests.integration.gateway.support import Gateway
+from tests.support import eventually
 
 Start = Callable[..., Any]
 
@@ -77,14 +76,16 @@ async def test_unusable_secrets_stop_the_start(start_gateway: Start, tmp_path: P
 async def _wait_http(url: str, headers: dict[str, str], log: Callable[[], str]) -> None:
     """Until the gateway answers (not its health subject: the session's own gateway answers
     that too, when the e2e system runs on the same nats-server)."""
-    deadline = time.monotonic() + 30
     async with httpx.AsyncClient(base_url=url) as http:
-        while time.monotonic() < deadline:
+        async def answers() -> bool:
             with contextlib.suppress(httpx.HTTPError):
-                if (await http.get("/v1/me", headers=headers)).status_code == 200:
-                    return
-            await asyncio.sleep(0.1)
-    raise AssertionError(log()[-2000:])
+                return (await http.get("/v1/me", headers=headers)).status_code == 200
+            return False
+
+        try:
+            await eventually(answers, timeout_s=30, interval_s=0.1, what="the gateway answers")
+        except TimeoutError as e:
+            raise AssertionError(log()[-2000:]) from e
 
 
 async def test_real_process_prints_once_and_tests_can_read_the_key(

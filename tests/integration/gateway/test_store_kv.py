@@ -35,8 +35,8 @@ async def replica(url: str, bucket: str, *, js_timeout_s: float = 5.0
                   ) -> AsyncIterator[tuple[KvAuthStore, LiveView]]:
     """One replica's store, followed by its own live view, on its own connection."""
     nc = await nats.connect(url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
-    store = await KvAuthStore.open(nc.jetstream(timeout=js_timeout_s), refresh_ttl_s=3600,
-                                   bucket=bucket)
+    store = await KvAuthStore.open(nc, refresh_ttl_s=3600, bucket=bucket,
+                                   js_timeout_s=js_timeout_s)
     view = LiveView()
     await store.follow(view)
     try:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -15,6 +14,7 @@ import pytest
 from shared.natsserver import free_port
 from tests.gateway_auth import admin_key
 from tests.integration.registry.support import Stack, connect, new_stack
+from tests.support import eventually
 
 LIMIT = 4 * 1024 * 1024
 CHUNK = 256 * 1024
@@ -36,16 +36,14 @@ async def http(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[httpx.
 
 
 async def _wait_up(base: str, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
     async with httpx.AsyncClient(base_url=base) as probe:
-        while time.monotonic() < deadline:
+        async def up() -> bool:
             try:
-                if (await probe.get("/healthz")).status_code == 200:
-                    return
+                return (await probe.get("/healthz")).status_code == 200
             except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise TimeoutError("gateway did not come up")
+                return False
+
+        await eventually(up, timeout_s=timeout_s, interval_s=0.1, what="the gateway up")
 
 
 async def _chunks(data: bytes) -> AsyncIterator[bytes]:

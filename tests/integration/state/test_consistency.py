@@ -115,8 +115,8 @@ async def test_a_gap_in_the_feed_recreates_it_from_the_last_applied_revision(
     await state.put(ns, "g", 1)
     assert await feed.wait_fresh(state.seen_revision, 1.0)
     resets, applied = feed.resets, feed.applied
-    skipped = f"$JS.ACK.{feed.store.stream}.c.1.{applied + 2}.{feed._cseq + 2}.0.0"
-    feed._on_delivery(Msg(stack.buses[0].nc, subject=feed.store.prefix + f"{ns}.x",
+    skipped = f"$JS.ACK.{feed.stream}.c.1.{applied + 2}.{feed._cseq + 2}.0.0"
+    feed._on_delivery(Msg(stack.buses[0].nc, subject=feed.prefix + f"{ns}.x",
                           reply=skipped, data=b"1"))
     assert not feed.fresh(applied)  # the cache stopped answering
     assert stack.replicas[0].index.lookup(ns, "x", 0) is None  # and nothing was applied

@@ -17,7 +17,7 @@ from shared.clients.state import StateClient
 from shared.errors import QuantopsError
 from shared.natsserver import EmbeddedNats
 from tests.integration.state.support import connect
-from tests.support import ServiceProcess, wait_healthy
+from tests.support import ServiceProcess, eventually, wait_healthy
 
 pytestmark = pytest.mark.slow
 #: A writer that lost a compare-and-set waits a random moment up to this before it reads
@@ -132,7 +132,7 @@ async def test_sigkill_during_a_write_burst_loses_no_acknowledged_write(
         writers = [asyncio.create_task(writer(w)) for w in range(32)]
         await asyncio.wait_for(enough.wait(), 30)
         service.kill()  # SIGKILL mid-burst
-        await asyncio.sleep(0.3)
+        await eventually(lambda: failed > 0, what="requests in flight at the kill failing")
         stop.set()
         await asyncio.gather(*writers)
         assert failed > 0  # requests in flight at the kill did fail

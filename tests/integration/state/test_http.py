@@ -71,6 +71,7 @@ async def test_errors_are_problems(http: httpx.AsyncClient, ns: str) -> None:
 
 async def test_sse_watch_streams_changes(http: httpx.AsyncClient, ns: str) -> None:
     events: list[dict[str, object]] = []
+    ready = asyncio.Event()
 
     async def watch() -> None:
         async with http.stream("GET", f"/v1/state/_watch/{ns}", params={"prefix": "sig."}
@@ -81,13 +82,15 @@ async def test_sse_watch_streams_changes(http: httpx.AsyncClient, ns: str) -> No
             async for line in r.aiter_lines():
                 if line.startswith("event:"):
                     kind = line.split(":", 1)[1].strip()
+                    if kind == "ready":  # subscribed: nothing written from now on is missed
+                        ready.set()
                 elif line.startswith("data:") and kind in ("put", "delete"):
                     events.append({"event": kind, **json.loads(line.split(":", 1)[1])})
                     if len(events) == 2:
                         return
 
     task = asyncio.create_task(watch())
-    await asyncio.sleep(0.3)
+    await asyncio.wait_for(ready.wait(), 5)
     await http.put(f"/v1/state/{ns}/other", json={"value": 0})
     await http.put(f"/v1/state/{ns}/sig.EURUSD", json={"value": {"side": "buy"}})
     await http.delete(f"/v1/state/{ns}/sig.EURUSD")

@@ -16,10 +16,13 @@ from shared.errors import Conflict, InvalidRequest
 from tests.integration.state.support import Stack
 
 
-async def collect(state: StateClient, ns: str, prefix: str, n: int) -> list[ChangeEvent]:
+async def collect(state: StateClient, ns: str, prefix: str, n: int, live: asyncio.Event
+                  ) -> list[ChangeEvent]:
     out: list[ChangeEvent] = []
-    async for event in state.watch(ns, prefix=prefix):
-        assert event is not None
+    async for event in state.watch(ns, prefix=prefix, idle_s=60):
+        if event is None:  # the first, once the watch is live
+            live.set()
+            continue
         out.append(event)
         if len(out) == n:
             break
@@ -27,8 +30,9 @@ async def collect(state: StateClient, ns: str, prefix: str, n: int) -> list[Chan
 
 
 async def test_watch_streams_puts_and_deletes_of_a_prefix(state: StateClient, ns: str) -> None:
-    watcher = asyncio.create_task(collect(state, ns, "pos.", 3))
-    await asyncio.sleep(0.1)  # subscribed
+    live = asyncio.Event()
+    watcher = asyncio.create_task(collect(state, ns, "pos.", 3, live))
+    await asyncio.wait_for(live.wait(), 5)
     first = await state.put(ns, "pos.AAPL", {"qty": 1})
     await state.put(ns, "other", "ignored: not the prefix")
     big = await state.put(ns, "pos.MSFT", {"bars": list(range(2000))})  # compressed

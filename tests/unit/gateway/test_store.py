@@ -66,7 +66,7 @@ def opener(request: pytest.FixtureRequest, tmp_path: Path, nats_server: Embedded
     @contextlib.asynccontextmanager
     async def open_kv() -> AsyncIterator[AuthStore]:
         nc = await nats.connect(nats_server.url)
-        store = await KvAuthStore.open(nc.jetstream(), refresh_ttl_s=3600,
+        store = await KvAuthStore.open(nc, refresh_ttl_s=3600,
                                        bucket=f"auth_{unique}")
         try:
             yield store

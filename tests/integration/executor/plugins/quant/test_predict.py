@@ -19,6 +19,7 @@ from shared.clients.state import StateClient
 from shared.contracts.quant import Bar
 from shared.errors import InvalidRequest, NotFound, QuantopsError
 from tests.integration.executor.plugins.quant.helpers import train
+from tests.support import eventually
 
 
 async def expected(bus: Bus, ref: str, frame_symbols: list[str]) -> dict[str, float]:
@@ -87,10 +88,12 @@ async def test_promotion_swaps_the_model_without_failing_a_request(qbus: Bus,
                 errors.append(e)
 
     workers = [asyncio.create_task(hammer()) for _ in range(4)]
-    await asyncio.sleep(0.3)
+    await eventually(lambda: len(answers) >= 8, what="answers before the promotion")
     await registry.promote(model, 2, reason="swap test")
     promoted = clock()
-    await asyncio.sleep(1.5)
+    # Until requests started well after the swap deadline below have been answered.
+    await eventually(lambda: sum(t > promoted + 1.5 for t, _ in answers) >= 8,
+                     what="answers after the swap deadline")
     stop.set()
     await asyncio.gather(*workers)
     assert not errors

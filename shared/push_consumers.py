@@ -1,11 +1,11 @@
-"""Ephemeral JetStream push consumers over the state stream, spoken directly.
+"""Ephemeral JetStream push consumers, spoken directly.
 
-nats-py's ``KeyValue`` hides the message headers the service stores next to each value
+nats-py's ``KeyValue`` hides the message headers a service stores next to each value
 (encoding, schema version, TTL) and its ordered consumer gives no way to tell how fresh it is.
-Both the one-off scans (list, history, snapshot) and the long-lived feed of the cache need
-exactly that, so this module talks the consumer API itself: create an ephemeral consumer that
-pushes to an inbox, read the sequence metadata from each message's reply subject, answer flow
-control, and delete the consumer when done.
+One-off scans (the state service's list, history and snapshot) and the long-lived ordered feeds
+(``shared.kvfeed``) need exactly that, so this module talks the consumer API itself: create an
+ephemeral consumer that pushes to an inbox, read the sequence metadata from each message's reply
+subject, answer flow control, and delete the consumer when done.
 """
 
 from __future__ import annotations
@@ -91,9 +91,14 @@ async def create(nc: NATS, stream: str, config: dict[str, Any], *, timeout_s: fl
                                  details={"stream": stream}) from e
     info: dict[str, Any] = json.loads(reply.data)
     if "error" in info:
-        raise QuantopsError(f"JetStream refused a consumer on {stream}: "
-                            f"{info['error'].get('description', info['error'])}")
+        raise refused(stream, info["error"])
     return info
+
+
+def refused(stream: str, error: dict[str, Any]) -> QuantopsError:
+    """The error for a JetStream API error reply about ``stream``."""
+    return QuantopsError(f"JetStream refused a request on {stream}: "
+                         f"{error.get('description', error)}")
 
 
 async def delete(nc: NATS, stream: str, name: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.state.consumers import consumer_config, delivery
+from shared.push_consumers import consumer_config, delivery
 
 
 def test_v1_ack_subject() -> None:
