@@ -85,6 +85,9 @@ class RegistrySettings(_Section, frozen=True):
     # Object-store chunk size handed to uploaders (capped by the server's max_payload).
     chunk_bytes: Annotated[int, msgspec.Meta(ge=64 * 1024, le=8 * MiB)] = 1 * MiB
     upload_ttl_s: PositiveFloat = 3600.0
+    # Upload chunks staged and not yet copied into the object stores, all uploads together
+    # (the QUANTOPS_STAGING stream's max_bytes; a full stream refuses further chunks).
+    staging_max_bytes: PositiveInt = 2048 * MiB
     sweep_interval_s: PositiveFloat = 60.0
     # Test hook, off by default: sleep this long between artifact upload and catalog commit, so
     # a test can SIGKILL the registry exactly there (docs/registry.md, "Atomicity").

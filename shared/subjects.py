@@ -59,6 +59,7 @@ class StateSubject(StrEnum):
     SNAPSHOT = "state.snapshot.create"
     SNAPSHOTS = "state.snapshot.list"
     RESTORE = "state.snapshot.restore"
+    IMPORT = "state.snapshot.import"
 
 
 #: The watch feed (core NATS, no reply): JetStream republishes every committed change of a
@@ -211,10 +212,19 @@ class Stream(StrEnum):
     TASKS_DEAD = "QUANTOPS_TASKS_DEAD"  # dead letters: tasks.dead.<task_id>
     EVENTS = "QUANTOPS_EVENTS"
     BARS = "QUANTOPS_BARS"  # market data: bars.<symbol>, deduplicated by symbol and timestamp
+    STAGING = "QUANTOPS_STAGING"  # upload chunks: staging.<upload_id>, copied by the registry
 
 
 #: Task messages: ``tasks.queue.<high|normal|low>.<task_id>`` (shared.contracts.executor).
 TASK_QUEUE_PREFIX: Final = "tasks.queue"
+#: Upload chunks: ``staging.<upload_id>`` (``shared.clients.staging``).
+STAGING_PREFIX: Final = "staging"
+
+
+def staging_subject(upload_id: str) -> str:
+    return f"{STAGING_PREFIX}.{upload_id}"
+
+
 #: Every event subject starts with this; the EVENTS stream captures ``events.>``.
 EVENTS_PREFIX: Final = "events"
 #: Dead letters: ``tasks.dead.<task_id>`` on the TASKS_DEAD stream.

@@ -122,6 +122,8 @@ class DatasetTicket(Message, frozen=True):
     max_bytes: int
     expires_at: datetime
     name: str = ""
+    #: Where the uploader publishes the chunks (``shared.clients.staging``).
+    staging_subject: str = ""
 
 
 class CommitDatasetUpload(Message, frozen=True):

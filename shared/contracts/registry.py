@@ -150,6 +150,8 @@ class UploadTicket(Message, frozen=True):
     expires_at: datetime | None = None
     model: Name = ""
     existing: VersionInfo | None = None
+    #: Where the uploader publishes the chunks (``shared.clients.staging``).
+    staging_subject: str = ""
 
 
 class CommitUpload(Message, frozen=True):

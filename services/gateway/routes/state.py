@@ -23,7 +23,7 @@ from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParam
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from services.gateway.documented import problem
-from services.gateway.forward import bus_of, call, call_raw, forward
+from services.gateway.forward import bus_of, call, call_raw, forward, nats_headers
 from services.gateway.routes.conventions import ADMIN, OPERATOR, STREAM, VIEWER, Cursor, Limit
 from services.gateway.streams import limited
 from shared.clients.state import StateClient, check_namespace
@@ -287,7 +287,8 @@ async def download_snapshot(request: Req, name: SnapshotName) -> Response[bytes]
 async def upload_snapshot(request: Req, name: SnapshotName) -> Response[SnapshotUploaded]:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}", name):
         raise InvalidRequest(f"invalid snapshot name {name[:80]!r}", details={"field": "name"})
-    await StateClient(bus_of(request)).upload_snapshot(name, await request.body())
+    client = StateClient(bus_of(request), headers=nats_headers(request))
+    await client.upload_snapshot(name, await request.body())
     return _json(SnapshotUploaded(name=name), status=201)
 
 
