@@ -39,7 +39,8 @@ without touching this file:
   grant is spelled as the JetStream API subjects of exactly that stream (``$JS.API.*.<stream>``),
   its capture subjects, its acks and flow control. No one may delete a stream. Purging and
   deleting messages are the owner's alone (``Access.ADMIN``): an uploader (``Access.WRITE``)
-  appends to a bucket and can erase nothing through the stream API.
+  appends to a bucket and can erase nothing through the stream API. Streams the server keeps
+  from being erased (``OWNER_ERASES``) grant not even their owner the erasing API.
 
 A stream or bucket added to ``shared.subjects`` without an entry in ``RESOURCES`` falls back to
 every backend service with admin access (so nothing breaks), and a unit test fails until it is
@@ -63,7 +64,15 @@ from shared import operations
 from shared.roles import PUBLIC
 from shared.secretfiles import write_private
 from shared.settings import Secret, Settings
-from shared.subjects import BARS_PREFIX, EVENTS_PREFIX, TASK_QUEUE_PREFIX, Bucket, Service, Stream
+from shared.subjects import (
+    BARS_PREFIX,
+    EVENTS_PREFIX,
+    STAGING_PREFIX,
+    TASK_QUEUE_PREFIX,
+    Bucket,
+    Service,
+    Stream,
+)
 
 #: nats-py's default inbox prefix; every user gets its own (``inbox_prefix``).
 DEFAULT_INBOX_PREFIX: Final = "_INBOX"
@@ -89,10 +98,11 @@ class Access(IntEnum):
 
 S = Service
 #: Whose requests a service may send. The gateway is the front door to the three backends;
-#: the executor registers trained models and writes predictions to state.
+#: the executor registers trained models and writes predictions to state, and its tasks and
+#: live strategies submit and look up tasks (its own operations, with the caller's token).
 CALLS: Final[Mapping[Service, tuple[Service, ...]]] = {
     S.GATEWAY: (S.STATE, S.REGISTRY, S.EXECUTOR),
-    S.EXECUTOR: (S.STATE, S.REGISTRY),
+    S.EXECUTOR: (S.STATE, S.REGISTRY, S.EXECUTOR),
     S.REGISTRY: (),
     S.STATE: (),
 }
@@ -111,22 +121,31 @@ RESOURCES: Final[Mapping[str, Mapping[Service, Access]]] = {
     "QUANTOPS_EVENTS": {S.STATE: Access.ADMIN, S.REGISTRY: Access.ADMIN,
                         S.EXECUTOR: Access.ADMIN},
     "quantops_state": {S.STATE: Access.ADMIN},
-    # The gateway streams snapshot files in and out for ``GET``/``PUT
-    # /v1/state/_snapshots/{name}`` (admin routes); replacing a file purges the old chunks.
-    "quantops_state_snapshots": {S.STATE: Access.ADMIN, S.GATEWAY: Access.ADMIN},
+    # The gateway reads snapshot files for ``GET /v1/state/_snapshots/{name}``; a file
+    # uploaded with ``PUT`` is staged and stored by the state service
+    # (``state.snapshot.import``): an object store takes its owner's publishes only.
+    "quantops_state_snapshots": {S.STATE: Access.ADMIN, S.GATEWAY: Access.READ},
     "quantops_task_status": {S.EXECUTOR: Access.ADMIN},
     "quantops_workflows": {S.EXECUTOR: Access.ADMIN},
-    # ``registry.uploads.*``: the uploader (the executor after training, the gateway for an
-    # HTTP upload) streams the bytes into the object store, then the registry commits them; it
-    # records and verifies the SHA-256, so a writer cannot slip in other content.
-    "quantops_artifacts": {S.REGISTRY: Access.ADMIN, S.EXECUTOR: Access.WRITE,
-                           S.GATEWAY: Access.WRITE},
-    # ``registry.datasets.*``: the same upload flow for dataset files (the gateway streams an
-    # HTTP upload in); executors read them for training, backtests and predictions.
+    # Only the registry publishes into the object stores: their streams must allow rollups
+    # (meta messages), and NATS permissions cannot refuse one header, so any other publisher
+    # could erase a whole bucket. The gateway serves downloads, executors load artifacts and
+    # datasets: they read.
+    "quantops_artifacts": {S.REGISTRY: Access.ADMIN, S.EXECUTOR: Access.READ,
+                           S.GATEWAY: Access.READ},
     "quantops_datasets": {S.REGISTRY: Access.ADMIN, S.EXECUTOR: Access.READ,
-                          S.GATEWAY: Access.WRITE},
+                          S.GATEWAY: Access.READ},
+    # ``registry.uploads.*``, ``registry.datasets.*``: the uploader (the executor after
+    # training, the gateway for an HTTP upload) stages the chunks here (no rollups, no message
+    # deletes: ``shared.clients.staging``); the registry copies them into the object store at
+    # commit, computing the digest itself, then purges them.
+    # The state service copies staged snapshot files the same way.
+    "QUANTOPS_STAGING": {S.REGISTRY: Access.ADMIN, S.STATE: Access.ADMIN,
+                         S.EXECUTOR: Access.WRITE, S.GATEWAY: Access.WRITE},
     # Users, API key hashes and sessions of the gateway replicas (auth_store=kv): theirs alone.
     "quantops_auth": {S.GATEWAY: Access.ADMIN},
+    # Event-stream leases of the gateway replicas (``services/gateway/streamleases.py``).
+    "quantops_stream_leases": {S.GATEWAY: Access.ADMIN},
     # Market data: executors create the stream, publish replays and feeds (``replay_bars``)
     # and consume it in live strategies; the gateway reads it for charts.
     "QUANTOPS_BARS": {S.EXECUTOR: Access.ADMIN, S.GATEWAY: Access.READ},
@@ -138,7 +157,21 @@ STREAM_SUBJECTS: Final[Mapping[str, tuple[str, ...]]] = {
     "QUANTOPS_TASKS_DEAD": ("tasks.dead.>",),
     "QUANTOPS_EVENTS": (f"{EVENTS_PREFIX}.>",),
     "QUANTOPS_BARS": (f"{BARS_PREFIX}.>",),
+    "QUANTOPS_STAGING": (f"{STAGING_PREFIX}.>",),
 }
+#: Streams the server itself keeps from being erased (``deny_purge``/``deny_delete``, no
+#: rollups: ``shared.kvbuckets``, ``shared.streams``): their owner gets only the erasing API
+#: listed here, nothing it could not use anyway. Any other stream's owner may purge it and
+#: delete its messages.
+OWNER_ERASES: Final[Mapping[str, tuple[str, ...]]] = {
+    "quantops_auth": (), "quantops_task_status": (), "quantops_workflows": (),
+    "QUANTOPS_EVENTS": (),
+    # A cancelled task's message is deleted by sequence; the queue is never purged.
+    "QUANTOPS_TASKS": ("STREAM.MSG.DELETE",),
+    # The registry (or the state service) purges an upload's subject once copied or dropped.
+    "QUANTOPS_STAGING": ("STREAM.PURGE",),
+}
+_ERASES: Final = ("STREAM.PURGE", "STREAM.MSG.DELETE")
 _BACKENDS: Final = (S.STATE, S.REGISTRY, S.EXECUTOR)
 #: Buckets that are object stores (``OBJ_<b>``, ``$O.<b>.>``); every other bucket is a KV.
 OBJECT_STORES: Final = frozenset({"quantops_state_snapshots", "quantops_artifacts",
@@ -191,7 +224,8 @@ def _resources() -> dict[str, Mapping[Service, Access]]:
     return out
 
 
-def _stream_grants(stream: str, access: Access, captures: Iterable[str]) -> list[str]:
+def _stream_grants(stream: str, access: Access, captures: Iterable[str],
+                   erases: Iterable[str] = _ERASES) -> list[str]:
     """Publish subjects that let a client use one stream at ``access``."""
     api = "$JS.API"
     grants = [
@@ -208,7 +242,7 @@ def _stream_grants(stream: str, access: Access, captures: Iterable[str]) -> list
     if access >= Access.WRITE:
         grants += [*captures]
     if access >= Access.ADMIN:
-        grants += [f"{api}.STREAM.PURGE.{stream}", f"{api}.STREAM.MSG.DELETE.{stream}",
+        grants += [*(f"{api}.{erase}.{stream}" for erase in erases),
                    f"{api}.STREAM.CREATE.{stream}", f"{api}.STREAM.UPDATE.{stream}"]
     return grants
 
@@ -219,13 +253,13 @@ def _jetstream_grants(service: Service) -> list[str]:
     for name, users in _resources().items():
         if service not in users:
             continue
-        access = users[service]
+        access, erases = users[service], OWNER_ERASES.get(name, _ERASES)
         if name in OBJECT_STORES:
-            grants += _stream_grants(f"OBJ_{name}", access, [f"$O.{name}.>"])
+            grants += _stream_grants(f"OBJ_{name}", access, [f"$O.{name}.>"], erases)
         elif name in buckets:
-            grants += _stream_grants(f"KV_{name}", access, [f"$KV.{name}.>"])
+            grants += _stream_grants(f"KV_{name}", access, [f"$KV.{name}.>"], erases)
         else:
-            grants += _stream_grants(name, access, STREAM_SUBJECTS.get(name, ()))
+            grants += _stream_grants(name, access, STREAM_SUBJECTS.get(name, ()), erases)
     if grants:
         # Account info and stream lookup by subject (used by pull_subscribe) reveal names only.
         grants += ["$JS.API.INFO", "$JS.API.STREAM.NAMES"]

@@ -86,6 +86,8 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(S.SNAPSHOTS, Empty, st.SnapshotsReply, V, "List snapshots"),
     Operation(S.RESTORE, st.RestoreRequest, st.RestoreReply, A,
               "Restore a snapshot (all or one namespace); never half-applies"),
+    Operation(S.IMPORT, st.ImportSnapshot, st.SnapshotInfo, A,
+              "Store a snapshot file staged by the caller, checked against its SHA-256"),
     Operation(R.REGISTER, reg.RegisterVersion, reg.VersionInfo, OP,
               "Register a version with a small artifact inline (base64, at most 1 MiB)"),
     Operation(R.GET, reg.VersionRequest, reg.VersionInfo, V,

@@ -85,6 +85,9 @@ class RegistrySettings(_Section, frozen=True):
     # Object-store chunk size handed to uploaders (capped by the server's max_payload).
     chunk_bytes: Annotated[int, msgspec.Meta(ge=64 * 1024, le=8 * MiB)] = 1 * MiB
     upload_ttl_s: PositiveFloat = 3600.0
+    # Upload chunks staged and not yet copied into the object stores, all uploads together
+    # (the QUANTOPS_STAGING stream's max_bytes; a full stream refuses further chunks).
+    staging_max_bytes: PositiveInt = 2048 * MiB
     sweep_interval_s: PositiveFloat = 60.0
     # Test hook, off by default: sleep this long between artifact upload and catalog commit, so
     # a test can SIGKILL the registry exactly there (docs/registry.md, "Atomicity").
@@ -160,8 +163,16 @@ class GatewaySettings(_Section, frozen=True):
             balancer) whose ``X-Forwarded-For`` names the client; empty: the socket's peer is.
         failed_auth_per_s, failed_auth_burst: failed attempts one API key id may take (besides
             its address's budget) before uncached checks of it wait.
+        login_max_failures: password logins to one user name that may fail before the name
+            is locked (docs/gateway.md, temporary lockout); 0 turns the lockout off.
+        login_lockout_s, login_lockout_max_s: the first lock, doubled by each further failure
+            up to the second.
+        login_failure_reset_s: a name's failures are forgotten after this long without one.
         max_keys_per_user: active API keys one user may hold.
-        max_streams_per_principal: event streams (SSE) one user may hold open at once.
+        max_streams_per_principal: event streams (SSE) one user may hold open at once, counted
+            across every gateway replica (leases in a NATS KV bucket) and on each replica.
+        stream_lease_ttl_s: how long a stream's lease outlives its replica's last renewal (a
+            crashed replica's streams stop counting after at most this); renewed every third.
         stream_buffer_bytes: how far an event stream's reader may fall behind (older events
             are dropped beyond it).
         jwt_secret: HS256 signing key (>= 32 chars); empty: generated once into the data dir.
@@ -188,8 +199,13 @@ class GatewaySettings(_Section, frozen=True):
     trusted_proxies: str = ""
     failed_auth_per_s: Annotated[float, msgspec.Meta(ge=0)] = 1.0
     failed_auth_burst: PositiveInt = 20
+    login_max_failures: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 5
+    login_lockout_s: Annotated[float, msgspec.Meta(gt=0, le=86400)] = 30.0
+    login_lockout_max_s: Annotated[float, msgspec.Meta(gt=0, le=86400)] = 900.0
+    login_failure_reset_s: Annotated[float, msgspec.Meta(gt=0, le=30 * 86400)] = 3600.0
     max_keys_per_user: PositiveInt = 100
     max_streams_per_principal: PositiveInt = 8
+    stream_lease_ttl_s: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 15.0
     stream_buffer_bytes: Annotated[int, msgspec.Meta(ge=64 * 1024)] = 4 * MiB
     jwt_secret: Secret = Secret("")
     bootstrap_api_key: Secret = Secret("")

@@ -10,7 +10,7 @@ from nats.js import JetStreamContext, api
 from nats.js.errors import APIError, BadRequestError
 
 from shared.settings import Settings
-from shared.subjects import EVENTS_PREFIX, Stream
+from shared.subjects import EVENTS_PREFIX, STAGING_PREFIX, Stream
 
 DAY_S = 24 * 3600.0
 _STREAM_IN_USE = 10058
@@ -26,6 +26,23 @@ def events_config(settings: Settings) -> api.StreamConfig:
         max_bytes=settings.events_max_bytes, discard=api.DiscardPolicy.OLD,
         # JetStream refuses a duplicate window longer than max_age.
         duplicate_window=min(120.0, settings.events_max_age_s),
+        # Facts are history (the audit trail of tasks and models): they age out, nobody
+        # erases them through the stream API (no rollup headers either: the default).
+        deny_delete=True, deny_purge=True, num_replicas=settings.stream_replicas)
+
+
+def staging_config(settings: Settings) -> api.StreamConfig:
+    """Upload chunks (``shared.clients.staging``): no rollup headers, no message deletes (the
+    uploaders publish here), kept at most ``upload_ttl_s``; full (``staging_max_bytes``), it
+    refuses new chunks rather than dropping an upload in progress. Whoever copies an upload
+    out (the registry, the state service for snapshot files) purges its subject. The registry
+    keeps it up to date; the state service creates it if it starts first."""
+    cfg = settings.registry
+    return api.StreamConfig(
+        name=Stream.STAGING, subjects=[f"{STAGING_PREFIX}.>"],
+        retention=api.RetentionPolicy.LIMITS, storage=api.StorageType.FILE,
+        max_age=cfg.upload_ttl_s, max_bytes=cfg.staging_max_bytes,
+        discard=api.DiscardPolicy.NEW, allow_rollup_hdrs=False, deny_delete=True,
         num_replicas=settings.stream_replicas)
 
 

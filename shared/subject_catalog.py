@@ -93,6 +93,10 @@ STREAMS: dict[str, tuple[str, str]] = {
                     f"{subjects.EVENTS_PREFIX}.>"),
     Stream.BARS: ("market data, deduplicated by symbol and timestamp (limits retention)",
                   f"{subjects.BARS_PREFIX}.<symbol>"),
+    Stream.STAGING: ("upload chunks, copied into an object store by the registry (artifacts, "
+                     "datasets) or the state service (snapshot files) at commit; no rollups, "
+                     "no message deletes, kept at most an upload's lifetime",
+                     f"{subjects.STAGING_PREFIX}.<upload_id>"),
 }
 BUCKETS: dict[str, str] = {
     Bucket.STATE: "KV: every state key (<namespace>.<key>), history per key",
@@ -103,6 +107,9 @@ BUCKETS: dict[str, str] = {
     Bucket.DATASETS: "object store: dataset files (CSV/Parquet, SHA-256 addressed)",
     Bucket.AUTH: "KV: the gateway's users, API key hashes and sessions (`users.<name>`, "
                  "`keys.<key_id>`, `refresh.<token_id>`, `sessions.<session>`)",
+    Bucket.STREAM_LEASES: "KV (memory, max_age = lease TTL): one key per open event stream, "
+                          "`<principal, base64url>.<slot>`, so the per-principal cap holds "
+                          "across gateway replicas",
 }
 
 

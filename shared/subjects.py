@@ -59,6 +59,7 @@ class StateSubject(StrEnum):
     SNAPSHOT = "state.snapshot.create"
     SNAPSHOTS = "state.snapshot.list"
     RESTORE = "state.snapshot.restore"
+    IMPORT = "state.snapshot.import"
 
 
 #: The watch feed (core NATS, no reply): JetStream republishes every committed change of a
@@ -212,10 +213,19 @@ class Stream(StrEnum):
     TASKS_DEAD = "QUANTOPS_TASKS_DEAD"  # dead letters: tasks.dead.<task_id>
     EVENTS = "QUANTOPS_EVENTS"
     BARS = "QUANTOPS_BARS"  # market data: bars.<symbol>, deduplicated by symbol and timestamp
+    STAGING = "QUANTOPS_STAGING"  # upload chunks: staging.<upload_id>, copied by the registry
 
 
 #: Task messages: ``tasks.queue.<high|normal|low>.<task_id>`` (shared.contracts.executor).
 TASK_QUEUE_PREFIX: Final = "tasks.queue"
+#: Upload chunks: ``staging.<upload_id>`` (``shared.clients.staging``).
+STAGING_PREFIX: Final = "staging"
+
+
+def staging_subject(upload_id: str) -> str:
+    return f"{STAGING_PREFIX}.{upload_id}"
+
+
 #: Every event subject starts with this; the EVENTS stream captures ``events.>``.
 EVENTS_PREFIX: Final = "events"
 #: Dead letters: ``tasks.dead.<task_id>`` on the TASKS_DEAD stream.
@@ -254,3 +264,4 @@ class Bucket(StrEnum):
     ARTIFACTS = "quantops_artifacts"
     DATASETS = "quantops_datasets"  # object store: dataset files (owned by the registry)
     AUTH = "quantops_auth"  # KV: the gateway's users, API keys and sessions (auth_store=kv)
+    STREAM_LEASES = "quantops_stream_leases"  # KV: event-stream slots per principal (gateway)

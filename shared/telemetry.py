@@ -15,7 +15,9 @@ from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, Sampler, TraceIdRatioBased
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from shared import __version__
@@ -24,6 +26,7 @@ from shared.settings import TelemetrySettings
 log = logging.getLogger(__name__)
 
 _propagator = TraceContextTextMapPropagator()
+_ids = RandomIdGenerator()  # the SDK's default generator: the ids it would have made
 # Set by setup_tracing; a process that never sets up tracing (a test, a tool) records when an
 # SDK provider is installed, decided on first use.
 _RECORDING: list[bool] = [True]
@@ -80,6 +83,33 @@ def span(name: str, attributes: Mapping[str, str | int | float | bool] | None = 
     return trace.get_tracer(tracer_name).start_as_current_span(name, attributes=attributes)
 
 
+def current_span(tracer: trace.Tracer, name: str, *, parent: otel_context.Context,
+                 kind: SpanKind, attributes: Mapping[str, str]
+                 ) -> AbstractContextManager[trace.Span]:
+    """A span made current for one request, continuing ``parent`` (extracted from headers).
+
+    When spans go nowhere the SDK makes a non-recording span only after a sampler call and two
+    layers of context managers (with the rest of the gateway's tracing layer, a fifth of its CPU
+    per request, bench.bench_gateway): the same span is made here directly, with the ids the
+    SDK would give it (the caller's trace id, a new span id, unsampled), so logs and downstream
+    headers still carry the trace. Attributes would be dropped by such a span anyway.
+    """
+    if _RECORDING[0]:
+        return tracer.start_as_current_span(name, context=parent, kind=kind,
+                                            attributes=attributes)
+    caller = trace.get_current_span(parent).get_span_context()
+    if caller.is_valid:
+        trace_id, state = caller.trace_id, caller.trace_state
+        flags = TraceFlags(caller.trace_flags & TraceFlags.RANDOM_TRACE_ID)
+    else:
+        trace_id, state = _ids.generate_trace_id(), None
+        flags = TraceFlags(TraceFlags.RANDOM_TRACE_ID if _ids.is_trace_id_random()
+                           else TraceFlags.DEFAULT)
+    own = SpanContext(trace_id, _ids.generate_span_id(), is_remote=False, trace_flags=flags,
+                      trace_state=state)
+    return trace.use_span(NonRecordingSpan(own), end_on_exit=True)
+
+
 def record_span(name: str, start_ns: int, end_ns: int,
                 attributes: Mapping[str, str | int | float | bool] | None = None) -> None:
     """A finished child span with given times: for steps timed in a worker process, which
@@ -105,8 +135,11 @@ def shutdown_tracing() -> None:
 
 
 def inject(headers: MutableMapping[str, str]) -> MutableMapping[str, str]:
-    """Write the current trace context (W3C ``traceparent``) into outgoing NATS headers."""
-    _propagator.inject(headers)
+    """Write the current trace context (W3C ``traceparent``) into outgoing NATS headers.
+    An empty context holds no span, so there is nothing to write (the bus's common case when
+    a service calls on its own: skipping the propagator's lookups saves a tenth of its cost)."""
+    if otel_context.get_current():
+        _propagator.inject(headers)
     return headers
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from litestar import Litestar, Router
 from litestar.config.app import AppConfig
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.enums import ScopeType
 from litestar.handlers import HTTPRouteHandler
@@ -17,6 +18,7 @@ from litestar.routes import ASGIRoute, HTTPRoute, WebSocketRoute
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway import documented
+from services.gateway.auth.guard import Guard
 from services.gateway.auth.roles import PUBLIC, ROUTE_ROLES
 from services.gateway.auth.runtime import Auth
 from services.gateway.problems import EXCEPTION_HANDLERS
@@ -35,6 +37,7 @@ from services.gateway.routes import (
     tasks,
     users,
 )
+from services.gateway.streamleases import StreamLeases
 from services.gateway.streams import StreamSlots
 from services.gateway.strictbody import StrictRequest
 from shared import __version__
@@ -44,6 +47,7 @@ from shared.settings import Settings
 
 ROUTE_MODULES = (health, auth, users, keys, state, models, tasks, specs, dashboard,
                  datasets, quant, live, live_feed)
+_GUARDED = frozenset({ScopeType.HTTP, ScopeType.WEBSOCKET})
 #: Body limit of every route that declares none: JSON requests naming things, not carrying data.
 DEFAULT_BODY_BYTES = 64 * 1024
 
@@ -129,6 +133,27 @@ def allow_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
+def guard_middleware(guard: Guard) -> Callable[[ASGIApp], ASGIApp]:
+    """The role guard on every route, after routing (it reads the route's declared role) and
+    before the body is read.
+
+    Not Litestar's ``guards=``: Litestar hands each guard a fresh ``copy()`` of the route
+    handler on every request, a tenth of the gateway's CPU per request (cProfile under
+    ``bench.bench_gateway``). The guard only reads the handler, so it gets the handler itself.
+    What it raises reaches the app's exception handlers as before (problem+json).
+    """
+
+    def factory(app: ASGIApp) -> ASGIApp:
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] in _GUARDED:
+                await guard(ASGIConnection(scope, receive, send), scope["route_handler"])
+            await app(scope, receive, send)
+
+        return middleware
+
+    return factory
+
+
 def _size_uploads(handlers: list[BaseRouteHandler], max_bytes: int) -> None:
     """Routes that read a whole file into memory (``opt={"body": "upload"}``) take up to the
     configured ``max_body_bytes``; streamed uploads declare their own ceiling."""
@@ -142,16 +167,19 @@ def create_app(settings: Settings, bus: Bus, auth: Auth) -> Litestar:
     handlers = [r for m in ROUTE_MODULES for r in m.ROUTES]
     documented.declare(handlers)
     _size_uploads(handlers, settings.gateway.max_body_bytes)
+    gw = settings.gateway
+    streams = StreamSlots(gw.max_streams_per_principal, StreamLeases(
+        bus.js, ttl_s=gw.stream_lease_ttl_s, replicas=settings.stream_replicas))
     config = AppConfig(
         route_handlers=handlers,
-        guards=[auth.guard],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         state=State({"bus": bus, "settings": settings, "auth": auth,
-                     "streams": StreamSlots(settings.gateway.max_streams_per_principal)}),
+                     "streams": streams}),
+        on_shutdown=[streams.close],
         # A route that takes more says so itself (uploads stream; state values, tasks).
         request_max_body_size=DEFAULT_BODY_BYTES,
         request_class=StrictRequest,
-        middleware=[allow_middleware],
+        middleware=[allow_middleware, guard_middleware(auth.guard)],
         openapi_config=_openapi(),
         debug=False,
     )

@@ -41,6 +41,14 @@ async def call(
                                          headers=nats_headers(request))
 
 
+async def call_raw(request: Request[Any, Any, Any], subject: str, body: Any, *,
+                   timeout_s: float | None = None) -> bytes:
+    """A service's JSON reply, not decoded: for a route that answers with it as it is."""
+    data, _ = await bus_of(request).request_raw(subject, encode(body), timeout_s=timeout_s,
+                                                headers=nats_headers(request))
+    return data
+
+
 async def forward(
     request: Request[Any, Any, Any], subject: str, body: Any, *, status_code: int = 200,
     timeout_s: float | None = None, headers: dict[str, str] | None = None,

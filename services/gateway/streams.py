@@ -3,7 +3,9 @@
 Each stream costs a NATS subscription and a relay buffer for as long as the client keeps the
 connection; without a cap one key could open thousands. Over the cap a new stream is refused
 with 429 (``rate_limited``, ``Retry-After``) before it starts; a stream's slot is given back
-when it ends, however it ends.
+when it ends, however it ends. The cap is counted twice: by this replica (always, in memory)
+and across every replica through leases in NATS (``streamleases``), so N replicas do not allow
+N times the cap; when the lease bucket cannot be reached the replica's own count still holds.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from litestar import Request
 from litestar.response import ServerSentEventMessage
 
 from services.gateway.auth.guard import principal_of
+from services.gateway.streamleases import StreamLeases
 from shared.errors import RateLimited
 
 T = TypeVar("T")
@@ -31,9 +34,35 @@ class StreamSlots:
         max_per_principal: streams one principal (user name) may hold open at once.
     """
 
-    def __init__(self, max_per_principal: int) -> None:
+    def __init__(self, max_per_principal: int, leases: StreamLeases | None = None) -> None:
         self.max_per_principal = max_per_principal
+        self.leases = leases
         self._open: dict[str, int] = {}
+
+    async def acquire(self, who: str) -> Callable[[], None]:
+        """A slot on this replica and a lease across replicas (``RateLimited`` if either is
+        spent); returns the function that gives both back, once however often it is called."""
+        give_back = self.take(who)
+        try:
+            release = await self.leases.take(who, self.max_per_principal) if self.leases else None
+        except BaseException:
+            give_back()
+            raise
+        if release is None:
+            return give_back
+
+        def both() -> None:
+            if not released:
+                released.append(True)
+                give_back()
+                release()
+
+        released: list[bool] = []
+        return both
+
+    async def close(self) -> None:
+        if self.leases is not None:
+            await self.leases.close()
 
     def open_count(self, who: str) -> int:
         return self._open.get(who, 0)
@@ -66,10 +95,11 @@ def slots_of(request: Request[Any, Any, Any]) -> StreamSlots:
     return request.app.state.streams  # type: ignore[no-any-return]
 
 
-def limited(request: Request[Any, Any, Any], events: AsyncIterator[T]) -> AsyncIterator[T]:
+async def limited(request: Request[Any, Any, Any], events: AsyncIterator[T]
+                  ) -> AsyncIterator[T]:
     """``events`` counted against the caller's stream slots (raises ``RateLimited`` now if none
     is free; the slot is given back when the stream ends or is closed)."""
-    give_back = slots_of(request).take(principal_of(request).name)
+    give_back = await slots_of(request).acquire(principal_of(request).name)
 
     async def relay() -> AsyncIterator[T]:
         try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
@@ -18,6 +17,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from services.gateway import metrics
 from shared import logs, telemetry
+from shared.bus import new_correlation_id
 from shared.subjects import Header
 
 tracer = trace.get_tracer("quantops.gateway")
@@ -38,14 +38,15 @@ def tracing_middleware(app: ASGIApp) -> ASGIApp:
         raw = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]
                if k in _READ}
         cid = raw.get(_CID_NAME, "")
-        cid = cid if _VALID_CID.match(cid) else uuid.uuid4().hex
+        cid = cid if _VALID_CID.match(cid) else new_correlation_id()
         token = logs.correlation_id.set(cid)
         route = scope.get("path", "")
         started, status, observed = time.perf_counter(), 500, False
-        with tracer.start_as_current_span(
-            f"{scope['method']} {route}", context=telemetry.extract(raw), kind=SpanKind.SERVER,
-            attributes={"http.request.method": scope["method"], "url.path": route,
-                        telemetry.ATTR_CORRELATION_ID: cid},
+        with telemetry.current_span(
+            tracer, f"{scope['method']} {route}", parent=telemetry.extract(raw),
+            kind=SpanKind.SERVER, attributes={"http.request.method": scope["method"],
+                                              "url.path": route,
+                                              telemetry.ATTR_CORRELATION_ID: cid},
         ) as span:
             async def send_with_cid(message: Message) -> None:
                 nonlocal status, observed

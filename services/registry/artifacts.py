@@ -7,6 +7,7 @@ Object names are generated (``artifacts/<upload id>``), never built from what a 
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable
@@ -28,7 +29,9 @@ from shared.clients.registry_objects import (
     put_object,
     stream_name,
 )
+from shared.clients.staging import staged_chunks, staged_count
 from shared.logs import swallowed
+from shared.subjects import Stream
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -82,6 +85,26 @@ class ArtifactStore:
                                    chunk_bytes=chunk_bytes, max_bytes=max_bytes)
         return ObjectMeta(name=name, nuid=written.nuid, size_bytes=written.size_bytes,
                           chunks=written.chunks, sha256=written.sha256)
+
+    async def assemble(self, staged: str, name: str, *, chunk_bytes: int, max_bytes: int
+                       ) -> ObjectMeta | None:
+        """Copy the chunks an uploader staged on ``staged`` into object ``name``, the meta
+        (digest included) computed here; None when nothing was staged. Raises
+        ``PayloadTooLarge`` past ``max_bytes`` and ``IntegrityError`` for a broken staging,
+        leaving no object behind."""
+        if not await staged_count(self.js, staged):
+            return None
+        chunks = staged_chunks(self.js, staged)
+        async with contextlib.aclosing(chunks):
+            written = await put_object(self.js, self.nc, self.bucket, name, chunks,
+                                       chunk_bytes=chunk_bytes, max_bytes=max_bytes)
+        return ObjectMeta(name=name, nuid=written.nuid, size_bytes=written.size_bytes,
+                          chunks=written.chunks, sha256=written.sha256)
+
+    async def discard_staged(self, staged: str) -> None:
+        """Drop an upload's staged chunks (copied, or abandoned); the stream's max_age would."""
+        with swallowed(log, "purging staged chunks"):
+            await self.js.purge_stream(Stream.STAGING, subject=staged)
 
     async def stored_chunks(self, nuid: str) -> int:
         """How many chunk messages the stream really holds for an object."""

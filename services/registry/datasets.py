@@ -34,6 +34,7 @@ from shared.contracts import datasets as c
 from shared.errors import Conflict, IntegrityError, InvalidRequest, NotFound, PayloadTooLarge
 from shared.logs import swallowed
 from shared.settings import QuantSettings
+from shared.subjects import staging_subject
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ class Datasets:
         return c.DatasetTicket(upload_id=upload_id, bucket=self.store.bucket,
                                object_name=object_name(upload_id), chunk_bytes=self.chunk_bytes,
                                max_bytes=limit, expires_at=datetime.fromtimestamp(expires, UTC),
-                               name=req.name)
+                               name=req.name, staging_subject=staging_subject(upload_id))
 
     async def commit(self, req: c.CommitDatasetUpload, principal: str) -> c.DatasetInfo:
         row = await rows.upload(self.catalog.reader, req.upload_id)
@@ -132,11 +133,15 @@ class Datasets:
         except BaseException:
             await self.abort(req.upload_id)
             raise
-        return await self._catalogue(found, name=row["name"], object_name=row["object_name"],
+        info = await self._catalogue(found, name=row["name"], object_name=row["object_name"],
                                      principal=principal, upload_id=req.upload_id)
+        await self.store.discard_staged(staging_subject(req.upload_id))
+        return info
 
     async def _verified_bytes(self, name: str, req: c.CommitDatasetUpload) -> bytes:
-        meta = await self.store.meta(name)
+        meta = await self.store.meta(name) or await self.store.assemble(
+            staging_subject(req.upload_id), name, chunk_bytes=self.chunk_bytes,
+            max_bytes=self.settings.max_dataset_bytes)
         if meta is None:
             raise IntegrityError("no bytes were stored for this upload", details={"object": name})
         if meta.sha256 != req.sha256 or meta.size_bytes != req.size_bytes:
@@ -184,6 +189,7 @@ class Datasets:
         if aborted:
             with swallowed(log, "deleting the aborted dataset object"):
                 await self.store.delete(row["object_name"])
+            await self.store.discard_staged(staging_subject(upload_id))
 
     # --- reads ----------------------------------------------------------------------------
 

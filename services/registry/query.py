@@ -20,10 +20,11 @@ import msgspec
 from services.registry import names
 from services.registry.catalog import fetchone
 from services.registry.records import VERSION_COLUMNS, epoch
+from shared.contracts.bounds import MAX_QUERY_PAGE_ITEMS
 from shared.contracts.registry import ListVersions, MetricFilter
 from shared.errors import InvalidRequest
 
-MAX_LIMIT = 100
+MAX_LIMIT = MAX_QUERY_PAGE_ITEMS
 DATE_COLUMNS = {"created_at", "trained_at", "data_start", "data_end"}
 _OPS = {">": ">", ">=": ">=", "<": "<", "<=": "<=", "==": "=", "!=": "!="}
 

@@ -38,7 +38,7 @@ from shared.contracts.registry import (
 from shared.errors import Conflict, IntegrityError, InvalidRequest, NotFound, PayloadTooLarge
 from shared.logs import swallowed
 from shared.settings import RegistrySettings
-from shared.subjects import ModelEvent
+from shared.subjects import ModelEvent, staging_subject
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,7 @@ class Registrar:
         return UploadTicket(upload_id=upload_id, bucket=self.artifacts.bucket,
                             object_name=object_name(upload_id),
                             chunk_bytes=self.settings.chunk_bytes,
+                            staging_subject=staging_subject(upload_id),
                             max_bytes=self.settings.max_artifact_bytes,
                             expires_at=datetime.fromtimestamp(expires_at, UTC), model=model)
 
@@ -102,6 +103,7 @@ class Registrar:
                         extra={"upload_id": upload_id})
             await asyncio.sleep(self.settings.test_pause_before_commit_s)
         info, superseded = await self._commit(row, meta, principal)
+        await self.artifacts.discard_staged(staging_subject(upload_id))
         if superseded:  # the idempotency key won by another upload: ours is surplus
             await self.artifacts.delete(row["object_name"])
         await self.publisher.flush()
@@ -147,10 +149,30 @@ class Registrar:
             aborted = await uploads.finish(conn, row["id"], UploadState.ABORTED)
         if aborted:
             await self.artifacts.delete(row["object_name"])
+            await self.artifacts.discard_staged(staging_subject(row["id"]))
+
+    async def _stored(self, row: aiosqlite.Row, size: int) -> ObjectMeta | None:
+        """The upload's object, copied from its staging subject by the first commit (a retried
+        commit finds it in place; so does an inline registration, which writes it directly)."""
+        name = row["object_name"]
+        meta = await self.artifacts.meta(name)
+        if meta is not None:
+            return meta
+        try:
+            meta = await self.artifacts.assemble(
+                staging_subject(row["id"]), name, chunk_bytes=self.settings.chunk_bytes,
+                max_bytes=self.settings.max_artifact_bytes)
+            if meta is None and size == 0:  # an empty artifact stages no chunk
+                meta = await self.artifacts.put(name, b"", chunk_bytes=self.settings.chunk_bytes,
+                                                max_bytes=1)
+        except (PayloadTooLarge, IntegrityError):
+            await self._abort(row)
+            raise
+        return meta
 
     async def _verify(self, row: aiosqlite.Row, sha256: str, size: int) -> ObjectMeta:
         """The object must be complete and be what the caller says, or the upload is void."""
-        meta = await self.artifacts.meta(row["object_name"])
+        meta = await self._stored(row, size)
         if meta is None:
             raise InvalidRequest("nothing was uploaded for this upload yet",
                                  details={"object_name": row["object_name"]})

@@ -30,6 +30,7 @@ from shared.contracts.base import DependencyStatus
 from shared.logs import swallowed
 from shared.operations import Operation
 from shared.settings import Settings
+from shared.streams import ensure_stream, staging_config
 from shared.subjects import Bucket
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class RegistryApp:
             bus.nc, bus.js, Bucket.ARTIFACTS.value, replicas=self.settings.stream_replicas)
         await artifacts.open()
         await ensure_events_stream(bus.js, self.settings)
+        await ensure_stream(bus.js, staging_config(self.settings), update=True)
         self.publisher = publisher = Publisher(self.catalog, bus.js)
         self.orphans = OrphanRemover(self.catalog, artifacts, publisher,
                                      upload_ttl_s=cfg.upload_ttl_s)

@@ -26,6 +26,7 @@ from shared.contracts.state import (
     GetRequest,
     HistoryReply,
     HistoryRequest,
+    ImportSnapshot,
     ListReply,
     ListRequest,
     NamespaceInfo,
@@ -67,6 +68,7 @@ _OPERATION_NAMES: dict[str, str] = {
     StateSubject.NAMESPACES: "namespaces", StateSubject.CONFIGURE: "configure",
     StateSubject.CLEANUP: "cleanup", StateSubject.SNAPSHOT: "snapshot",
     StateSubject.SNAPSHOTS: "snapshots", StateSubject.RESTORE: "restore",
+    StateSubject.IMPORT: "import",
 }
 
 
@@ -101,6 +103,7 @@ class Handlers:
             StateSubject.SNAPSHOT: self.snapshot,
             StateSubject.SNAPSHOTS: self.list_snapshots,
             StateSubject.RESTORE: self.restore,
+            StateSubject.IMPORT: self.import_snapshot,
         }
 
     async def put(self, req: PutRequest, ctx: Context) -> PutReply:
@@ -133,6 +136,9 @@ class Handlers:
 
     async def snapshot(self, req: SnapshotRequest, ctx: Context) -> SnapshotInfo:
         return await self.snapshots.create(req.namespace)
+
+    async def import_snapshot(self, req: ImportSnapshot, ctx: Context) -> SnapshotInfo:
+        return await self.snapshots.import_staged(req)
 
     async def list_snapshots(self, _: Empty, ctx: Context) -> SnapshotsReply:
         return SnapshotsReply(snapshots=await self.snapshots.list_all())

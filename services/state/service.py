@@ -24,6 +24,7 @@ from shared.bus import Bus
 from shared.contracts.base import DependencyStatus
 from shared.kvfeed import KvFeed
 from shared.settings import Settings
+from shared.streams import ensure_stream, staging_config
 from shared.subjects import Bucket
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,8 @@ class StateApp:
         store = self.store = KvStore(bus.nc, bucket=self.bucket, history=cfg.history,
                                        replicas=self.settings.stream_replicas)
         await store.wait_ready(timeout_s=30)
+        # Snapshot uploads are staged there (``snapshot_import``).
+        await ensure_stream(bus.js, staging_config(self.settings), update=False)
         feed = self.feed = KvFeed(store.nc, store.stream, store.prefix, self.index.apply,
                                   entry=Stored, clear=self.index.clear,
                                   timeout_s=store.timeout_s)

@@ -30,12 +30,12 @@ from nats.js import api
 from nats.js.errors import NotFoundError, ObjectNotFoundError
 from nats.js.object_store import ObjectStore
 
-from services.state import codec, names, snapshot_format
+from services.state import codec, names, snapshot_format, snapshot_import
 from services.state.index import Index
 from services.state.namespaces import DEFAULT, TOMBSTONE, Namespaces
 from services.state.snapshot_format import ConfigRecord, Record, ValueRecord
 from services.state.store import MAX_BATCH, ROLLUP, TTL, KvStore, Stored
-from shared.contracts.state import NamespaceConfig, RestoreReply, SnapshotInfo
+from shared.contracts.state import ImportSnapshot, NamespaceConfig, RestoreReply, SnapshotInfo
 from shared.errors import IntegrityError, InvalidRequest, NotFound, PayloadTooLarge
 from shared.settings import StateSettings
 from shared.subjects import Bucket
@@ -123,6 +123,15 @@ class Snapshots:
             raise IntegrityError(f"snapshot {name!r} cannot be read: {e}",
                                  details={"name": name}) from e
         return bytes(result.data or b"")
+
+    async def import_staged(self, req: ImportSnapshot) -> SnapshotInfo:
+        """Store a snapshot file its uploader staged (``snapshot_import``)."""
+        names.snapshot(req.name)
+        data = await snapshot_import.staged_file(self.store.nc.jetstream(), req)
+        head = data.partition(b"\n")[0].decode(errors="replace")[:4096]
+        await (await self.objects()).put(req.name, data, meta=api.ObjectMeta(
+            name=req.name, description=head))
+        return _info(req.name, len(data), head)
 
     async def restore(self, name: str, ns: str = "", journal: str | None = None
                       ) -> RestoreReply:

@@ -17,7 +17,8 @@ from collections.abc import AsyncGenerator
 from pathlib import Path
 
 from shared.clients.base import ServiceClient
-from shared.clients.registry_objects import Source, open_object, put_object
+from shared.clients.registry_objects import Source, open_object
+from shared.clients.staging import stage_object
 from shared.contracts import datasets as c
 from shared.contracts.base import Empty
 from shared.logs import swallowed
@@ -57,9 +58,9 @@ class DatasetClient(ServiceClient):
     async def put(self, ticket: c.DatasetTicket, data: Source) -> c.DatasetInfo:
         """Write the bytes for ``ticket`` and commit; a failed write aborts the upload."""
         try:
-            written = await put_object(self.bus.js, self.bus.nc, ticket.bucket,
-                                       ticket.object_name, data, chunk_bytes=ticket.chunk_bytes,
-                                       max_bytes=ticket.max_bytes)
+            written = await stage_object(self.bus.js, self.bus.nc, ticket.staging_subject,
+                                         data, chunk_bytes=ticket.chunk_bytes,
+                                         max_bytes=ticket.max_bytes)
         except BaseException:
             with swallowed(log, "aborting the dataset upload"):
                 await self.abort(ticket.upload_id)

@@ -28,7 +28,8 @@ import msgspec
 
 from shared.clients.base import ServiceClient
 from shared.clients.registry_formats import dump_skops, load_artifact
-from shared.clients.registry_objects import Source, open_object, put_object
+from shared.clients.registry_objects import Source, open_object
+from shared.clients.staging import stage_object
 from shared.contracts import registry as c
 from shared.contracts.base import Empty
 from shared.logs import swallowed
@@ -84,11 +85,12 @@ class RegistryClient(ServiceClient):
             c.UploadTicket)
 
     async def upload(self, ticket: c.UploadTicket, source: Source) -> c.VersionInfo:
-        """Write the bytes into the object store and commit; a failed write aborts the upload."""
+        """Stage the bytes for the registry and commit (it copies them into the object store);
+        a failed write aborts the upload."""
         try:
-            written = await put_object(self.bus.js, self.bus.nc, ticket.bucket,
-                                       ticket.object_name, source,
-                                       chunk_bytes=ticket.chunk_bytes, max_bytes=ticket.max_bytes)
+            written = await stage_object(self.bus.js, self.bus.nc, ticket.staging_subject,
+                                         source, chunk_bytes=ticket.chunk_bytes,
+                                         max_bytes=ticket.max_bytes)
         except BaseException:
             with swallowed(log, "aborting the upload"):
                 await self.abort_upload(ticket.upload_id)

@@ -99,39 +99,37 @@ class ObjectMeta:
                    deleted=bool(raw.get("deleted")))
 
 
-class ObjectWriter:
-    """Write one object chunk by chunk; ``close()`` publishes the meta message last, so the
-    object exists for readers only once every chunk is acknowledged.
+class ChunkWriter:
+    """Publish bytes as chunk messages on one subject, pipelined, hashing as they go.
 
     Args:
         js, nc: the JetStream context and its connection.
-        bucket, name: where the object goes.
+        subject: where the chunks go (an object's chunk subject, or an upload's staging one).
         chunk_bytes: size of each chunk message (capped by the server's max_payload).
-        max_bytes: writing more raises ``PayloadTooLarge`` and removes what was written.
+        max_bytes: writing more raises ``PayloadTooLarge``.
         window: unacknowledged chunk publishes allowed in flight.
         ack_timeout_s: how long one chunk's acknowledgement may take.
     """
 
-    def __init__(self, js: JetStreamContext, nc: NATS, bucket: str, name: str, *,
-                 chunk_bytes: int, max_bytes: int, window: int = 16,
-                 ack_timeout_s: float = 30.0) -> None:
-        self.js, self.bucket, self.name = js, bucket, name
-        self.nuid = nc._nuid.next().decode()  # nats-py's own id generator: same id space
+    def __init__(self, js: JetStreamContext, nc: NATS, subject: str, *, chunk_bytes: int,
+                 max_bytes: int, window: int = 16, ack_timeout_s: float = 30.0) -> None:
+        self.js, self.subject = js, subject
         self.chunk_bytes = max(1024, min(chunk_bytes, nc.max_payload - 1024))
         self.max_bytes = max_bytes
         self.window = window
         self.ack_timeout_s = ack_timeout_s
-        self._subject = chunk_subject(bucket, self.nuid)
         self._hash = hashlib.sha256()
         self._buffer = bytearray()
         self._acks: deque[asyncio.Future[Any]] = deque()
         self.size_bytes = 0
         self.chunks = 0
 
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
+
     async def write(self, data: bytes | bytearray | memoryview) -> None:
         self.size_bytes += len(data)
         if self.size_bytes > self.max_bytes:
-            await self.abort()
             raise errors.PayloadTooLarge(
                 f"artifact exceeds the limit of {self.max_bytes} bytes",
                 details={"max_bytes": self.max_bytes})
@@ -144,45 +142,29 @@ class ObjectWriter:
 
     async def _publish(self, chunk: bytes) -> None:
         try:
-            self._acks.append(await self.js.publish_async(self._subject, chunk))
+            self._acks.append(await self.js.publish_async(self.subject, chunk))
             self.chunks += 1
             while len(self._acks) >= self.window:
                 await asyncio.wait_for(self._acks.popleft(), self.ack_timeout_s)
         except (NatsError, JsError, TimeoutError) as e:
-            await self.abort()
-            raise errors.ServiceUnavailable(f"object store refused a chunk: {e!r}",
-                                            details={"bucket": self.bucket}) from e
+            raise errors.ServiceUnavailable(f"the stream refused a chunk: {e!r}",
+                                            details={"subject": self.subject}) from e
 
-    async def close(self) -> WrittenObject:
+    async def flush(self) -> None:
+        """Publish what is buffered and wait until every chunk is acknowledged."""
         if self._buffer:
             await self._publish(bytes(self._buffer))
             self._buffer.clear()
-        await self._publish_meta()
-        return WrittenObject(name=self.name, nuid=self.nuid, sha256=self._hash.hexdigest(),
-                             size_bytes=self.size_bytes, chunks=self.chunks)
-
-    async def _publish_meta(self) -> None:
-        digest = base64.urlsafe_b64encode(self._hash.digest()).decode()
-        meta = {"name": self.name, "bucket": self.bucket, "nuid": self.nuid,
-                "size": self.size_bytes, "chunks": self.chunks, "digest": DIGEST_PREFIX + digest,
-                "mtime": datetime.now(UTC).isoformat(),
-                "options": {"max_chunk_size": self.chunk_bytes}}
         try:
             while self._acks:
                 await asyncio.wait_for(self._acks.popleft(), self.ack_timeout_s)
-            await self.js.publish(meta_subject(self.bucket, self.name),
-                                  json.dumps(meta).encode(), headers=dict(ROLLUP))
         except (NatsError, JsError, TimeoutError) as e:
-            await self.abort()
-            raise errors.ServiceUnavailable(f"object store refused the object: {e!r}",
-                                            details={"bucket": self.bucket}) from e
+            raise errors.ServiceUnavailable(f"the stream refused a chunk: {e!r}",
+                                            details={"subject": self.subject}) from e
 
-    async def abort(self) -> None:
-        """Drop the chunks sent so far (best effort: the registry's sweep catches the rest).
-
-        Chunks still unacknowledged are waited for first: the stream stores a publish and
-        runs a purge on different paths, so purging early could miss chunks stored after it.
-        """
+    async def settle(self) -> None:
+        """After a failure: wait for (or give up on) the chunks still in flight, so nothing
+        is stored after whatever cleans up next."""
         pending, self._acks = list(self._acks), deque()
         if pending:
             _, late = await asyncio.wait(pending, timeout=self.ack_timeout_s)
@@ -191,8 +173,66 @@ class ObjectWriter:
         for ack in pending:  # retrieve outcomes so no "exception never retrieved" warning
             if ack.done() and not ack.cancelled():
                 ack.exception()
+
+
+class ObjectWriter:
+    """Write one object chunk by chunk; ``close()`` publishes the meta message last, so the
+    object exists for readers only once every chunk is acknowledged. Only the registry writes
+    objects (``shared.clients.staging`` says why).
+
+    Args:
+        js, nc: the JetStream context and its connection.
+        bucket, name: where the object goes.
+        chunk_bytes, max_bytes: as for ``ChunkWriter``; too many bytes also remove what was
+            written.
+    """
+
+    def __init__(self, js: JetStreamContext, nc: NATS, bucket: str, name: str, *,
+                 chunk_bytes: int, max_bytes: int) -> None:
+        self.js, self.bucket, self.name = js, bucket, name
+        self.nuid = nc._nuid.next().decode()  # nats-py's own id generator: same id space
+        self.chunks = ChunkWriter(js, nc, chunk_subject(bucket, self.nuid),
+                                  chunk_bytes=chunk_bytes, max_bytes=max_bytes)
+        self.chunk_bytes = self.chunks.chunk_bytes
+
+    async def write(self, data: bytes | bytearray | memoryview) -> None:
+        try:
+            await self.chunks.write(data)
+        except errors.QuantopsError:
+            await self.abort()
+            raise
+
+    async def close(self) -> WrittenObject:
+        try:
+            await self.chunks.flush()
+            await self._publish_meta()
+        except (errors.QuantopsError, NatsError, JsError, TimeoutError) as e:
+            await self.abort()
+            if isinstance(e, errors.QuantopsError):
+                raise
+            raise errors.ServiceUnavailable(f"object store refused the object: {e!r}",
+                                            details={"bucket": self.bucket}) from e
+        return WrittenObject(name=self.name, nuid=self.nuid, sha256=self.chunks.sha256(),
+                             size_bytes=self.chunks.size_bytes, chunks=self.chunks.chunks)
+
+    async def _publish_meta(self) -> None:
+        digest = base64.urlsafe_b64encode(bytes.fromhex(self.chunks.sha256())).decode()
+        meta = {"name": self.name, "bucket": self.bucket, "nuid": self.nuid,
+                "size": self.chunks.size_bytes, "chunks": self.chunks.chunks,
+                "digest": DIGEST_PREFIX + digest, "mtime": datetime.now(UTC).isoformat(),
+                "options": {"max_chunk_size": self.chunk_bytes}}
+        await self.js.publish(meta_subject(self.bucket, self.name), json.dumps(meta).encode(),
+                              headers=dict(ROLLUP))
+
+    async def abort(self) -> None:
+        """Drop the chunks sent so far (best effort: the registry's sweep catches the rest).
+
+        Chunks still unacknowledged are waited for first: the stream stores a publish and
+        runs a purge on different paths, so purging early could miss chunks stored after it.
+        """
+        await self.chunks.settle()
         with swallowed(log, "purging the aborted upload"):  # the connection may be why we abort
-            await self.js.purge_stream(stream_name(self.bucket), subject=self._subject)
+            await self.js.purge_stream(stream_name(self.bucket), subject=self.chunks.subject)
 
 
 async def put_object(js: JetStreamContext, nc: NATS, bucket: str, name: str, source: Source, *,
@@ -202,7 +242,7 @@ async def put_object(js: JetStreamContext, nc: NATS, bucket: str, name: str, sou
     with telemetry.span("artifact upload", {"quantops.bucket": bucket,
                                             "quantops.object": name}) as span:
         try:
-            async for piece in _pieces(source, writer.chunk_bytes):
+            async for piece in pieces(source, writer.chunk_bytes):
                 await writer.write(piece)
         except BaseException:
             await writer.abort()
@@ -212,7 +252,7 @@ async def put_object(js: JetStreamContext, nc: NATS, bucket: str, name: str, sou
         return written
 
 
-async def _pieces(source: Source, size: int) -> AsyncIterator[bytes | memoryview]:
+async def pieces(source: Source, size: int) -> AsyncIterator[bytes | memoryview]:
     if isinstance(source, bytes | bytearray | memoryview):
         view = memoryview(source)
         for offset in range(0, len(view), size):

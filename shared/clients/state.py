@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,11 +30,12 @@ from typing import Any, TypeVar
 
 import msgspec
 from nats.aio.msg import Msg
-from nats.js import api
+from nats.errors import Error as NatsError
 from nats.js.errors import ObjectNotFoundError
 
 from shared.bus import Bus, flush
 from shared.bytequeue import ByteQueue
+from shared.clients.staging import stage_object
 from shared.contracts.base import Empty
 from shared.contracts.state import (
     NULL,
@@ -48,6 +50,7 @@ from shared.contracts.state import (
     GetRequest,
     HistoryReply,
     HistoryRequest,
+    ImportSnapshot,
     KeyInfo,
     ListReply,
     ListRequest,
@@ -65,9 +68,9 @@ from shared.contracts.state import (
     StoredHeader,
     decode_stored,
 )
-from shared.errors import InvalidRequest, NotFound, RevisionConflict
+from shared.errors import InvalidRequest, NotFound, RevisionConflict, ServiceUnavailable
 from shared.logs import swallowed
-from shared.subjects import STATE_CHANGES_PREFIX, Bucket, StateSubject
+from shared.subjects import STATE_CHANGES_PREFIX, Bucket, StateSubject, staging_subject
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +98,8 @@ def changes_subject(namespace: str) -> str:
     return f"{STATE_CHANGES_PREFIX}.{namespace}.>"
 
 
+#: Chunk size of a staged snapshot upload (capped by the server's max_payload).
+SNAPSHOT_CHUNK_BYTES = 1024 * 1024
 #: What a watcher may fall behind by before the oldest changes are dropped.
 WATCH_BUFFER_BYTES = 4 * 1024 * 1024
 
@@ -244,19 +249,28 @@ class StateClient:
 
     async def download_snapshot(self, name: str) -> bytes:
         """The snapshot file's bytes (the object store checks its digest on the way)."""
-        store = await self.bus.js.object_store(Bucket.STATE_SNAPSHOTS)
         try:
+            store = await self.bus.js.object_store(Bucket.STATE_SNAPSHOTS)
             result = await store.get(name)
         except ObjectNotFoundError as e:
             raise NotFound(f"no snapshot {name!r}", details={"name": name}) from e
+        except (NatsError, TimeoutError) as e:  # no grant, no leader: nothing the caller did
+            raise ServiceUnavailable(f"snapshot bucket unreachable: {e!r}",
+                                     details={"name": name}) from e
         return bytes(result.data or b"")
 
-    async def upload_snapshot(self, name: str, data: bytes) -> None:
-        """Store a snapshot file (e.g. one downloaded elsewhere) for ``restore``; the service
-        checks it when restoring."""
-        store = await self.bus.js.object_store(Bucket.STATE_SNAPSHOTS)
-        head = data.partition(b"\n")[0].decode(errors="replace")[:4096]
-        await store.put(name, data, meta=api.ObjectMeta(name=name, description=head))
+    async def upload_snapshot(self, name: str, data: bytes) -> SnapshotInfo:
+        """Store a snapshot file (e.g. one downloaded elsewhere) for ``restore``: staged, then
+        copied into the snapshot bucket by the service if its digest matches
+        (``services.state.snapshot_import``); the file's content is checked when restored.
+        Needs the admin role (``headers``)."""
+        upload_id = uuid.uuid4().hex
+        written = await stage_object(self.bus.js, self.bus.nc, staging_subject(upload_id), data,
+                                     chunk_bytes=SNAPSHOT_CHUNK_BYTES,
+                                     max_bytes=max(len(data), 1))
+        return await self._call(StateSubject.IMPORT, ImportSnapshot(
+            name=name, upload_id=upload_id, sha256=written.sha256,
+            size_bytes=written.size_bytes), SnapshotInfo)
 
     async def watch(self, namespace: str, *, prefix: str = "", idle_s: float | None = None,
                     max_buffer_bytes: int = WATCH_BUFFER_BYTES

@@ -33,7 +33,15 @@ SchemaVersion = Annotated[int, msgspec.Meta(ge=1, le=MAX_SCHEMA_VERSION)]
 Seconds = Annotated[int, msgspec.Meta(ge=1, le=MAX_SECONDS)]
 FloatSeconds = Annotated[float, msgspec.Meta(ge=0, le=MAX_SECONDS)]
 Bytes = Annotated[int, msgspec.Meta(ge=1, le=MAX_SAFE_INT)]
-PageLimit = Annotated[int, msgspec.Meta(ge=1, le=MAX_ITEMS)]
+#: Items one page of a listing holds (``limit`` of every ``List*`` request, HTTP ``?limit=``).
+MAX_PAGE_ITEMS: Final = 1000
+#: Items one page of a registry search holds: walking a sort index costs ``limit /
+#: selectivity`` steps (``services/registry/query.py``), so its pages are smaller.
+MAX_QUERY_PAGE_ITEMS: Final = 100
+PageLimit = Annotated[int, msgspec.Meta(ge=1, le=MAX_PAGE_ITEMS)]
+QueryPageLimit = Annotated[int, msgspec.Meta(ge=1, le=MAX_QUERY_PAGE_ITEMS)]
+#: A page's ``next_cursor``, passed back unchanged for the next page.
+Cursor = Annotated[str, msgspec.Meta(max_length=MAX_NAME_CHARS)]
 #: Any finite number (a metric): JSON's 1e999 decodes as infinity, refused here.
 Finite = Annotated[float, msgspec.Meta(ge=-1e300, le=1e300)]
 Name = Annotated[str, msgspec.Meta(max_length=MAX_NAME_CHARS)]

@@ -21,7 +21,8 @@ from typing import Annotated, Final, Literal
 import msgspec
 
 from shared.contracts.base import Message, Name
-from shared.contracts.bounds import MAX_SAFE_INT
+from shared.contracts.bounds import MAX_SAFE_INT, Cursor, PageLimit
+from shared.contracts.page import Page
 
 DEMO_DATASET: Final = "demo-us-stocks"
 DIGEST_PREFIX: Final = "sha256:"
@@ -121,6 +122,8 @@ class DatasetTicket(Message, frozen=True):
     max_bytes: int
     expires_at: datetime
     name: str = ""
+    #: Where the uploader publishes the chunks (``shared.clients.staging``).
+    staging_subject: str = ""
 
 
 class CommitDatasetUpload(Message, frozen=True):
@@ -141,13 +144,12 @@ class DatasetRequest(Message, frozen=True):
 
 class ListDatasets(Message, frozen=True):
     prefix: Annotated[str, msgspec.Meta(max_length=128)] = ""
-    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
-    cursor: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    limit: PageLimit = 100
+    cursor: Cursor = ""
 
 
-class DatasetPage(Message, frozen=True):
-    items: list[DatasetSummary] = []
-    next_cursor: str = ""
+class DatasetPage(Page[DatasetSummary], frozen=True):
+    pass
 
 
 class SeedDemo(Message, frozen=True):

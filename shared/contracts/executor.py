@@ -24,7 +24,8 @@ from typing import Annotated, Any, Final
 import msgspec
 
 from shared.contracts.base import Message
-from shared.contracts.bounds import MAX_SECONDS, FloatSeconds, Name
+from shared.contracts.bounds import MAX_SECONDS, Cursor, FloatSeconds, Name, PageLimit
+from shared.contracts.page import Page
 
 # Subject names live in shared.subjects; re-exported here (explicitly: `X as X`) for the
 # executor's callers.
@@ -220,17 +221,15 @@ class ListTasks(Message, frozen=True):
     since: EpochSeconds | None = None
     until: EpochSeconds | None = None
     workflow_id: Name = ""
-    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
-    cursor: Name = ""
+    limit: PageLimit = 100
+    cursor: Cursor = ""
 
 
-class TaskPage(Message, frozen=True):
+class TaskPage(Page[TaskRecord], frozen=True, kw_only=True):
     """``total`` counts every match in the window read: since ``since``, or without it the
     executor's ``list_window_s``. ``scanned``: the status records read to answer."""
 
-    items: list[TaskRecord]
     total: int
-    next_cursor: str = ""
     scanned: int = 0
 
 
@@ -354,14 +353,12 @@ class DeadLetter(Message, frozen=True):
 
 class ListDead(Message, frozen=True):
     type: Name = ""
-    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
-    cursor: Name = ""
+    limit: PageLimit = 100
+    cursor: Cursor = ""
 
 
-class DeadPage(Message, frozen=True):
-    items: list[DeadLetter]
+class DeadPage(Page[DeadLetter], frozen=True, kw_only=True):
     total: int
-    next_cursor: str = ""
 
 
 class ResubmitDead(Message, frozen=True):

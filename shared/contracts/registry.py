@@ -19,7 +19,17 @@ from typing import Annotated, Any, Final, Literal, cast
 import msgspec
 
 from shared.contracts.base import Message
-from shared.contracts.bounds import MAX_ITEMS, MAX_SAFE_INT, Count, Finite, Name, PageLimit, Text
+from shared.contracts.bounds import (
+    MAX_ITEMS,
+    MAX_SAFE_INT,
+    Count,
+    Cursor,
+    Finite,
+    Name,
+    QueryPageLimit,
+    Text,
+)
+from shared.contracts.page import Page
 
 #: Artifacts up to this size may be sent inline (``RegisterVersion``); bigger ones must go
 #: through the object store, whatever the server's max_payload.
@@ -140,6 +150,8 @@ class UploadTicket(Message, frozen=True):
     expires_at: datetime | None = None
     model: Name = ""
     existing: VersionInfo | None = None
+    #: Where the uploader publishes the chunks (``shared.clients.staging``).
+    staging_subject: str = ""
 
 
 class CommitUpload(Message, frozen=True):
@@ -200,19 +212,18 @@ class ListVersions(Message, frozen=True):
     data_from: datetime | None = None  # data_start >= data_from
     data_to: datetime | None = None  # data_end <= data_to
     sort: Name = "-version"
-    limit: PageLimit = 50
-    cursor: Name = ""
+    limit: QueryPageLimit = 50
+    cursor: Cursor = ""
 
 
-class VersionPage(Message, frozen=True):
-    items: list[VersionSummary] = []
-    next_cursor: str = ""
+class VersionPage(Page[VersionSummary], frozen=True):
+    pass
 
 
 class ListModels(Message, frozen=True):
     prefix: Name = ""
-    limit: PageLimit = 100
-    cursor: Name = ""
+    limit: QueryPageLimit = 100
+    cursor: Cursor = ""
 
 
 class ModelSummary(Message, frozen=True):
@@ -224,9 +235,8 @@ class ModelSummary(Message, frozen=True):
     aliases: dict[str, int] = {}
 
 
-class ModelPage(Message, frozen=True):
-    items: list[ModelSummary] = []
-    next_cursor: str = ""
+class ModelPage(Page[ModelSummary], frozen=True):
+    pass
 
 
 class CompareVersions(Message, frozen=True):
@@ -320,8 +330,8 @@ class CleanupReply(Message, frozen=True):
 
 class ListAudit(Message, frozen=True):
     model: Name = ""
-    limit: PageLimit = 100
-    cursor: Name = ""
+    limit: QueryPageLimit = 100
+    cursor: Cursor = ""
 
 
 class AuditEntry(Message, frozen=True):
@@ -336,9 +346,8 @@ class AuditEntry(Message, frozen=True):
     reason: Text = ""
 
 
-class AuditPage(Message, frozen=True):
-    items: list[AuditEntry] = []
-    next_cursor: str = ""
+class AuditPage(Page[AuditEntry], frozen=True):
+    pass
 
 
 class RegistryEvent(Message, frozen=True):

@@ -20,8 +20,10 @@ from shared.contracts.base import Message
 from shared.contracts.bounds import (
     MAX_ITEMS,
     MAX_SAFE_INT,
+    Cursor,
     FloatSeconds,
     Name,
+    PageLimit,
     Revision,
     SchemaVersion,
     Seconds,
@@ -31,6 +33,8 @@ from shared.errors import IntegrityError
 Limit = Annotated[int, msgspec.Meta(ge=1, le=MAX_ITEMS)]
 #: The largest value a namespace may allow: values are checked, stored and inflated whole.
 MAX_VALUE_BYTES: Final = 64 * 1024 * 1024
+#: The largest snapshot file one import takes (the state service holds it while checking).
+MAX_IMPORT_BYTES: Final = 1024 * 1024 * 1024
 #: A namespace's byte limits: positive, and no larger than any number JSON keeps exact.
 ByteLimit = Annotated[int, msgspec.Meta(ge=1, le=MAX_SAFE_INT)]
 #: Idempotency key of a write: the caller's id for "this write", at most once applied.
@@ -120,8 +124,8 @@ class ListRequest(Message, frozen=True):
 
     namespace: Name
     prefix: Name = ""
-    limit: Limit = 100
-    cursor: Name = ""
+    limit: PageLimit = 100
+    cursor: Cursor = ""
     min_revision: Revision | None = None
 
 
@@ -222,6 +226,17 @@ class SnapshotInfo(Message, frozen=True):
     records: int
     size_bytes: int
     created_at: float
+
+
+class ImportSnapshot(Message, frozen=True):
+    """Store a snapshot file whose bytes the caller staged on ``staging.<upload_id>``
+    (``shared.clients.staging``): the state service copies them into the snapshot bucket if
+    they hash to ``sha256`` and number ``size_bytes``."""
+
+    name: Name
+    upload_id: Annotated[str, msgspec.Meta(max_length=32, pattern=r"^[0-9a-f]{32}\Z")]
+    sha256: Annotated[str, msgspec.Meta(max_length=64, pattern=r"^[0-9a-f]{64}\Z")]
+    size_bytes: Annotated[int, msgspec.Meta(ge=0, le=MAX_IMPORT_BYTES)]
 
 
 class SnapshotsReply(Message, frozen=True):

@@ -18,7 +18,7 @@ from shared.natsserver import free_port
 from shared.settings import Settings
 from tests.e2e.test_up import _start_up, _wait_ready
 from tests.gateway_auth import admin_headers
-from tests.support import pid_alive
+from tests.support import eventually_sync, pid_alive
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +66,11 @@ def test_up_restarts_nats_server_and_executors(tmp_path: Path) -> None:
         victim = int(_wait_line(log, r"\nexecutor\s+pid (\d+)")[1])
         for kill in range(3):
             os.kill(victim, signal.SIGKILL)
-            # The other executor answers submissions while this one is down.
+            # Once it is gone (its socket closed, so the server stops routing to it), the
+            # other executor answers submissions while this one is down; a request sent in the
+            # moment before would be lost with it, as with any NATS responder that dies.
+            eventually_sync(lambda v=victim: _gone(v), timeout_s=10, interval_s=0.01,
+                            what="the killed executor reaped")
             r = httpx.post(f"{url}/v1/tasks", json={"type": "noop", "input": {}},
                            headers=auth, timeout=10)
             assert r.status_code == 202, r.text

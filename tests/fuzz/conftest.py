@@ -16,7 +16,8 @@ from tests.support import ServiceProcess, System, service_env, services_running
 
 #: The gateway settings of a fuzz run: no limit a fuzzer could trip over by volume alone.
 UNLIMITED = {"QUANTOPS_GATEWAY_RATE_LIMIT_PER_S": "0",
-             "QUANTOPS_GATEWAY_ANONYMOUS_RATE_LIMIT_PER_S": "0"}
+             "QUANTOPS_GATEWAY_ANONYMOUS_RATE_LIMIT_PER_S": "0",
+             "QUANTOPS_GATEWAY_LOGIN_MAX_FAILURES": "0"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

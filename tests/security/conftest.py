@@ -1,6 +1,7 @@
 """One real deployment for the attacks: a nats-server with the generated ``authorization``
 block (``shared.natsauth``), the four services as their own NATS users with the environment
-``quantops up`` gives them (bus key included), and the gateway with a known bootstrap admin key.
+``quantops up`` gives them (bus key included), and the gateway with a known bootstrap admin key
+and its users in the KV bucket, as the chart deploys it.
 
 Attackers connect as the ``client`` NATS user (people and programs talking NATS directly) or
 with a service's credentials, exactly as the server knows them; nothing is mocked.
@@ -73,6 +74,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         if name == "gateway":
             env |= {"QUANTOPS_GATEWAY_PORT": str(port),
                     "QUANTOPS_GATEWAY_JWT_SECRET": secrets.token_urlsafe(48),
+                    # As the chart deploys it: users, keys and sessions in the KV bucket.
+                    "QUANTOPS_GATEWAY_AUTH_STORE": "kv",
                     "QUANTOPS_GATEWAY_BOOTSTRAP_API_KEY": admin_key}
         processes[name] = ServiceProcess(name, service_env(nats.url, tmp / "data", **env),
                                          tmp / f"{name}.log")

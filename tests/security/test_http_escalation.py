@@ -156,6 +156,7 @@ def test_a_task_promotes_with_its_submitters_role(ready: Deployment, role: str,
 
 def test_snapshot_routes_work_under_the_generated_permissions(ready: Deployment) -> None:
     ns = f"sec{uuid.uuid4().hex[:8]}"
+    before = len(ready.violations())  # other tests' attacks cause theirs on purpose
     with ready.http() as admin:
         assert admin.put(f"/v1/state/{ns}/k", json={"value": {"n": 1}}).status_code == 200
         created = admin.post("/v1/state/_snapshots", json={"namespace": ns}, timeout=120)
@@ -170,4 +171,4 @@ def test_snapshot_routes_work_under_the_generated_permissions(ready: Deployment)
         restored = admin.post(f"/v1/state/_snapshots/{copy}/restore", json={"namespace": ns})
         assert restored.status_code == 200, restored.text
         assert admin.get(f"/v1/state/{ns}/k").json()["value"] == {"n": 1}
-    assert not [v for v in ready.violations() if "snapshots" in v]
+    assert not [v for v in ready.violations()[before:] if "snapshots" in v]

@@ -142,41 +142,63 @@ async def test_gateway_credentials_cannot_purge_artifacts(ready: Deployment,
         assert http.get(f"/v1/models/{model}/versions/1/artifact").content == b"keep me"
 
 
-@pytest.mark.parametrize("target", ["tasks.queue.high.{id}", "$KV.quantops_auth.users.{id}"])
+@pytest.mark.parametrize("source", ["QUANTOPS_EVENTS", "QUANTOPS_STAGING",
+                                    "OBJ_quantops_artifacts"])
+@pytest.mark.parametrize("target", ["tasks.queue.high.{id}", "$KV.quantops_auth.users.{id}",
+                                    "$KV.quantops_state.{id}.k"])
 async def test_push_consumer_cannot_deliver_where_its_creator_may_not_publish(
-        ready: Deployment, client_nc: NATS, target: str) -> None:
-    """A push consumer's deliveries are published by the server: aimed at the work queue or
-    the auth bucket, they would be writes the gateway has no grant for."""
+        ready: Deployment, client_nc: NATS, target: str, source: str) -> None:
+    """A push consumer's deliveries are published by the server: aimed at the work queue, the
+    auth bucket or the state bucket, they would be writes the gateway has no grant for (or,
+    into its own auth bucket, writes that bypass its checks). The gateway reads the object
+    stores and appends to the staging stream, whose messages it can choose."""
     await register(client_nc, ready, f"sec-{uuid.uuid4().hex[:8]}", b"an event to deliver")
     deliver = target.format(id=uuid.uuid4().hex[:8])
     gateway = await ready.connect("gateway")
     executor = await ready.connect("executor")
     try:
         js = gateway.jetstream(timeout=3)
+        if source == "QUANTOPS_STAGING":
+            await js.publish(f"staging.{uuid.uuid4().hex}", b'{"forged": true}')
         try:
-            consumer = await js.add_consumer("QUANTOPS_EVENTS", api.ConsumerConfig(
+            consumer = await js.add_consumer(source, api.ConsumerConfig(
                 deliver_subject=deliver, deliver_policy=api.DeliverPolicy.ALL,
                 ack_policy=api.AckPolicy.NONE))
         except (NatsTimeout, NoRespondersError, JsError, TimeoutError) as e:
             print(f"consumer refused: {e!r}")
             return  # refused outright: closed
-        last = (await js.stream_info("QUANTOPS_EVENTS")).state.last_seq
+        last = (await js.stream_info(source)).state.last_seq
+        delivered = None
         for _ in range(100):  # until the consumer has pushed everything it had
-            info = await js.consumer_info("QUANTOPS_EVENTS", consumer.name)
-            if info.delivered is not None and (info.delivered.stream_seq or 0) >= last:
+            try:
+                delivered = (await js.consumer_info(source, consumer.name)).delivered
+            except NotFoundError:  # an ephemeral push consumer nobody listens to expires
+                break
+            if delivered is not None and (delivered.stream_seq or 0) >= last:
                 break
             await asyncio.sleep(0.05)
-        print(f"consumer {consumer.name} delivered up to {info.delivered}")
-        owner = executor if deliver.startswith("tasks.") else gateway  # reads as the owner
-        stream = "QUANTOPS_TASKS" if deliver.startswith("tasks.") else "KV_quantops_auth"
-        try:
-            landed = await owner.jetstream(timeout=3).get_last_msg(stream, deliver)
-        except NotFoundError:
-            landed = None
+        print(f"consumer {consumer.name} delivered up to {delivered}")
+        landed = await _landed(ready, deliver)
         assert landed is None, f"the server delivered into {deliver}: {landed.data[:80]!r}"
     finally:
         await gateway.close()
         await executor.close()
+
+
+async def _landed(ready: Deployment, subject: str) -> Any:
+    """The message on ``subject`` in the stream that captures it, read as that stream's owner."""
+    owner, stream = {"tasks": ("executor", "QUANTOPS_TASKS"),
+                     "$KV.quantops_auth": ("gateway", "KV_quantops_auth"),
+                     "$KV.quantops_state": ("state", "KV_quantops_state")}[
+        next(p for p in ("tasks", "$KV.quantops_auth", "$KV.quantops_state")
+             if subject.startswith(p))]
+    nc = await ready.connect(owner)
+    try:
+        return await nc.jetstream(timeout=3).get_last_msg(stream, subject)
+    except NotFoundError:
+        return None
+    finally:
+        await nc.close()
 
 
 async def test_client_acts_over_nats_with_a_token_from_the_gateway(
@@ -220,8 +242,11 @@ async def test_upload_meta_naming_another_objects_chunks_cannot_erase_them(
         ticket = msgspec.json.decode(begin.data)
         forged = {**msgspec.json.decode(victim_meta.data), "name": ticket["object_name"],
                   "nuid": nuid}
-        await js.publish(meta_subject("quantops_artifacts", ticket["object_name"]),
-                         msgspec.json.encode(forged), headers={"Nats-Rollup": "sub"})
+        try:  # uploaders stage chunks now: the object store takes only the registry's
+            await js.publish(meta_subject("quantops_artifacts", ticket["object_name"]),
+                             msgspec.json.encode(forged), headers={"Nats-Rollup": "sub"})
+        except (NatsTimeout, NoRespondersError, JsError, TimeoutError) as e:
+            print(f"forged meta refused: {e!r}")
         abort = await call(client_nc, "registry.uploads.abort",
                            {"upload_id": ticket["upload_id"]}, operator)
         assert error_code(abort) == "", abort.data
@@ -230,3 +255,35 @@ async def test_upload_meta_naming_another_objects_chunks_cannot_erase_them(
     with ready.http() as http:
         r = http.get(f"/v1/models/{victim}/versions/1/artifact")
         assert r.status_code == 200 and r.content == b"victim weights", r.text
+
+
+@pytest.mark.parametrize(("user", "bucket"), [
+    ("gateway", "quantops_artifacts"), ("executor", "quantops_artifacts"),
+    ("gateway", "quantops_datasets")])
+async def test_uploader_credentials_cannot_roll_up_an_object_store(
+        ready: Deployment, client_nc: NATS, user: str, bucket: str) -> None:
+    """The gateway and the executor upload (artifacts, datasets): whatever they may publish,
+    one ``Nats-Rollup: all`` message must not replace a whole object store."""
+    model = f"sec-{uuid.uuid4().hex[:8]}"
+    await register(client_nc, ready, model, b"precious weights")
+    with ready.http() as http:
+        demo = http.post("/v1/datasets/_demo")
+        assert demo.status_code < 300, demo.text
+    nc = await ready.connect(user)
+    try:
+        js = nc.jetstream(timeout=3)
+        stream = f"OBJ_{bucket}"
+        before = (await js.stream_info(stream)).state.messages
+        try:
+            ack = await js.publish(f"$O.{bucket}.C.evil", b"x", headers={"Nats-Rollup": "all"})
+            print(f"{user}: rollup accepted on {stream}: {ack}")
+        except (NatsTimeout, NoRespondersError, JsError, TimeoutError) as e:
+            print(f"{user}: rollup refused on {stream}: {e!r}")
+        after = (await js.stream_info(stream)).state.messages
+        print(f"{stream}: {before} messages before, {after} after")
+    finally:
+        await nc.close()
+    assert after >= before, f"{user}'s credentials erased {before - after} messages of {bucket}"
+    with ready.http() as http:
+        r = http.get(f"/v1/models/{model}/versions/1/artifact")
+        assert r.status_code == 200 and r.content == b"precious weights", r.text

@@ -27,7 +27,7 @@ from nats.js.kv import KeyValue
 from services.executor.api import dag
 from services.executor.api.submission import Submitter, limits
 from services.executor.storage.statuswriter import StatusWriter
-from services.executor.storage.store import StatusStore, find_queued
+from services.executor.storage.store import MARKER_TTL_S, StatusStore, find_queued
 from shared import telemetry
 from shared.contracts.executor import (
     TERMINAL,
@@ -46,6 +46,7 @@ from shared.contracts.executor import (
     workflow_event_subject,
 )
 from shared.errors import Conflict, NotFound, QuantopsError
+from shared.kvbuckets import delete_expiring
 from shared.logs import swallowed
 from shared.subjects import Bucket, Stream
 
@@ -222,8 +223,8 @@ class Workflows:
                 found = await find_queued(self.js, n.task_id)
                 if found is not None:
                     await self.js.delete_msg(Stream.TASKS, found[1])
-        with swallowed(log, "purging a refused workflow"):
-            await self.kv.purge(wf_id)
+        with swallowed(log, "deleting a refused workflow"):
+            await delete_expiring(self.js, Bucket.WORKFLOWS, wf_id, ttl_s=MARKER_TTL_S)
 
     async def _event(self, wf: WorkflowRecord) -> None:
         with swallowed(log, "publishing a workflow event"):

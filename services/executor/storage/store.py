@@ -33,6 +33,7 @@ from shared.contracts.executor import (
     TaskStatus,
 )
 from shared.errors import ServiceUnavailable
+from shared.kvbuckets import delete_expiring
 from shared.logs import swallowed
 from shared.subjects import TASK_QUEUE_PREFIX, Stream, task_event_subject
 
@@ -41,12 +42,15 @@ log = logging.getLogger(__name__)
 _record = msgspec.json.Decoder(TaskRecord)
 _message = msgspec.json.Decoder(TaskMessage)
 encode = msgspec.json.Encoder().encode
+#: How long the marker of a purged record or undone workflow stays (readers see no record).
+MARKER_TTL_S = 60.0
 
 
 class StatusStore:
     def __init__(self, js: JetStreamContext, kv: KeyValue, bucket: str) -> None:
         self.js = js
         self.kv = kv
+        self.bucket = bucket
         self.stream = f"KV_{bucket}"
         self.prefix = f"$KV.{bucket}."
 
@@ -130,8 +134,10 @@ class StatusStore:
         return list(latest.values())
 
     async def purge(self, task_id: str) -> None:
-        """Remove a record and its history entirely (no delete marker left behind)."""
-        await self.js.purge_stream(self.stream, subject=self.prefix + task_id)
+        """Remove a record: a delete marker replaces it at once (history 1) and expires
+        ``MARKER_TTL_S`` later, leaving nothing. Not a stream purge: the bucket refuses those
+        (``shared.kvbuckets``)."""
+        await delete_expiring(self.js, self.bucket, task_id, ttl_s=MARKER_TTL_S)
 
 
 async def find_queued(

@@ -10,9 +10,11 @@
 - ``QUANTOPS_EVENTS``: ``events.>``, shared with the other services (``shared.streams``),
   limits from the settings.
 - KV buckets ``quantops_task_status`` and ``quantops_workflows`` (history 1: the events stream
-  keeps the history of status changes). Both allow per-message TTLs: a final task record
+  keeps the history of status changes), made by ``shared.kvbuckets``: no rollups, purges or
+  message deletes through the stream API, per-message TTLs allowed. A final task record
   carries ``Nats-TTL`` = ``record_ttl_s``, a finished workflow ``workflow_ttl_s``, and
-  JetStream removes them by itself.
+  JetStream removes them by itself; a purged record or an undone workflow is replaced by a
+  delete marker that expires too.
 """
 
 from __future__ import annotations
@@ -20,18 +22,17 @@ from __future__ import annotations
 import logging
 
 from nats.js import JetStreamContext, api
-from nats.js.errors import APIError, BadRequestError
 from nats.js.kv import KeyValue
 
 from services.executor.runtime.engine import consumer_name
 from shared.contracts.executor import DEAD_LETTER_PREFIX, PRIORITIES, PriorityDepth, QueueDepth
+from shared.kvbuckets import ensure_bucket
 from shared.settings import ExecutorSettings, Settings
 from shared.streams import ensure_stream, events_config
 from shared.subjects import TASK_QUEUE_PREFIX, Bucket, Stream
 
 log = logging.getLogger(__name__)
 
-_STREAM_IN_USE = 10058  # JetStream: stream name already in use
 
 def tasks_config(settings: ExecutorSettings, replicas: int = 1) -> api.StreamConfig:
     return api.StreamConfig(
@@ -41,7 +42,9 @@ def tasks_config(settings: ExecutorSettings, replicas: int = 1) -> api.StreamCon
         retention=api.RetentionPolicy.WORK_QUEUE, storage=api.StorageType.FILE,
         max_msgs=settings.max_queue, discard=api.DiscardPolicy.NEW,
         duplicate_window=settings.dedupe_window_s, max_msg_size=8 * 1024 * 1024,
-        num_replicas=replicas)
+        # Nothing purges the queue; a cancelled task's message is deleted by sequence, so
+        # message deletes stay allowed (the executor's grant alone has them).
+        deny_purge=True, num_replicas=replicas)
 
 
 def dead_config(settings: ExecutorSettings, replicas: int = 1) -> api.StreamConfig:
@@ -70,10 +73,10 @@ async def ensure_all(js: JetStreamContext, all_settings: Settings
     await ensure_stream(js, events_config(all_settings), update=True)
     for p in PRIORITIES:
         await js.add_consumer(Stream.TASKS, consumer_config(settings, p))
-    status = await _bucket(js, Bucket.TASK_STATUS, "status record of every task", replicas)
-    await allow_msg_ttl(js, f"KV_{Bucket.TASK_STATUS}")
-    workflows = await _bucket(js, Bucket.WORKFLOWS, "state of every workflow", replicas)
-    await allow_msg_ttl(js, f"KV_{Bucket.WORKFLOWS}")
+    status = await ensure_bucket(js, Bucket.TASK_STATUS, history=1, replicas=replicas,
+                                 description="status record of every task")
+    workflows = await ensure_bucket(js, Bucket.WORKFLOWS, history=1, replicas=replicas,
+                                    description="state of every workflow")
     return status, workflows
 
 
@@ -88,24 +91,3 @@ async def queue_depth(js: JetStreamContext) -> QueueDepth:
                                     in_flight=info.num_ack_pending or 0))
     return QueueDepth(priorities=depths, queued=sum(d.queued for d in depths),
                       in_flight=sum(d.in_flight for d in depths))
-
-
-async def allow_msg_ttl(js: JetStreamContext, stream: str) -> None:
-    """Let a bucket's messages carry ``Nats-TTL`` (final records expire by themselves);
-    nats-py's ``create_key_value`` offers it only through limit markers, which change reads."""
-    config = (await js.stream_info(stream)).config
-    if not config.allow_msg_ttl:
-        config.allow_msg_ttl = True
-        await js.update_stream(config)
-
-
-async def _bucket(js: JetStreamContext, name: str, description: str, replicas: int
-                  ) -> KeyValue:
-    try:
-        return await js.create_key_value(bucket=name, history=1, description=description,
-                                         storage=api.StorageType.FILE, direct=True,
-                                         replicas=replicas)
-    except (BadRequestError, APIError) as e:
-        if e.err_code != _STREAM_IN_USE:
-            raise
-        return await js.key_value(name)

@@ -16,6 +16,7 @@ from services.gateway.auth.bootstrap import bootstrap_admin
 from services.gateway.auth.clientaddr import parse_networks
 from services.gateway.auth.credentials import Argon2Runner
 from services.gateway.auth.guard import Guard, make_guard
+from services.gateway.auth.lockout import LoginLockout
 from services.gateway.auth.ratelimit import RateLimiter
 from services.gateway.auth.sessions import Sessions
 from services.gateway.auth.store import AuthStore
@@ -63,6 +64,12 @@ async def open_store(settings: Settings, nc: NATS | None) -> AuthStore:
                                   replicas=settings.stream_replicas)
 
 
+def login_lockout(settings: Settings) -> LoginLockout:
+    gw = settings.gateway
+    return LoginLockout(max_failures=gw.login_max_failures, lockout_s=gw.login_lockout_s,
+                        max_lockout_s=gw.login_lockout_max_s, reset_s=gw.login_failure_reset_s)
+
+
 class Auth:
     """Everything the guard and the auth routes use, with one lifecycle."""
 
@@ -106,7 +113,8 @@ class Auth:
             RateLimiter(gw.failed_auth_per_s, gw.failed_auth_burst),
             parse_networks(gw.trusted_proxies))
         auth = cls(store, view, authn,
-                   Sessions(store, view, codec, runner, refresh_ttl_s=gw.refresh_token_ttl_s),
+                   Sessions(store, view, codec, runner, refresh_ttl_s=gw.refresh_token_ttl_s,
+                            lockout=login_lockout(settings)),
                    Accounts(store, view, runner, max_keys_per_user=gw.max_keys_per_user), guard)
         auth._purger = asyncio.create_task(auth._purge_every(PURGE_INTERVAL_S))
         return auth

@@ -14,6 +14,7 @@ import time
 from services.gateway.auth import credentials
 from services.gateway.auth.authenticator import LiveView
 from services.gateway.auth.credentials import Argon2Runner
+from services.gateway.auth.lockout import LoginLockout
 from services.gateway.auth.roles import Principal
 from services.gateway.auth.store import AuthStore, RefreshRow
 from services.gateway.auth.tokens import TokenCodec
@@ -26,20 +27,23 @@ _BAD_REFRESH = "refresh token is invalid, expired or revoked"
 
 class Sessions:
     def __init__(self, store: AuthStore, view: LiveView, codec: TokenCodec, runner: Argon2Runner,
-                 *, refresh_ttl_s: int) -> None:
+                 *, refresh_ttl_s: int, lockout: LoginLockout) -> None:
         self.store = store
         self.view = view
         self.codec = codec
         self.runner = runner
         self.refresh_ttl_s = refresh_ttl_s
+        self.lockout = lockout
 
     async def login(self, username: str, password: str) -> TokenPair:
+        self.lockout.attempt(username)  # raises RateLimited while the name is locked
         user = await self.store.get_user(username)
         stored = user.password_hash if user else None
         # Verified even when the user or its password is missing, so timing tells nothing.
         ok = await self.runner.verify(credentials.PASSWORD_HASHER, stored, password)
         if not ok or user is None:
             raise Unauthenticated(_BAD_LOGIN)
+        self.lockout.succeeded(username)
         return await self._issue(user.name, user.uid, credentials.new_session(stored))
 
     async def refresh(self, token: str) -> TokenPair:

@@ -22,9 +22,10 @@ Consistency:
 - Nothing is atomic across keys. Deleting a user deletes its keys and tokens first, the user
   last; a key is bound to its owner's uid, so one that outlives its owner (a crash, a key made
   on one replica while the owner is deleted on another) never works for a re-created user.
-- Rows that expire (refresh tokens, revoked sessions) and keys of deleted users are purged with
-  a marker that expires itself; a deleted user leaves a permanent delete marker, so no replica
-  can miss that deletion.
+- Rows that expire (refresh tokens, revoked sessions) and keys of deleted users are removed
+  with a delete marker that expires itself (``shared.kvbuckets``: the bucket refuses rollups,
+  purges and message deletes, so no holder of the gateway's NATS credentials can wipe it); a
+  deleted user leaves a permanent delete marker, so no replica can miss that deletion.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ class KvAuthStore:
             return True
         winner = await self.get_user(user.name)
         if made_key and (winner is None or winner.uid != key.uid):
-            await self.rows.delete(kid, purge=True)  # our candidate key: nobody's now
+            await self.rows.delete(kid, expiring=True)  # our candidate key: nobody's now
         return False
 
     async def insert_user(self, user: UserRow) -> bool:
@@ -170,9 +171,9 @@ class KvAuthStore:
             if key is None or found is None:
                 return False
             for key_id in [k for k, row in self.mirror.keys.items() if row.user == name]:
-                await self.rows.delete(f"{KEYS}.{key_id}", purge=True)
+                await self.rows.delete(f"{KEYS}.{key_id}", expiring=True)
             for token_id in [t for t, row in self.mirror.refresh.items() if row.user == name]:
-                await self.rows.delete(f"{REFRESH}.{token_id}", purge=True)
+                await self.rows.delete(f"{REFRESH}.{token_id}", expiring=True)
             if await self.rows.delete(key, last=found[0]) is not None:
                 return True
         raise Conflict(f"user {name!r} keeps changing; retry", details={"name": name})
@@ -248,7 +249,7 @@ class KvAuthStore:
         if await self.rows.create(key, Revoked(until)) is None:
             await self.rows.modify(key, extend)
         for token_id in [t for t, row in self.mirror.refresh.items() if row.session == session]:
-            await self.rows.delete(f"{REFRESH}.{token_id}", purge=True)
+            await self.rows.delete(f"{REFRESH}.{token_id}", expiring=True)
 
     async def revoked_sessions(self, now: float) -> dict[str, float]:
         return {s: until for s, until in self.mirror.sessions.items() if until > now}
@@ -258,6 +259,6 @@ class KvAuthStore:
         expired = [f"{REFRESH}.{t}" for t, r in self.mirror.refresh.items() if r.expires_at <= now]
         expired += [f"{SESSIONS}.{s}" for s, until in self.mirror.sessions.items() if until <= now]
         for key in expired:
-            await self.rows.delete(key, purge=True)
+            await self.rows.delete(key, expiring=True)
         if expired:
             log.info("purged expired auth records", extra={"count": len(expired)})

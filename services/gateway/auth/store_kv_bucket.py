@@ -17,11 +17,12 @@ from typing import Any, TypeVar
 import msgspec
 import nats.errors
 from nats.js import JetStreamContext, api
-from nats.js.errors import APIError, BadRequestError, KeyNotFoundError, KeyWrongLastSequenceError
-from nats.js.kv import KV_DEL, KV_OP, KV_PURGE, KeyValue
+from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.kv import KV_DEL, KV_OP, KeyValue
 
 from services.gateway.auth.store import ChangeListener, KeyRow, RefreshRow, UserRow
 from shared.errors import Conflict, ServiceUnavailable
+from shared.kvbuckets import ensure_bucket
 from shared.kvfeed import KvEntry, KvFeed
 from shared.subjects import Bucket
 
@@ -32,9 +33,8 @@ USERS, KEYS, REFRESH, SESSIONS = "users", "keys", "refresh", "sessions"
 _NAME = re.compile(r"[a-z0-9][a-z0-9._\-]{0,63}")  # shared.contracts.auth.UserName
 _ID = re.compile(r"[A-Za-z0-9_\-]{1,64}")  # key ids, refresh token ids, session ids
 _DOT = "=2E"
-_STREAM_IN_USE = 10058
 _WRONG_LAST = (10071, 10164)  # JSStreamWrongLastSequence(Constant)Err
-#: Purge markers expire: long after every replica has applied them.
+#: Expiring delete markers go: long after every replica has applied them.
 _MARKER_TTL_S = 24 * 3600
 _ATTEMPTS = 8  # read-modify-write retries under contention before answering 409
 
@@ -169,19 +169,19 @@ class Bucketed:
                 return None
         return await self.settle(revision)
 
-    async def delete(self, key: str, *, last: int | None = None, purge: bool = False
+    async def delete(self, key: str, *, last: int | None = None, expiring: bool = False
                      ) -> int | None:
-        """A delete marker (permanent) or a purge marker (which expires); None if ``key``
-        moved past ``last``. Published here, not with ``kv.delete``, for the revision."""
-        headers = {KV_OP: KV_PURGE if purge else KV_DEL}
-        if purge:
-            headers[api.Header.ROLLUP] = "sub"
+        """A delete marker, permanent or (``expiring``) removed by the server a day later;
+        None if ``key`` moved past ``last``. Never a KV purge: that is a rollup, which the
+        bucket refuses (``shared.kvbuckets``); in a history-1 bucket the marker alone replaces
+        the value. Published here, not with ``kv.delete``, for the revision."""
+        headers = {KV_OP: KV_DEL}
         if last is not None:
             headers[api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE] = str(last)
         with _reachable("delete"):
             try:
                 ack = await self.js.publish(self.prefix + key, b"", headers=headers,
-                                            msg_ttl=_MARKER_TTL_S if purge else None)
+                                            msg_ttl=_MARKER_TTL_S if expiring else None)
             except APIError as e:
                 if e.err_code in _WRONG_LAST:
                     return None
@@ -211,12 +211,7 @@ class Bucketed:
 
 
 async def open_bucket(js: JetStreamContext, bucket: str, replicas: int) -> KeyValue:
-    try:
-        return await js.create_key_value(
-            bucket=bucket, history=1, replicas=replicas, storage=api.StorageType.FILE,
-            direct=False,  # reads from the leader: a follower may lag
-            description="quantops gateway: users, API key hashes, sessions")
-    except (BadRequestError, APIError) as e:
-        if e.err_code != _STREAM_IN_USE:
-            raise
-        return await js.key_value(bucket)
+    return await ensure_bucket(
+        js, bucket, history=1, replicas=replicas,
+        direct=False,  # reads from the leader: a follower may lag
+        description="quantops gateway: users, API key hashes, sessions")

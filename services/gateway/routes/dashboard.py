@@ -14,11 +14,11 @@ from litestar.static_files import create_static_files_router
 from services.gateway.auth import streamtokens
 from services.gateway.auth.guard import principal_of
 from services.gateway.routes.auth import SMALL_BODY, auth_of
+from services.gateway.routes.conventions import PUBLIC, VIEWER
 from shared.contracts.auth import StreamToken
 from shared.settings import Settings
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-PUBLIC, VIEWER = {"role": "public"}, {"role": "viewer"}
 #: The page holds a key: nothing but its own scripts, styles and API may run or be reached.
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; "
@@ -56,7 +56,7 @@ async def favicon() -> Response[bytes]:
 
 
 static = create_static_files_router(
-    "/static", directories=[STATIC_DIR], opt=PUBLIC, include_in_schema=False,
+    "/static", directories=[STATIC_DIR], opt=dict(PUBLIC), include_in_schema=False,
     name="dashboard-static")
 
 

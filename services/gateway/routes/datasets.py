@@ -19,11 +19,11 @@ from litestar.params import PathParameter, QueryParameter
 from litestar.response import Stream
 
 from services.gateway.forward import bus_of, nats_headers
+from services.gateway.routes.conventions import OPERATOR, VIEWER, Cursor, Limit
 from shared.clients.datasets import DatasetClient
 from shared.contracts import datasets as c
 from shared.errors import PayloadTooLarge
 
-VIEWER, OPERATOR = {"role": "viewer"}, {"role": "operator"}
 TAGS = ["datasets"]
 #: The route's own ceiling; the registry's limit (QUANTOPS_QUANT_MAX_DATASET_BYTES, sent in the
 #: upload ticket) is the one enforced, before and while streaming.
@@ -33,8 +33,6 @@ PARQUET_TYPES = ("application/vnd.apache.parquet", "application/x-parquet",
 
 Name = Annotated[str, PathParameter(description="dataset name", max_length=128)]
 Ref = Annotated[str, PathParameter(description="dataset name or sha256:<hex>", max_length=200)]
-Limit = Annotated[int, QueryParameter(ge=1, le=1000, description="page size")]
-Cursor = Annotated[str, QueryParameter(max_length=200, description="next_cursor of a page")]
 Prefix = Annotated[str, QueryParameter(max_length=128, description="name prefix")]
 Format = Annotated[Literal["csv", "parquet"] | None, QueryParameter(
     description="file format (default: from Content-Type, else csv)")]

@@ -12,6 +12,7 @@ from litestar import MediaType, Request, Response, get
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.gateway.forward import bus_of
+from services.gateway.routes.conventions import PUBLIC
 from shared import __version__
 from shared.bus import Bus
 from shared.contracts.base import Empty, HealthReply
@@ -27,7 +28,7 @@ _STARTED = time.monotonic()
 _INSTANCE = f"{socket.gethostname()}:{os.getpid()}"
 
 
-@get("/healthz", opt={"role": "public"}, tags=["health"], summary="The process is alive")
+@get("/healthz", opt=PUBLIC, tags=["health"], summary="The process is alive")
 async def healthz() -> Liveness:
     return Liveness(status="ok")
 
@@ -40,7 +41,7 @@ async def _probe(bus: Bus, service: Service) -> ServiceReadiness:
     return ServiceReadiness(ok=reply.status == "ok", status=reply.status, health=reply)
 
 
-@get("/readyz", opt={"role": "public"}, tags=["health"],
+@get("/readyz", opt=PUBLIC, tags=["health"],
      summary="200 only when NATS and every service answer")
 async def readyz(request: Request[Any, Any, Any]) -> Response[Readiness]:
     bus = bus_of(request)
@@ -56,7 +57,7 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[Readiness]:
                     status_code=200 if ready else 503)
 
 
-@get("/metrics", opt={"role": "public"}, tags=["health"], media_type=MediaType.TEXT,
+@get("/metrics", opt=PUBLIC, tags=["health"], media_type=MediaType.TEXT,
      include_in_schema=False)
 async def metrics() -> Response[bytes]:
     return Response(generate_latest(), media_type=METRICS_MEDIA_TYPE)

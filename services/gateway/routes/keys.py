@@ -9,10 +9,9 @@ from litestar.params import FromPath, JSONBody, Parameter
 
 from services.gateway.auth.guard import principal_of
 from services.gateway.routes.auth import SMALL_BODY, auth_of
-from services.gateway.routes.users import Cursor, Limit
+from services.gateway.routes.conventions import VIEWER, Cursor, Limit
 from shared.contracts.auth import KeyCreate, KeyCreated, KeyList
 
-VIEWER = {"role": "viewer"}
 UserFilter = Annotated[str | None, Parameter(max_length=64,
                                              description="admin: only this user's keys")]
 
@@ -25,9 +24,9 @@ async def create_key(request: Request[Any, Any, Any], data: JSONBody[KeyCreate])
 
 @get("/v1/keys", opt=VIEWER, tags=["keys"], summary="API keys (never the secret)")
 async def list_keys(request: Request[Any, Any, Any], user: UserFilter = None, limit: Limit = 100,
-                    cursor: Cursor = None) -> KeyList:
+                    cursor: Cursor = "") -> KeyList:
     return await auth_of(request).accounts.list_keys(principal_of(request), user=user,
-                                                     limit=limit, cursor=cursor)
+                                                     limit=limit, cursor=cursor or None)
 
 
 @delete("/v1/keys/{key_id:str}", opt=VIEWER, tags=["keys"],

@@ -15,7 +15,8 @@ from litestar import Request, Response, get, post
 from litestar.params import JSONBody, PathParameter
 
 from services.gateway.forward import forward
-from services.gateway.routes.quant import OPERATOR, VIEWER, ok
+from services.gateway.routes.conventions import OPERATOR, VIEWER
+from services.gateway.routes.quant import ok
 from shared.contracts.base import Empty
 from shared.contracts.live import (
     StartRequest,

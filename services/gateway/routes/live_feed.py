@@ -22,7 +22,7 @@ from litestar.params import QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from services.gateway.forward import bus_of
-from services.gateway.routes.quant import VIEWER
+from services.gateway.routes.conventions import STREAM
 from services.gateway.streams import READY, limited
 from shared.bus import flush
 from shared.logs import swallowed
@@ -69,12 +69,12 @@ async def _relay(request: Request[Any, Any, Any], strategy: str
                 await sub.unsubscribe()
 
 
-@get("/v1/strategy-events", opt={**VIEWER, "stream": True}, tags=["live"],
+@get("/v1/strategy-events", opt=STREAM, tags=["live"],
      summary="Server-sent events of the live loop: 'fill' (FillEvent) and 'risk' "
              "(BreachEvent) as they happen, of every strategy or one")
 async def strategy_events(request: Request[Any, Any, Any], strategy: Strategy = ""
                           ) -> ServerSentEvent:
-    return ServerSentEvent(limited(request, _relay(request, strategy)))
+    return ServerSentEvent(await limited(request, _relay(request, strategy)))
 
 
 ROUTES = [strategy_events]

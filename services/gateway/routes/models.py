@@ -20,12 +20,12 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.response import Stream
 
 from services.gateway.forward import bus_of, nats_headers
+from services.gateway.routes.conventions import ADMIN, OPERATOR, VIEWER, Cursor, QueryLimit
 from shared.clients.registry import RegistryClient
 from shared.contracts import bounds
 from shared.contracts import registry as c
 from shared.errors import InvalidRequest, NotFound, PayloadTooLarge
 
-VIEWER, OPERATOR, ADMIN = {"role": "viewer"}, {"role": "operator"}, {"role": "admin"}
 TAGS = ["models"]
 JSON_BODY = 1024 * 1024  # metadata bodies; features lists can be long
 #: The route's own ceiling; the registry's limit (QUANTOPS_REGISTRY_MAX_ARTIFACT_BYTES, sent in
@@ -36,8 +36,6 @@ EXTENSIONS = {"skops": "skops", "onnx": "onnx", "json": "json", "binary": "bin",
 
 Name = Annotated[str, PathParameter(description="model name")]
 Ref = Annotated[str, PathParameter(description="version number, alias or 'latest'")]
-Limit = Annotated[int, QueryParameter(ge=1, le=100, description="page size")]
-Cursor = Annotated[str, QueryParameter(max_length=512, description="next_cursor of a page")]
 Reason = Annotated[str, QueryParameter(max_length=1024, description="why (audit log)")]
 Text = Annotated[str, QueryParameter(max_length=256)]
 Texts = Annotated[list[str] | None, QueryParameter()]
@@ -74,7 +72,7 @@ def client_of(request: Request[Any, Any, Any]) -> RegistryClient:
 
 
 @get("/v1/models", opt=VIEWER, tags=TAGS, summary="Models, with version counts and aliases")
-async def list_models(request: Request[Any, Any, Any], prefix: Text = "", limit: Limit = 100,
+async def list_models(request: Request[Any, Any, Any], prefix: Text = "", limit: QueryLimit = 100,
                       cursor: Cursor = "") -> c.ModelPage:
     return await client_of(request).list_models(prefix=prefix, limit=limit, cursor=cursor)
 
@@ -84,7 +82,7 @@ async def list_models(request: Request[Any, Any, Any], prefix: Text = "", limit:
 async def list_versions(
     request: Request[Any, Any, Any], name: Name, metric: Texts = None, tag: Texts = None,
     trained_from: When = None, trained_to: When = None, data_from: When = None,
-    data_to: When = None, sort: Text = "-version", limit: Limit = 50, cursor: Cursor = "",
+    data_to: When = None, sort: Text = "-version", limit: QueryLimit = 50, cursor: Cursor = "",
 ) -> c.VersionPage:
     try:
         filters = [c.MetricFilter.parse(m) for m in metric or []]
@@ -218,7 +216,7 @@ async def cleanup(request: Request[Any, Any, Any], name: Name,
 
 @get("/v1/models/{name:str}/audit", opt=VIEWER, tags=TAGS,
      summary="Audit log of the model: who moved what, when, from, to, why")
-async def audit(request: Request[Any, Any, Any], name: Name, limit: Limit = 100,
+async def audit(request: Request[Any, Any, Any], name: Name, limit: QueryLimit = 100,
                 cursor: Cursor = "") -> c.AuditPage:
     return await client_of(request).audit(name, limit=limit, cursor=cursor)
 

@@ -17,6 +17,7 @@ from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from services.gateway.forward import forward
+from services.gateway.routes.conventions import OPERATOR, VIEWER
 from shared.contracts.base import Empty
 from shared.contracts.quant import (
     MAX_BARS,
@@ -34,7 +35,6 @@ from shared.contracts.quant import (
 )
 from shared.subjects import QuantSubject
 
-VIEWER, OPERATOR = {"role": "viewer"}, {"role": "operator"}
 TAGS = ["quant"]
 #: What one NATS request may carry (``shared.subjects.LARGE_REQUESTS``): about 50,000 bars of
 #: JSON; a bigger history belongs in a dataset.

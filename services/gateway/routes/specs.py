@@ -12,9 +12,9 @@ from typing import Any
 from litestar import Request, Response, get
 from litestar.serialization import encode_json
 
+from services.gateway.routes.conventions import PUBLIC
 from shared.asyncapi import asyncapi
 
-PUBLIC = {"role": "public"}
 JSON = "application/json"
 
 

@@ -23,7 +23,8 @@ from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParam
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from services.gateway.documented import problem
-from services.gateway.forward import bus_of, call, forward
+from services.gateway.forward import bus_of, call, call_raw, forward, nats_headers
+from services.gateway.routes.conventions import ADMIN, OPERATOR, STREAM, VIEWER, Cursor, Limit
 from services.gateway.streams import limited
 from shared.clients.state import StateClient, check_namespace
 from shared.contracts.base import Empty
@@ -54,6 +55,13 @@ _ETAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
 #: A comment line this often keeps an idle SSE stream open through proxies.
 SSE_KEEPALIVE_S = 15.0
 _encoder = msgspec.json.Encoder()
+
+
+class _Revision(msgspec.Struct):
+    revision: int
+
+
+_revision_of = msgspec.json.Decoder(_Revision).decode
 _PRECONDITION = problem("If-Match / If-None-Match failed: details name the current revision")
 #: A value travels in one NATS message (the server's max_payload, 8 MiB in every deployment).
 VALUE_BODY_BYTES = 8 * 1024 * 1024
@@ -73,8 +81,6 @@ MinRevision = Annotated[int | None, QueryParameter(
     ge=0, le=MAX_SAFE_INT, description="highest revision you have seen: a replica's cache may "
     "answer")]
 Prefix = Annotated[str, QueryParameter(max_length=512, description="key prefix")]
-Limit = Annotated[int, QueryParameter(ge=1, le=1000, description="page size")]
-Cursor = Annotated[str, QueryParameter(max_length=512, description="next_cursor of a page")]
 
 
 class PutBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -125,23 +131,24 @@ def _json(body: T, status: int = 200, headers: dict[str, str] | None = None
                                         media_type=JSON, headers=headers))
 
 
-@get("/v1/state/{namespace:str}/{key:path}", opt={"role": "viewer"}, tags=TAGS,
+@get("/v1/state/{namespace:str}/{key:path}", opt=VIEWER, tags=TAGS,
      responses={304: ResponseSpec(None, description="Not modified (If-None-Match)")},
      summary="Read a key (latest, or ?revision=)")
 async def get_value(request: Req, namespace: Namespace, key: Key,
                     if_none_match: IfNoneMatch = None, revision: Revision = None,
                     min_revision: MinRevision = None) -> Response[GetReply]:
-    reply = await call(request, StateSubject.GET, GetRequest(
+    # The service's GetReply is the HTTP body as it is: only its revision is read (ETag).
+    data = await call_raw(request, StateSubject.GET, GetRequest(
         namespace=namespace, key=key.lstrip("/"), revision=revision,
-        min_revision=min_revision), GetReply)
+        min_revision=min_revision))
+    current = _revision_of(data).revision
     cached = if_none_match is not None and if_none_match.strip() not in ("*", "")
-    if cached and _revision(if_none_match, "If-None-Match") == reply.revision:
-        return cast("Response[GetReply]",
-                    Response(b"", status_code=304, headers=_etag(reply.revision)))
-    return _json(reply, headers=_etag(reply.revision))
+    if cached and _revision(if_none_match, "If-None-Match") == current:
+        return cast("Response[GetReply]", Response(b"", status_code=304, headers=_etag(current)))
+    return cast("Response[GetReply]", Response(data, media_type=JSON, headers=_etag(current)))
 
 
-@put("/v1/state/{namespace:str}/{key:path}", opt={"role": "operator"}, tags=TAGS,
+@put("/v1/state/{namespace:str}/{key:path}", opt=OPERATOR, tags=TAGS,
      request_max_body_size=VALUE_BODY_BYTES, responses={
          201: ResponseSpec(PutReply, description="Created (If-None-Match: *)",
                            generate_examples=False), 412: _PRECONDITION},
@@ -162,7 +169,7 @@ async def put_value(request: Req, namespace: Namespace, key: Key, data: JSONBody
     return _json(reply, status=201 if expected == 0 else 200, headers=_etag(reply.revision))
 
 
-@delete("/v1/state/{namespace:str}/{key:path}", opt={"role": "operator"}, tags=TAGS,
+@delete("/v1/state/{namespace:str}/{key:path}", opt=OPERATOR, tags=TAGS,
         responses={412: _PRECONDITION},
         status_code=200, summary="Delete a key (a tombstone in its history)")
 async def delete_value(request: Req, namespace: Namespace, key: Key,
@@ -175,7 +182,7 @@ async def delete_value(request: Req, namespace: Namespace, key: Key,
     return _json(reply, headers=_etag(reply.revision))
 
 
-@get("/v1/state/{namespace:str}", opt={"role": "viewer"}, tags=TAGS,
+@get("/v1/state/{namespace:str}", opt=VIEWER, tags=TAGS,
      summary="List keys (?prefix=, ?limit=, ?cursor=)")
 async def list_keys(request: Req, namespace: Namespace, prefix: Prefix = "",
                     limit: Limit = 100, cursor: Cursor = "", min_revision: MinRevision = None
@@ -185,7 +192,7 @@ async def list_keys(request: Req, namespace: Namespace, prefix: Prefix = "",
         min_revision=min_revision))
 
 
-@get("/v1/state/_history/{namespace:str}/{key:path}", opt={"role": "viewer"}, tags=TAGS,
+@get("/v1/state/_history/{namespace:str}/{key:path}", opt=VIEWER, tags=TAGS,
      summary="Last revisions of a key, newest first")
 async def history(request: Req, namespace: Namespace, key: Key,
                   limit: Annotated[int, QueryParameter(ge=1, le=64)] = 10) -> Response[Any]:
@@ -193,7 +200,7 @@ async def history(request: Req, namespace: Namespace, key: Key,
         namespace=namespace, key=key.lstrip("/"), limit=limit))
 
 
-@get("/v1/state/_watch/{namespace:str}", opt={"role": "viewer", "stream": True}, tags=TAGS,
+@get("/v1/state/_watch/{namespace:str}", opt=STREAM, tags=TAGS,
      summary="Server-Sent Events: changes of a namespace (?prefix=)")
 async def watch(request: Req, namespace: Namespace, prefix: Prefix = ""
                 ) -> ServerSentEvent:
@@ -219,23 +226,23 @@ async def watch(request: Req, namespace: Namespace, prefix: Prefix = ""
         finally:
             await changes.aclose()
 
-    return ServerSentEvent(limited(request, events()))
+    return ServerSentEvent(await limited(request, events()))
 
 
-@get("/v1/state/_namespaces", opt={"role": "viewer"}, tags=TAGS,
+@get("/v1/state/_namespaces", opt=VIEWER, tags=TAGS,
      summary="Every namespace with its configuration and usage")
 async def namespaces(request: Req) -> Response[Any]:
     return await forward(request, StateSubject.NAMESPACES, NamespacesRequest())
 
 
-@get("/v1/state/_namespaces/{namespace:str}", opt={"role": "viewer"}, tags=TAGS,
+@get("/v1/state/_namespaces/{namespace:str}", opt=VIEWER, tags=TAGS,
      summary="One namespace's configuration and usage")
 async def namespace_info(request: Req, namespace: Namespace) -> Response[Any]:
     return await forward(request, StateSubject.NAMESPACES,
                          NamespacesRequest(namespace=namespace))
 
 
-@put("/v1/state/_namespaces/{namespace:str}", opt={"role": "admin"}, tags=TAGS,
+@put("/v1/state/_namespaces/{namespace:str}", opt=ADMIN, tags=TAGS,
      summary="Declare a namespace's schema version and limits")
 async def configure(request: Req, namespace: Namespace, data: JSONBody[NamespaceConfig]
                     ) -> Response[Any]:
@@ -243,7 +250,7 @@ async def configure(request: Req, namespace: Namespace, data: JSONBody[Namespace
                          ConfigureRequest(namespace=namespace, config=data))
 
 
-@post("/v1/state/_cleanup/{namespace:str}", opt={"role": "admin"}, tags=TAGS, status_code=200,
+@post("/v1/state/_cleanup/{namespace:str}", opt=ADMIN, tags=TAGS, status_code=200,
       summary="Delete keys not written for older_than_s seconds")
 async def cleanup(request: Req, namespace: Namespace, data: JSONBody[CleanupBody]
                   ) -> Response[Any]:
@@ -252,12 +259,12 @@ async def cleanup(request: Req, namespace: Namespace, data: JSONBody[CleanupBody
         timeout_s=60.0)
 
 
-@get("/v1/state/_snapshots", opt={"role": "viewer"}, tags=TAGS, summary="List snapshots")
+@get("/v1/state/_snapshots", opt=VIEWER, tags=TAGS, summary="List snapshots")
 async def snapshots(request: Req) -> Response[Any]:
     return await forward(request, StateSubject.SNAPSHOTS, Empty())
 
 
-@post("/v1/state/_snapshots", opt={"role": "admin"}, tags=TAGS, status_code=201,
+@post("/v1/state/_snapshots", opt=ADMIN, tags=TAGS, status_code=201,
       summary="Snapshot a namespace (or all) into one checksummed file")
 async def create_snapshot(request: Req, data: JSONBody[SnapshotBody]
                           ) -> Response[Any]:
@@ -266,7 +273,7 @@ async def create_snapshot(request: Req, data: JSONBody[SnapshotBody]
                          timeout_s=120.0)
 
 
-@get("/v1/state/_snapshots/{name:str}", opt={"role": "admin"}, tags=TAGS,
+@get("/v1/state/_snapshots/{name:str}", opt=ADMIN, tags=TAGS,
      summary="Download a snapshot file")
 async def download_snapshot(request: Req, name: SnapshotName) -> Response[bytes]:
     data = await StateClient(bus_of(request)).download_snapshot(name)
@@ -274,17 +281,18 @@ async def download_snapshot(request: Req, name: SnapshotName) -> Response[bytes]
         "Content-Disposition": f'attachment; filename="{name}"'})
 
 
-@put("/v1/state/_snapshots/{name:str}", opt={"role": "admin", "body": "upload"}, tags=TAGS,
+@put("/v1/state/_snapshots/{name:str}", opt={**ADMIN, "body": "upload"}, tags=TAGS,
      status_code=201,
      summary="Upload a snapshot file (checked when restored)")
 async def upload_snapshot(request: Req, name: SnapshotName) -> Response[SnapshotUploaded]:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}", name):
         raise InvalidRequest(f"invalid snapshot name {name[:80]!r}", details={"field": "name"})
-    await StateClient(bus_of(request)).upload_snapshot(name, await request.body())
+    client = StateClient(bus_of(request), headers=nats_headers(request))
+    await client.upload_snapshot(name, await request.body())
     return _json(SnapshotUploaded(name=name), status=201)
 
 
-@post("/v1/state/_snapshots/{name:str}/restore", opt={"role": "admin"}, tags=TAGS,
+@post("/v1/state/_snapshots/{name:str}/restore", opt=ADMIN, tags=TAGS,
       status_code=200, summary="Restore a snapshot (all or one namespace); never half-applies")
 async def restore(request: Req, name: SnapshotName,
                   data: JSONBody[SnapshotBody | None] = None) -> Response[Any]:

@@ -16,6 +16,7 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from services.gateway.forward import bus_of, nats_headers
+from services.gateway.routes.conventions import ADMIN, OPERATOR, STREAM, VIEWER, Cursor, Limit
 from services.gateway.streams import READY, limited
 from shared.bus import flush
 from shared.bytequeue import ByteQueue
@@ -25,9 +26,7 @@ from shared.logs import swallowed
 
 log = logging.getLogger(__name__)
 
-VIEWER, OPERATOR, ADMIN = {"role": "viewer"}, {"role": "operator"}, {"role": "admin"}
 #: Event-stream routes (``services.gateway.documented`` declares them text/event-stream).
-STREAM = {"role": "viewer", "stream": True}
 TAGS = ["tasks"]
 BODY = 4 * 1024 * 1024
 KEEPALIVE_S = 15.0
@@ -35,8 +34,6 @@ KEEPALIVE_S = 15.0
 TaskId = Annotated[str, PathParameter(description="task id", pattern=r"^[A-Za-z0-9_-]{1,128}\Z")]
 WorkflowId = Annotated[str, PathParameter(description="workflow id",
                                           pattern=r"^[A-Za-z0-9_-]{1,128}\Z")]
-Limit = Annotated[int, QueryParameter(ge=1, le=1000, description="page size")]
-Cursor = Annotated[str, QueryParameter(max_length=512, description="next_cursor of a page")]
 Text = Annotated[str, QueryParameter(max_length=128)]
 Statuses = Annotated[list[c.TaskStatus] | None, QueryParameter(description="repeatable")]
 Epoch = Annotated[float | None, QueryParameter(description="epoch seconds, submitted_at bound")]
@@ -139,7 +136,7 @@ async def task_events(request: Request[Any, Any, Any], task_id: TaskId) -> Serve
     client = client_of(request)
     first = await client.get(task_id)  # 404 before the stream starts
     feed = _feed(request, c.task_event_subject("*", task_id), first=first)
-    return ServerSentEvent(limited(request, feed))
+    return ServerSentEvent(await limited(request, feed))
 
 
 @get("/v1/task-events", opt=STREAM, tags=TAGS,
@@ -147,7 +144,7 @@ async def task_events(request: Request[Any, Any, Any], task_id: TaskId) -> Serve
 async def all_task_events(request: Request[Any, Any, Any], type: Text = "",
                           status: Statuses = None) -> ServerSentEvent:
     wanted = {str(s) for s in status or []}
-    return ServerSentEvent(limited(request, _feed(
+    return ServerSentEvent(await limited(request, _feed(
         request, c.task_event_subject("*", "*"), type_=type, statuses=wanted, follow=True)))
 
 

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Request, delete, get, patch, post, put
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import FromPath, JSONBody
 
 from services.gateway.routes.auth import SMALL_BODY, auth_of
+from services.gateway.routes.conventions import ADMIN, Cursor, Limit
 from shared.contracts.auth import PasswordChange, User, UserCreate, UserList, UserUpdate
-
-Limit = Annotated[int, Parameter(ge=1, le=1000, description="page size")]
-Cursor = Annotated[str | None, Parameter(max_length=256, description="next_cursor of a page")]
-ADMIN = {"role": "admin"}
 
 
 @post("/v1/users", opt=ADMIN, tags=["users"], request_max_body_size=SMALL_BODY,
@@ -23,8 +20,8 @@ async def create_user(request: Request[Any, Any, Any], data: JSONBody[UserCreate
 
 @get("/v1/users", opt=ADMIN, tags=["users"], summary="Users, by name")
 async def list_users(request: Request[Any, Any, Any], limit: Limit = 100,
-                     cursor: Cursor = None) -> UserList:
-    return await auth_of(request).accounts.list_users(limit=limit, cursor=cursor)
+                     cursor: Cursor = "") -> UserList:
+    return await auth_of(request).accounts.list_users(limit=limit, cursor=cursor or None)
 
 
 @get("/v1/users/{name:str}", opt=ADMIN, tags=["users"], summary="One user")

@@ -40,7 +40,7 @@ async def wait_done(http: httpx.AsyncClient, task_id: str) -> dict[str, Any]:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
         last: dict[str, Any] = {}
         async for line in r.aiter_lines():
-            if line.startswith("data:"):
+            if line.startswith("data:{") or line.startswith("data: {"):  # not "ready"'s
                 last = json.loads(line.removeprefix("data:").strip())
         return last
 
@@ -56,7 +56,9 @@ async def test_submit_get_and_follow_a_task_over_http(http: httpx.AsyncClient) -
         async for line in s.aiter_lines():
             if line.startswith("event:"):
                 events.append(line.removeprefix("event:").strip())
-    assert events[-1] == "succeeded" and set(events) <= {"queued", "running", "succeeded"}
+    # Every stream opens with "ready" once subscribed; then the task's record and its changes.
+    assert events[0] == "ready"
+    assert events[-1] == "succeeded" and set(events[1:]) <= {"queued", "running", "succeeded"}
     rec = (await http.get(f"/v1/tasks/{task_id}")).json()
     assert rec["status"] == "succeeded" and rec["result"] == {"slept_s": 0.3}
     assert rec["principal"] == "ops"
@@ -139,7 +141,7 @@ async def test_live_feed_of_failures(http: httpx.AsyncClient) -> None:
                                timeout=20) as r:
             assert r.status_code == 200
             async for line in r.aiter_lines():
-                if line.startswith("data:"):
+                if line.startswith(("data:{", "data: {")):  # records, not "ready"
                     return json.loads(line.removeprefix("data:").strip())  # type: ignore[no-any-return]
         return {}
 

@@ -1,21 +1,28 @@
 """Throttling that a crowd behind one address cannot turn against itself (issue 14, case 8):
-failed attempts count per API key id as well as per address, ``X-Forwarded-For`` is believed
-from trusted proxies only, argon2 waits are bounded, and each user's keys are capped."""
+failed attempts count per API key id as well as per address, password logins per user name,
+``X-Forwarded-For`` is believed from trusted proxies only, argon2 waits are bounded, and each
+user's keys are capped."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
-from tests.integration.gateway.support import make_user_key
+from tests.integration.gateway.support import RELAXED, make_user_key
 
 #: Three failures per address, no refill during the test; every uncached key costs argon2.
 STRICT = {"QUANTOPS_GATEWAY_ANONYMOUS_RATE_LIMIT_PER_S": "0.001",
           "QUANTOPS_GATEWAY_ANONYMOUS_RATE_LIMIT_BURST": "3",
           "QUANTOPS_GATEWAY_API_KEY_CACHE_TTL_S": "0"}
 WRONG = "qo_0123456789abcdef_" + "x" * 43
+PASSWORD = "correct horse battery staple"
+#: Behind a trusted proxy, five failures per user name, then a lock of 2 s doubling to 4 s.
+LOCKOUT = {"QUANTOPS_GATEWAY_TRUSTED_PROXIES": "127.0.0.0/8",
+           "QUANTOPS_GATEWAY_LOGIN_MAX_FAILURES": "5", "QUANTOPS_GATEWAY_LOGIN_LOCKOUT_S": "2",
+           "QUANTOPS_GATEWAY_LOGIN_LOCKOUT_MAX_S": "4"}
 
 
 async def _spend_failures(http: httpx.AsyncClient, headers: dict[str, str] | None = None
@@ -84,3 +91,55 @@ async def test_api_keys_per_user_are_capped(start_gateway: Callable[..., Any]) -
         assert (await http.delete(f"/v1/keys/{key_id}")).status_code in (200, 204)
         r = await http.post("/v1/keys", json={"user": "many", "label": "after revoking"})
         assert r.status_code == 201, r.text
+
+
+async def _login(http: httpx.AsyncClient, user: str, password: str, address: str
+                 ) -> httpx.Response:
+    return await http.post("/v1/auth/login", json={"username": user, "password": password},
+                           headers={"X-Forwarded-For": address})
+
+
+async def test_password_guesses_from_many_addresses_lock_the_name_for_a_while(
+        start_gateway: Callable[..., Any]) -> None:
+    async with start_gateway(**RELAXED, **LOCKOUT) as gw:
+        async with gw.client(gw.admin_key) as admin:
+            for name in ("victim", "bystander"):
+                r = await admin.post("/v1/users", json={"name": name, "role": "viewer",
+                                                        "password": PASSWORD})
+                assert r.status_code == 201, r.text
+            r = await admin.post("/v1/keys", json={"user": "victim", "label": "cli"})
+            victim_key = r.json()["key"]
+        async with gw.client() as http:
+            # A botnet: every guess from its own address, so no address budget is ever spent.
+            victim = [await _login(http, "victim", f"guess-{n:03d}-wrong", f"203.0.113.{n}")
+                      for n in range(8)]
+            # Before: [401] * 8, one user's password guessed at the speed of argon2.
+            assert [r.status_code for r in victim] == [401] * 5 + [429] * 3
+            assert victim[-1].headers["Retry-After"] == "2"
+            # Even the right password waits: a lock that let it through would confirm a guess.
+            assert (await _login(http, "victim", PASSWORD, "198.51.100.7")).status_code == 429
+            # An unknown name answers exactly the same: the lock tells nothing about who exists.
+            unknown = [await _login(http, "nobody-at-all", f"guess-{n:03d}-wrong",
+                                    f"203.0.113.{n}") for n in range(8)]
+            assert [r.status_code for r in unknown] == [r.status_code for r in victim]
+            assert victim[-1].json()["detail"] == unknown[-1].json()["detail"]
+            # Only that name: the same addresses log other users in, the victim's key works.
+            assert (await _login(http, "bystander", PASSWORD, "203.0.113.1")).status_code == 200
+            me = await http.get("/v1/me", headers={"Authorization": f"Bearer {victim_key}"})
+            assert me.status_code == 200, me.text
+            # The lock ends by itself; the right password then logs in and clears the count.
+            ok = await _until_not_locked(http, "victim", PASSWORD, timeout_s=10)
+            assert ok.status_code == 200, ok.text
+            again = [await _login(http, "victim", "wrong-again", f"192.0.2.{n}") for n in range(5)]
+            assert [r.status_code for r in again] == [401] * 5
+
+
+async def _until_not_locked(http: httpx.AsyncClient, user: str, password: str,
+                            timeout_s: float) -> httpx.Response:
+    """The first answer that is not 429, waiting out ``Retry-After`` as a client would."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while (r := await _login(http, user, password, "198.51.100.7")).status_code == 429:
+        assert loop.time() < deadline, r.text
+        await asyncio.sleep(float(r.json()["details"]["retry_after_s"]))
+    return r

@@ -62,6 +62,18 @@ async def test_domain_error_becomes_typed_exception(bus: Bus, served: str) -> No
     assert info.value.details == {"a": -1}
 
 
+async def test_success_replies_carry_no_headers_and_errors_name_their_correlation(
+    bus: Bus, served: str
+) -> None:
+    """A success needs no headers (the requester knows its correlation id; nats-py's header
+    work would be a fifth of the round trip); a failure is marked and names the request."""
+    cid = {Header.CORRELATION_ID.value: "cid-hdr"}
+    ok = await bus.nc.request(served, b'{"a": 1, "b": 2}', timeout=5, headers=cid)
+    assert ok.headers is None and msgspec.json.decode(ok.data, type=Sum).total == 3
+    failed = await bus.nc.request(served, b'{"a": -1, "b": 2}', timeout=5, headers=cid)
+    assert failed.headers == {Header.STATUS.value: STATUS_ERROR, **cid}
+
+
 @pytest.mark.parametrize("payload", [b"{not json", b'{"a": "x", "b": 1}', b"[]", b"",
                                      b'{"a": 1}', b"\xff\xfe"])
 async def test_bad_payloads_get_structured_errors_and_serving_goes_on(

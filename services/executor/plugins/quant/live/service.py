@@ -58,7 +58,8 @@ class LiveStrategyInput(msgspec.Struct, frozen=True, kw_only=True):
 @task(TASK_TYPE, input=LiveStrategyInput, timeout_s=WEEK_S, max_attempts=100)
 async def live_strategy(inp: LiveStrategyInput, ctx: TaskContext) -> dict[str, Any]:
     """Run a live strategy until it is stopped or killed (started by ``executor.live.start``)."""
-    records = Records(StateClient(ctx.bus), settings().live_namespace)
+    # Checkpoints are written with the role of whoever started the strategy.
+    records = Records(StateClient(ctx.bus, headers=ctx.headers()), settings().live_namespace)
     try:
         record, _ = await records.spec(inp.name)
     except NotFound as e:
@@ -132,39 +133,42 @@ class LiveServer:
                 Endpoint(LiveSubject.STATUS.value, self.status, StrategyRequest),
                 Endpoint(LiveSubject.LIST.value, self.list, Empty)]
 
-    def _records(self) -> Records:
+    def _records(self, ctx: Context) -> Records:
+        """The strategies' records, read and written with the caller's role (the service's
+        own connection alone may only read)."""
         assert self.bus is not None
-        return Records(StateClient(self.bus), settings().live_namespace)
+        return Records(StateClient(self.bus, headers=ctx.outgoing_headers()),
+                       settings().live_namespace)
 
-    async def _running(self, task_id: str) -> bool:
+    async def _running(self, task_id: str, ctx: Context) -> bool:
         if not task_id:
             return False
         assert self.bus is not None
         try:
-            record = await ExecutorClient(self.bus).get(task_id)
+            record = await ExecutorClient(self.bus, headers=ctx.outgoing_headers()).get(task_id)
         except NotFound:
             return False
         return record.status not in TERMINAL
 
     async def _ensure_runner(self, records: Records, record: SpecRecord,
-                             revision: int | None) -> SpecRecord:
+                             revision: int | None, ctx: Context) -> SpecRecord:
         """Submit a runner task unless one is alive; the record names it (compare-and-set, so
         two concurrent starts submit at most one runner that owns the strategy)."""
         assert self.bus is not None
-        if await self._running(record.task_id):
+        if await self._running(record.task_id, ctx):
             await records.put_spec(record, expected_revision=revision)
             return record
         # Claimed first (no owner yet: a runner that starts now waits), then owned.
         unowned = msgspec.structs.replace(record, task_id="")
         claimed = await records.put_spec(unowned, expected_revision=revision)
-        reply = await ExecutorClient(self.bus).submit(
+        reply = await ExecutorClient(self.bus, headers=ctx.outgoing_headers()).submit(
             TASK_TYPE, LiveStrategyInput(name=record.spec.name), priority="high")
         owned = msgspec.structs.replace(record, task_id=reply.task_id)
         await records.put_spec(owned, expected_revision=claimed)
         return owned
 
     async def start_strategy(self, req: StartRequest, ctx: Context) -> StrategyStatus:
-        records = self._records()
+        records = self._records(ctx)
         try:
             current, revision = await records.spec(req.spec.name)
             task_id = current.task_id
@@ -172,32 +176,33 @@ class LiveServer:
             revision, task_id = 0, ""
         record = SpecRecord(spec=req.spec, desired="running", task_id=task_id)
         with contextlib.suppress(RevisionConflict):  # a concurrent start won: its runner runs
-            record = await self._ensure_runner(records, record, revision)
+            record = await self._ensure_runner(records, record, revision, ctx)
         return status_of(record, await records.checkpoint(req.spec.name))
 
-    async def _command(self, req: StrategyRequest, desired: Desired) -> StrategyStatus:
-        records = self._records()
+    async def _command(self, req: StrategyRequest, desired: Desired, ctx: Context
+                       ) -> StrategyStatus:
+        records = self._records(ctx)
         current, revision = await records.spec(req.name)
         record = msgspec.structs.replace(current, desired=desired, reason=req.reason)
         if desired == "killed":  # flattening needs a runner, even for a stopped strategy
-            record = await self._ensure_runner(records, record, revision)
+            record = await self._ensure_runner(records, record, revision, ctx)
         else:
             await records.put_spec(record, expected_revision=revision)
         return status_of(record, await records.checkpoint(req.name))
 
     async def stop_strategy(self, req: StrategyRequest, ctx: Context) -> StrategyStatus:
-        return await self._command(req, "stopped")
+        return await self._command(req, "stopped", ctx)
 
     async def kill_strategy(self, req: StrategyRequest, ctx: Context) -> StrategyStatus:
-        return await self._command(req, "killed")
+        return await self._command(req, "killed", ctx)
 
     async def status(self, req: StrategyRequest, ctx: Context) -> StrategyStatus:
-        records = self._records()
+        records = self._records(ctx)
         record, _ = await records.spec(req.name)
         return status_of(record, await records.checkpoint(req.name))
 
     async def list(self, req: Empty, ctx: Context) -> StrategyList:
-        records = self._records()
+        records = self._records(ctx)
         names = sorted({k.key.rsplit(".", 1)[0] async for k in
                         records.state.keys(records.namespace) if k.key.endswith(".spec")})
         out = []
