@@ -259,6 +259,7 @@ def _tasks(sweep: Sweep) -> None:
         pass
     sweep("GET", "/v1/tasks/activity", params={"window_s": 3600, "bucket_s": 60})
     sweep("GET", "/v1/tasks/failed-summary", params={"window_s": 3600})
+    sweep("GET", "/v1/tasks/queue")
     slow = sweep.task({"type": "sleep", "input": {"seconds": 60}}, until="running")
     sweep("POST", "/v1/tasks/{task_id:str}/cancel", slow["id"], json={"reason": "sweep"})
     dead = sweep.task({"type": "fail", "input": {"retryable": True}, "max_attempts": 1})

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from nats.js.errors import NoKeysError
+from nats.js.errors import BucketNotFoundError, NoKeysError
 
 from services.gateway.streamleases import slot_key
 from shared.subjects import Bucket
@@ -19,28 +19,29 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 async def test_an_open_stream_holds_a_lease_under_generated_permissions(
         ready: Deployment) -> None:
     headers = {"Authorization": f"Bearer {ready.admin_key}"}
-    async with httpx.AsyncClient(base_url=ready.gateway_url, headers=headers, timeout=30) as http:
-        me = (await http.get("/v1/me")).json()["name"]
-        nc = await ready.connect("gateway")
-        try:
-            async with http.stream("GET", "/v1/task-events") as r:
-                assert r.status_code == 200
-                kv = await nc.jetstream().key_value(Bucket.STREAM_LEASES)
-                entry = await kv.get(slot_key(me, 0))
-                assert entry.value
-        finally:
-            await nc.close()
-    assert not [v for v in ready.violations() if Bucket.STREAM_LEASES in v]
 
-    async def released() -> bool:
+    async def leases() -> set[str]:
+        """The admin's leases now (other tests' streams may still hold some of them)."""
         nc = await ready.connect("gateway")
         try:
             kv = await nc.jetstream().key_value(Bucket.STREAM_LEASES)
-            await kv.keys()
-        except NoKeysError:  # deleted keys are not listed
-            return True
+            return {k for k in await kv.keys() if k.rsplit(".", 1)[0] == mine}
+        except (NoKeysError, BucketNotFoundError):  # none yet, or deleted keys (not listed)
+            return set()
         finally:
             await nc.close()
-        return False
+
+    async with httpx.AsyncClient(base_url=ready.gateway_url, headers=headers, timeout=30) as http:
+        me = (await http.get("/v1/me")).json()["name"]
+        mine = slot_key(me, 0).rsplit(".", 1)[0]
+        before = await leases()
+        async with http.stream("GET", "/v1/task-events") as r:
+            assert r.status_code == 200
+            taken = (await eventually(leases, what="a lease taken")) - before
+            assert len(taken) == 1, taken
+    assert not [v for v in ready.violations() if Bucket.STREAM_LEASES in v]
+
+    async def released() -> bool:
+        return not taken & await leases()
 
     await eventually(released, what="the lease deleted when the stream ended")
