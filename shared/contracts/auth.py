@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from shared.contracts.page import Page
+
 RoleName = Literal["viewer", "operator", "admin"]
 UserName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9._\-]{0,63}\Z",
                                        description="lower-case letters, digits, . _ -")]
@@ -65,9 +67,8 @@ class User(Reply, frozen=True):
     created_at: float
 
 
-class UserList(Reply, frozen=True):
-    items: list[User]
-    next_cursor: str | None = None
+class UserList(Page[User], frozen=True):
+    pass
 
 
 class KeyCreate(Body, frozen=True):
@@ -95,9 +96,8 @@ class KeyCreated(Reply, frozen=True):
     info: KeyInfo
 
 
-class KeyList(Reply, frozen=True):
-    items: list[KeyInfo]
-    next_cursor: str | None = None
+class KeyList(Page[KeyInfo], frozen=True):
+    pass
 
 
 class Me(Reply, frozen=True):

@@ -72,7 +72,7 @@ class Accounts:
         more = len(rows) > limit
         rows = rows[:limit]
         return UserList(items=[user_out(u) for u in rows],
-                        next_cursor=rows[-1].name if more else None)
+                        next_cursor=rows[-1].name if more else "")
 
     async def get_user(self, name: str) -> User:
         return user_out(await self._user(name))
@@ -165,7 +165,7 @@ class Accounts:
         rows = rows[:limit]
         now = time.time()
         return KeyList(items=[key_out(k, now) for k in rows],
-                       next_cursor=rows[-1].id if more else None)
+                       next_cursor=rows[-1].id if more else "")
 
     async def revoke_key(self, actor: Principal, key_id: str) -> None:
         row = await self.store.get_key(key_id)
