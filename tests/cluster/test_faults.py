@@ -17,7 +17,7 @@ import pytest
 
 from shared.bus import Bus
 from tests.cluster import invariants
-from tests.cluster.conftest import System, wait_services
+from tests.cluster.support import System, wait_services
 from tests.cluster.workload import Workload
 
 pytestmark = pytest.mark.timeout(600)

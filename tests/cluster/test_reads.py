@@ -14,7 +14,7 @@ import pytest
 
 from shared.bus import Bus
 from shared.clients.state import StateClient
-from tests.cluster.conftest import System
+from tests.cluster.support import System
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -10,54 +10,19 @@ with a service's credentials, exactly as the server knows them; nothing is mocke
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from nats.aio.client import Client as NATS
 
-from shared import bustokens, natsauth
-from shared.natsserver import EmbeddedNats, free_port
-from shared.subjects import Header
-from tests.deploy.natsutil import connect_as
+from shared import natsauth
+from shared.natsserver import free_port
+from tests.security.support import Deployment, wait_until
 from tests.support import ServiceProcess, service_env, services_running, start_nats
 
 PLUGINS = "tests.security.plugin"
-
-
-@dataclass
-class Deployment:
-    nats: EmbeddedNats
-    auth: natsauth.EmbeddedAuth
-    gateway_url: str
-    admin_key: str
-    processes: dict[str, ServiceProcess]
-    root: Path
-
-    async def connect(self, user: str) -> NATS:
-        """A connection as ``user`` with its real password (and its own inbox prefix)."""
-        return await connect_as(self.nats.url, user,
-                                self.auth.credentials[user].password.reveal())
-
-    def http(self, key: str | None = None) -> httpx.Client:
-        return httpx.Client(base_url=self.gateway_url, timeout=30,
-                            headers={"Authorization": f"Bearer {key or self.admin_key}"})
-
-    def signed(self, principal: str, role: str) -> dict[str, str]:
-        """Headers a legitimate caller with ``role`` sends: its principal, and a bus token
-        signed with the services' key (as the gateway and executor do)."""
-        out = {Header.PRINCIPAL.value: principal, Header.ROLE.value: role}
-        key = self.auth.credentials["state"].bus_key.reveal()
-        out["Quantops-Auth"] = bustokens.sign(key.encode(), principal, role)
-        return out
-
-    def violations(self) -> list[str]:
-        log = (self.nats.data_dir / "nats-server.log").read_text(errors="replace")
-        return [line for line in log.splitlines() if "Violation" in line]
 
 
 @pytest.fixture(scope="session")
@@ -110,16 +75,3 @@ async def client_nc(ready: Deployment) -> AsyncIterator[NATS]:
     nc = await ready.connect(natsauth.CLIENT_USER)
     yield nc
     await nc.close()
-
-
-def wait_until(check: Any, *, timeout_s: float = 30.0, every_s: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(every_s)
-
-
-def data_dir(deployment: Deployment) -> Path:
-    return Path(deployment.processes["gateway"].env["QUANTOPS_DATA_DIR"])

@@ -22,7 +22,7 @@ import pytest
 from litestar import Litestar
 
 from services.gateway.app import ROUTE_MODULES, route_handlers
-from tests.security.conftest import Deployment, wait_until
+from tests.security.support import Deployment, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.security.conftest import Deployment, wait_until
+from tests.security.support import Deployment, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 

@@ -10,7 +10,7 @@ import pytest
 
 from shared import operations
 from shared.subjects import health
-from tests.security.conftest import Deployment, wait_until
+from tests.security.support import Deployment, wait_until
 
 pytestmark = [pytest.mark.slow]
 

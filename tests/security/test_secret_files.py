@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.security.conftest import Deployment
+from tests.security.support import Deployment
 
 pytestmark = [pytest.mark.slow]
 

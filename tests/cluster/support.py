@@ -1,0 +1,65 @@
+"""The cluster the chaos suite runs against, as the tests see it, and how to wait for it (the
+fixtures that start it are in ``conftest.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+from cli.supervisor import Supervisor
+from shared import natsauth
+from shared.bus import connect_nats
+from shared.natscluster import NatsCluster
+from shared.settings import Settings
+from tests.support import _gather_health
+
+
+@dataclass
+class System:
+    supervisor: Supervisor
+    settings: Settings
+    pids: dict[int, str]
+
+    @property
+    def cluster(self) -> NatsCluster:
+        assert self.supervisor.cluster is not None
+        return self.supervisor.cluster
+
+    def client_settings(self) -> Settings:
+        return natsauth.with_local_credentials(self.settings, user="client")
+
+
+async def wait_services(system: System, *, timeout_s: float = 90.0) -> None:
+    """Until every service process answers health over NATS and every gateway is ready."""
+    settings = natsauth.with_local_credentials(system.settings)
+    nc = await connect_nats(settings, name="quantops-chaos-health", connect_timeout_s=30)
+    instances = system.supervisor.instances
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            missing = {s: n - len(await _gather_health(nc, s, n)) for s, n in instances.items()}
+            missing = {s: n for s, n in missing.items() if n > 0}
+            unready = [p for p in gateway_ports(system) if not gateway_ready(p)]
+            if not missing and not unready:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"not answering: {missing}; gateways not ready: {unready}")
+            await asyncio.sleep(0.5)
+    finally:
+        await nc.close()
+
+
+def gateway_ports(system: System) -> list[int]:
+    gw = system.settings.gateway
+    return [gw.port + k for k in range(system.supervisor.instances["gateway"])]
+
+
+def gateway_ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+            return bool(r.status == 200)
+    except (OSError, urllib.error.HTTPError):
+        return False
