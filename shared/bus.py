@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import os
@@ -36,8 +37,9 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from shared import bustokens, errors, jsonscreen, logs, natsauth, operations, telemetry
+from shared.dispatcher import Dispatcher
 from shared.metrics import NATS_RECONNECTS, REQUEST_SECONDS, REQUESTS, UP
-from shared.natsclient import FastHeadersClient
+from shared.natsclient import FastClient
 from shared.operations import Operation
 from shared.roles import PUBLIC, Role, allows
 from shared.settings import Settings
@@ -62,6 +64,9 @@ _PRINCIPAL = Header.PRINCIPAL.value
 _ROLE = Header.ROLE.value
 _AUTH = Header.AUTH.value
 _CID_PREFIX = os.urandom(8).hex()
+#: Requests of one served subject waiting for a free handler; beyond it a request is dropped as
+#: a slow consumer would be (its requester times out, and may retry).
+MAX_BACKLOG = 65536
 _cid_counter = itertools.count(int.from_bytes(os.urandom(4)))
 
 
@@ -228,20 +233,24 @@ class Bus:
         ``jsonscreen.MAX_DEPTH`` is refused before decoding."""
         decoder = msgspec.json.Decoder(op.request)
         max_bytes = max_request_bytes(op.subject)
-        limit = asyncio.Semaphore(max_in_flight)
         for middleware in reversed(middlewares):
             handler = middleware(handler, op)
 
-        async def on_message(msg: Msg) -> None:
-            # Waiting here (not in the task) pushes back on the subscription when saturated.
-            await limit.acquire()
-            self._tasks.add(asyncio.create_task(self._handle(msg, op, handler, decoder,
-                                                             max_bytes, limit)))
+        handle = functools.partial(self._serve_one, op=op, handler=handler, decoder=decoder,
+                                   max_bytes=max_bytes)
+        dispatch = Dispatcher(handle, max_in_flight=max_in_flight, max_backlog=MAX_BACKLOG,
+                              tasks=self._tasks)
+
+        async def on_message(msg: Msg) -> None:  # a client without direct delivery
+            if not dispatch(msg):
+                log.warning("backlog full: request dropped", extra={"subject": msg.subject})
 
         if queue is None:
             queue = op.queue_group if op.subject in operations.BY_SUBJECT else self.service
         sub = await self.nc.subscribe(op.subject, queue=queue, cb=on_message,
-                                      pending_msgs_limit=65536)
+                                      pending_msgs_limit=MAX_BACKLOG)
+        if isinstance(self.nc, FastClient):
+            self.nc.deliver_directly(sub, dispatch)
         self._subs.append(sub)
         self.served.add(op.subject)
         # The server must know the subscription before anyone is told we are up.
@@ -267,17 +276,6 @@ class Bus:
                                                              True)
         if op.role != PUBLIC and not allows(ctx.role, op.role):
             ctx.require(str(op.role), f"call {ctx.subject}")
-
-    async def _handle(self, msg: Msg, op: Operation, handler: Handler,
-                      decoder: msgspec.json.Decoder[Any], max_bytes: int,
-                      limit: asyncio.Semaphore) -> None:
-        # The task's own bookkeeping, done here rather than in a done-callback: a callback is
-        # one more trip through the event loop per message.
-        try:
-            await self._serve_one(msg, op, handler, decoder, max_bytes)
-        finally:
-            limit.release()
-            self._tasks.discard(asyncio.current_task())
 
     async def _serve_one(self, msg: Msg, op: Operation, handler: Handler,
                          decoder: msgspec.json.Decoder[Any], max_bytes: int) -> None:
@@ -493,7 +491,7 @@ async def connect_nats(
     deadline = time.monotonic() + connect_timeout_s
     while True:
         try:
-            nc = FastHeadersClient()
+            nc = FastClient()
             await nc.connect(servers, **options)
             holder.append(nc)
             UP.labels(label).set(1)

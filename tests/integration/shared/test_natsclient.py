@@ -1,19 +1,22 @@
-"""``shared.natsclient.FastHeadersClient`` against a real nats-server and the stock nats-py
+"""``shared.natsclient.FastClient`` against a real nats-server and the stock nats-py
 client: the same headers arrive, either way round, and the rules nats-py enforces (token names,
 no CR/LF smuggled through a value) still hold."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.errors import BadHeaderError, NoRespondersError
+from nats.errors import BadHeaderError, NoRespondersError, SlowConsumerError
+from nats.errors import TimeoutError as NatsTimeoutError
 
 from shared.bus import flush
-from shared.natsclient import MAX_CACHED_NAMES, FastHeadersClient
+from shared.natsclient import MAX_CACHED_NAMES, FastClient
 from shared.natsserver import EmbeddedNats
+from tests.support import eventually
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -24,7 +27,7 @@ HEADERS = {"X-Correlation-ID": "cid-1", "Quantops-Auth": "eyJzdWIiOiJhIn0.c2ln",
 
 @pytest.fixture
 async def pair(nats_server: EmbeddedNats) -> AsyncIterator[tuple[Client, Client]]:
-    fast, stock = FastHeadersClient(), Client()
+    fast, stock = FastClient(), Client()
     await fast.connect(nats_server.url)
     await stock.connect(nats_server.url)
     yield fast, stock
@@ -78,13 +81,13 @@ async def test_blank_names_are_skipped_and_unusual_names_not_remembered_forever(
         reply = await fast.request(f"many.{unique}", b"", timeout=5,
                                    headers={f"N{i}": str(i), "  ": "blank"})
         assert reply.headers == {f"N{i}": str(i)}
-    assert isinstance(fast, FastHeadersClient)
+    assert isinstance(fast, FastClient)
     assert len(fast._header_names) <= MAX_CACHED_NAMES
 
 
 async def test_received_names_with_whitespace_are_dropped_as_nats_py_does() -> None:
     raw = b"Good: 1\r\nBad Name: 2\r\nTab\tName: 3\r\nno-colon\r\n\xff\xfe: 4\r\nAlso:ok \r\n\r\n"
-    assert FastHeadersClient._parse_header_lines(raw) == Client._parse_header_lines(raw) == {
+    assert FastClient._parse_header_lines(raw) == Client._parse_header_lines(raw) == {
         "Good": "1", "Also": "ok"}
 
 
@@ -103,3 +106,82 @@ async def test_jetstream_dedupe_header_still_honoured(pair: tuple[Client, Client
     again = await js.publish(f"js.{unique}", b"a", headers={"Nats-Msg-Id": "k1"})
     assert again.seq == first.seq and again.duplicate
     await js.delete_stream(f"S{unique}")
+
+
+async def test_concurrent_requests_each_get_their_own_reply_and_leave_nothing_behind(
+        pair: tuple[Client, Client], unique: str) -> None:
+    fast, stock = pair
+    await _echo_headers(stock, f"many.{unique}")
+    replies = await asyncio.gather(*(fast.request(f"many.{unique}", b"%d" % i, timeout=5)
+                                     for i in range(500)))
+    assert [r.data for r in replies] == [b"%d" % i for i in range(500)]
+    assert fast._resp_map == {}
+
+
+async def test_a_request_times_out_as_nats_py_does_and_is_forgotten(
+        pair: tuple[Client, Client], unique: str) -> None:
+    fast, stock = pair
+    await stock.subscribe(f"silent.{unique}")  # takes it, never answers
+    await flush(stock)
+    with pytest.raises(NatsTimeoutError):
+        await fast.request(f"silent.{unique}", b"", timeout=0.2)
+    assert fast._resp_map == {}
+
+
+async def test_a_cancelled_request_is_forgotten_and_its_late_reply_ignored(
+        pair: tuple[Client, Client], unique: str) -> None:
+    fast, stock = pair
+    held: list[Msg] = []
+    arrived = asyncio.Event()
+
+    async def hold(msg: Msg) -> None:
+        held.append(msg)
+        arrived.set()
+
+    await stock.subscribe(f"slow.{unique}", cb=hold)
+    await flush(stock)
+    request = asyncio.create_task(fast.request(f"slow.{unique}", b"", timeout=5))
+    await asyncio.wait_for(arrived.wait(), 5)
+    request.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    assert fast._resp_map == {}
+    await held[0].respond(b"late")  # nobody waits: dropped without error
+    await _echo_headers(stock, f"after.{unique}")
+    assert (await fast.request(f"after.{unique}", b"ok", timeout=5)).data == b"ok"
+
+
+async def test_direct_delivery_takes_messages_from_the_read_loop_and_reports_refusals(
+        nats_server: EmbeddedNats, unique: str) -> None:
+    slow: list[Exception] = []
+
+    async def on_error(e: Exception) -> None:
+        slow.append(e)
+
+    fast, stock = FastClient(), Client()
+    await fast.connect(nats_server.url, error_cb=on_error)
+    await stock.connect(nats_server.url)
+    try:
+        taken: list[bytes] = []
+        sub = await fast.subscribe(f"direct.{unique}", cb=_never_called)
+        fast.deliver_directly(sub, lambda m: bool(taken.append(m.data)) or m.data != b"refuse")
+        await flush(fast)
+        for data in (b"a", b"refuse", b"b"):
+            await stock.publish(f"direct.{unique}", data)
+        await flush(stock)
+        await eventually(lambda: len(taken) == 3)
+        assert taken == [b"a", b"refuse", b"b"]
+        await eventually(lambda: len(slow) == 1)
+        assert isinstance(slow[0], SlowConsumerError)
+        await sub.unsubscribe()
+        await stock.publish(f"direct.{unique}", b"after")
+        await flush(stock)
+        await flush(fast)
+        assert taken == [b"a", b"refuse", b"b"] and sub._id not in fast._direct
+    finally:
+        await fast.close()
+        await stock.close()
+
+
+async def _never_called(msg: Msg) -> None:
+    raise AssertionError("a directly delivered message reached the subscription's callback")
