@@ -107,7 +107,7 @@ class Reader:
                              updated_at=e.updated_at, expires_at=e.expires_at) for k, e in page]
         else:
             infos, more = await self._list_stored(ns, prefix, req.cursor, limit, now)
-        return ListReply(namespace=ns, keys=infos,
+        return ListReply(namespace=ns, items=infos,
                          next_cursor=infos[-1].key if more and infos else "")
 
     async def _list_stored(self, ns: str, prefix: str, after: str, limit: int, now: float

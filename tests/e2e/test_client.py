@@ -53,7 +53,7 @@ def test_state_put_get_and_compare_and_set(client: Client, unique: str) -> None:
 def test_state_keys_are_followed_across_pages(client: Client, unique: str) -> None:
     for i in range(7):
         client.state.put(f"pg{unique}", f"k{i}", i)
-    assert len(client.state.list(f"pg{unique}", limit=3).keys) == 3
+    assert len(client.state.list(f"pg{unique}", limit=3).items) == 3
     keys = [k.key for k in client.state.iter_keys(f"pg{unique}", limit=3)]
     assert keys == [f"k{i}" for i in range(7)]
 

@@ -79,7 +79,7 @@ class State(Resource[TT]):
                   ) -> Paged[c.ListReply, c.KeyInfo]:
         return Paged(lambda cursor: State.list.plan(self, namespace, prefix=prefix,
                                                    limit=limit, cursor=cursor),
-                     lambda page: page.keys)
+                     lambda page: page.items)
 
     @op
     def history(self, namespace: str, key: str, *, limit: int = 10) -> Call[c.HistoryReply]:
