@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -49,15 +50,17 @@ async def test_live_strategy_is_drawn_as_it_trades(system: System, bus: Bus,
                 name=name, model=model, symbols=list(names.values())))
             # Also read through the typed client: the same feed the page follows.
             seen: list[FillEvent] = []
+            subscribed = threading.Event()
 
             def first_fill() -> None:
-                for event in client.strategies.events(strategy=name):
+                for event in client.strategies.events(strategy=name, on_ready=subscribed.set):
                     if isinstance(event, FillEvent):
                         seen.append(event)
                         return
 
             reader = asyncio.create_task(asyncio.to_thread(first_fill))
-            await asyncio.sleep(0.5)  # the reader's subscription is made as its headers come
+            # The fills come from what is sent next: the reader's feed must be live before.
+            assert await asyncio.to_thread(subscribed.wait, 30), "the event feed never opened"
             # Two halves, the page seen to draw the first before the second is sent: a replay
             # that finished before the page's first read would leave it a single point.
             selector = f"[data-strategy=\"{name}\"]"
