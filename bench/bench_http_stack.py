@@ -1,6 +1,7 @@
 """The floor of each HTTP stack the gateway could run on: a trivial ``GET`` answering 60 bytes of
 JSON, as a bare ASGI app and as a one-route Litestar app, under uvicorn (httptools, uvloop, no
-access log: the gateway's settings) and, when it is installed, granian (one worker, uvloop).
+access log), under uvicorn with the gateway's protocol (``services.gateway.http_server``: each
+response in one write) and, when it is installed, granian (one worker, uvloop).
 
     python -m bench.bench_http_stack [--seconds 5] [--rounds 3]
 
@@ -56,8 +57,21 @@ def _litestar() -> Litestar:
 litestar = _litestar()
 
 
+def serve_gathering(app: str, port: int) -> None:
+    """uvicorn as the gateway configures it (``--serve`` runs this in the child)."""
+    import uvicorn
+
+    from services.gateway.http_server import GatheringHttpToolsProtocol
+
+    uvicorn.Server(uvicorn.Config(
+        {"bare": bare, "litestar": litestar}[app], port=port, loop="uvloop",
+        http=GatheringHttpToolsProtocol, access_log=False, log_level="warning")).run()
+
+
 def command(server: str, app: str, port: int) -> list[str]:
     target = f"bench.bench_http_stack:{app}"
+    if server == "gathering":
+        return [sys.executable, "-m", "bench.bench_http_stack", "--serve", app, str(port)]
     if server == "uvicorn":
         return [sys.executable, "-m", "uvicorn", target, "--port", str(port), "--loop", "uvloop",
                 "--http", "httptools", "--no-access-log", "--log-level", "warning"]
@@ -91,12 +105,17 @@ def main() -> None:
     p = argparse.ArgumentParser(prog="python -m bench.bench_http_stack", description=__doc__)
     p.add_argument("--seconds", type=int, default=5)
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--serve", nargs=2, metavar=("APP", "PORT"), help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.serve:
+        serve_gathering(args.serve[0], int(args.serve[1]))
+        return
     wrk = ensure_wrk()
     if wrk is None:
         print("wrk is needed (Debian package wrk): nothing measured")
         return
-    servers = ["uvicorn"] + (["granian"] if importlib.util.find_spec("granian") else [])
+    servers = ["uvicorn", "gathering"]
+    servers += ["granian"] if importlib.util.find_spec("granian") else []
     cases = [(s, a) for a in ("bare", "litestar") for s in servers]
     root = Path(__file__).resolve().parent.parent
     procs: dict[tuple[str, str], tuple[subprocess.Popen[bytes], int]] = {}
@@ -120,7 +139,7 @@ def main() -> None:
             proc.wait(15)
     print(f"median of {args.rounds} rounds, wrk -c64")
     for (server, app), rounds in found.items():
-        print(f"{server:<8} {app:<9} {median([r for r, _ in rounds]):>9,.0f} req/s  server CPU "
+        print(f"{server:<9} {app:<9} {median([r for r, _ in rounds]):>9,.0f} req/s  server CPU "
               f"per request {median([c for _, c in rounds]) * 1e6:>5.0f} us")
 
 

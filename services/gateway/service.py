@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Iterator
 
 import uvicorn
 from litestar import Litestar
 
 from services.gateway.app import create_app
 from services.gateway.auth.runtime import Auth
+from services.gateway.http_server import GatheringHttpToolsProtocol, Server
 from services.gateway.tracing import tracing_middleware
 from shared.bus import Bus
 from shared.contracts.base import DependencyStatus
@@ -20,19 +19,12 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        # shared.runtime owns SIGTERM/SIGINT; uvicorn is stopped through should_exit.
-        yield
-
-
 class GatewayApp:
     name = "gateway"
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.server: _Server | None = None
+        self.server: Server | None = None
         self.task: asyncio.Task[None] | None = None
         self.auth: Auth | None = None
         self.app: Litestar | None = None  # the routed app, for introspection (route table)
@@ -56,11 +48,12 @@ class GatewayApp:
         app = tracing_middleware(self.app)
         config = uvicorn.Config(
             app, host=gw.host, port=gw.port, log_config=None, access_log=False, lifespan="on",
+            http=GatheringHttpToolsProtocol,
             timeout_graceful_shutdown=5,
             # Client addresses feed per-IP rate limits: never take them from a header.
             proxy_headers=False,
         )
-        self.server = _Server(config)
+        self.server = Server(config)
         self.task = asyncio.create_task(self.server.serve())
         while not self.server.started:
             if self.task.done():
