@@ -36,7 +36,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Generic, Protocol, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -71,15 +71,8 @@ class KvEntry:
                 or KV_MARKER_REASON in self.headers)
 
 
-E_co = TypeVar("E_co", covariant=True)
-E = TypeVar("E")
-
-
-class EntryFactory(Protocol[E_co]):
-    """Builds the entry handed to ``apply`` (``KvEntry`` or a richer type with its fields)."""
-
-    def __call__(self, key: str, revision: int, data: bytes, headers: Mapping[str, str],
-                 timestamp: float, /) -> E_co: ...
+#: What ``apply`` receives: ``KvEntry``, or a subclass that adds its bucket's own readings.
+E = TypeVar("E", bound=KvEntry)
 
 
 class KvFeed(Generic[E]):
@@ -88,7 +81,7 @@ class KvFeed(Generic[E]):
     stream: the bucket's stream (``KV_<bucket>``).
     prefix: the bucket's subject prefix (``$KV.<bucket>.``).
     apply: called with every stored message, in stream order, from the event loop.
-    entry: what ``apply`` receives, built from each message.
+    entry: the class ``apply`` receives (``KvEntry`` or a subclass), one per message.
     clear: called before the feed starts over from the latest message of every key.
     heartbeat_s: the consumer's idle heartbeat; three missed ones mean it is lost.
     check_interval_s: how often freshness is confirmed with the server (``staleness_s``);
@@ -97,7 +90,7 @@ class KvFeed(Generic[E]):
     """
 
     def __init__(self, nc: NATS, stream: str, prefix: str, apply: Callable[[E], None], *,
-                 entry: EntryFactory[E], clear: Callable[[], None] = lambda: None,
+                 entry: type[E], clear: Callable[[], None] = lambda: None,
                  heartbeat_s: float = 1.0, check_interval_s: float | None = None,
                  timeout_s: float = 5.0) -> None:
         self.nc = nc

@@ -6,14 +6,12 @@ protocol (``--remote-debugging-port``, a websocket), no Selenium or Playwright.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import json
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
 from shared.natsserver import free_port
-from tests.support import ROOT
+from tests.support import ROOT, eventually
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--no-first-run", "--disable-dev-shm-usage", "--hide-scrollbars",
@@ -97,35 +95,48 @@ class Page:
         return reply["result"].get("value")
 
     async def until(self, expression: str, timeout_s: float = 20.0) -> Any:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            value = await self.js(expression)
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                body = await self.js("document.body.innerText")
-                raise AssertionError(f"not true within {timeout_s}s: {expression}\n{body}")
-            await asyncio.sleep(0.1)
+        """The value of ``expression`` once it is truthy (the page's text in the failure)."""
+        try:
+            return await eventually(lambda: self.js(expression), timeout_s=timeout_s,
+                                    interval_s=0.1, what=expression)
+        except TimeoutError:
+            body = await self.js("document.body.innerText")
+            raise AssertionError(f"not true within {timeout_s}s: {expression}\n{body}") from None
+
+
+async def _page_target(http: httpx.AsyncClient) -> dict[str, Any] | None:
+    with contextlib.suppress(httpx.TransportError, ValueError):
+        targets = (await http.get("/json/list")).json()
+        return next((t for t in targets if t.get("type") == "page"), None)
+    return None
 
 
 @contextlib.asynccontextmanager
 async def open_page(port: int) -> AsyncIterator[Page]:
-    deadline = time.monotonic() + 30
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-        while True:
-            with contextlib.suppress(httpx.TransportError, ValueError):
-                targets = (await http.get("/json/list")).json()
-                pages = [t for t in targets if t.get("type") == "page"]
-                if pages:
-                    break
-            if time.monotonic() > deadline:
-                raise TimeoutError("chromium's DevTools endpoint did not come up")
-            await asyncio.sleep(0.2)
-    async with connect(pages[0]["webSocketDebuggerUrl"], max_size=None) as ws:
+        target = await eventually(lambda: _page_target(http), timeout_s=30, interval_s=0.2,
+                                  what="chromium's DevTools page")
+    async with connect(target["webSocketDebuggerUrl"], max_size=None) as ws:
         page = Page(ws)
         await page.call("Runtime.enable")
         await page.call("Log.enable")
         yield page
+
+
+async def open_dashboard(page: Page, url: str, loaded: str = "true") -> None:
+    """Load the dashboard at ``url`` and wait until the document is complete and ``loaded``
+    (a JavaScript expression: the page's own scripts are up) holds."""
+    await page.call("Page.navigate", url=url + "/")
+    await page.until(f"document.readyState === 'complete' && ({loaded})")
+
+
+async def log_in(page: Page, key: str, live: str = "document.body.dataset.live === '1'"
+                 ) -> None:
+    """Submit ``key`` on the dashboard's login form and wait until ``live`` holds (by default:
+    the page's event stream is open)."""
+    await page.js(f"document.querySelector('#key').value = {json.dumps(key)};"
+                  "document.querySelector('#login').requestSubmit(); true")
+    await page.until(live)
 
 
 async def screenshot(page: Page) -> bytes:

@@ -61,15 +61,15 @@ class Index:
     # -- fed by the feed ------------------------------------------------------------------
 
     def apply(self, s: Stored) -> None:
-        ns, key = names.split(s.item)
+        ns, key = names.split(s.key)
         if ns.startswith("_"):
             if ns == names.CONFIG_TOKEN:
                 self._apply_config(key, s)
             elif ns == names.JOURNAL_TOKEN:
-                if s.deleted:
-                    self.journals.pop(s.item, None)
+                if s.removed:
+                    self.journals.pop(s.key, None)
                 else:
-                    self.journals[s.item] = s.data
+                    self.journals[s.key] = s.data
             return
         entries = self.namespaces.setdefault(ns, {})
         old = entries.get(key)
@@ -77,7 +77,7 @@ class Index:
             if old.revision > s.revision:
                 return
             self._forget(ns, key, old)
-        if s.deleted:
+        if s.removed:
             return
         size = codec.size_of(s.data, s.headers)
         value = None
@@ -96,7 +96,7 @@ class Index:
             heapq.heappush(self._expiry, (entry.expires_at, next(self._tiebreak), ns, key))
 
     def _apply_config(self, ns: str, s: Stored) -> None:
-        if s.deleted:
+        if s.removed:
             self.configs.pop(ns, None)
             return
         try:

@@ -55,7 +55,7 @@ class Namespaces:
 
     async def stored_config(self, ns: str) -> NamespaceConfig:
         stored = await self.store.last(names.config_item(ns))
-        if stored is None or stored.deleted:
+        if stored is None or stored.removed:
             return DEFAULT
         return _config_decoder.decode(stored.data)
 
@@ -98,11 +98,11 @@ class Namespaces:
         now = time.time()
         cutoff = now - older_than_s
         latest = await self.store.scan(f"{ns}.>", last_only=True, headers_only=True)
-        old = [s for s in latest if not s.deleted and s.timestamp < cutoff
+        old = [s for s in latest if not s.removed and s.timestamp < cutoff
                and (s.expires_at is None or s.expires_at > now)]
         if dry_run:
             return CleanupReply(namespace=ns,
-                                deleted=sorted(names.split(s.item)[1] for s in old))
+                                deleted=sorted(names.split(s.key)[1] for s in old))
         limit = asyncio.Semaphore(CLEANUP_PARALLEL)
 
         async def delete(item: str, revision: int) -> str | None:
@@ -113,6 +113,6 @@ class Namespaces:
                     return None
                 return names.split(item)[1]
 
-        done = await asyncio.gather(*(delete(s.item, s.revision) for s in old))
+        done = await asyncio.gather(*(delete(s.key, s.revision) for s in old))
         deleted = sorted(k for k in done if k is not None)
         return CleanupReply(namespace=ns, deleted=deleted, skipped=len(old) - len(deleted))

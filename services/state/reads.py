@@ -69,13 +69,13 @@ class Reader:
                 return self._reply(ns, key, entry.revision, entry.value, entry.schema, target,
                                    entry.updated_at, entry.expires_at)
         stored = await self.store.last(names.item(ns, key))
-        if stored is None or stored.deleted or not _alive(stored, now):
+        if stored is None or stored.removed or not _alive(stored, now):
             raise _not_found(ns, key)
         return await self._from_stored(ns, key, stored, req.min_revision)
 
     async def _at(self, ns: str, key: str, revision: int) -> GetReply:
         stored = await self.store.at(revision) if revision > 0 else None
-        if stored is None or stored.item != names.item(ns, key) or stored.deleted:
+        if stored is None or stored.key != names.item(ns, key) or stored.removed:
             raise _not_found(ns, key, revision)
         return await self._from_stored(ns, key, stored, None)
 
@@ -107,7 +107,7 @@ class Reader:
                              updated_at=e.updated_at, expires_at=e.expires_at) for k, e in page]
         else:
             infos, more = await self._list_stored(ns, prefix, req.cursor, limit, now)
-        return ListReply(namespace=ns, keys=infos,
+        return ListReply(namespace=ns, items=infos,
                          next_cursor=infos[-1].key if more and infos else "")
 
     async def _list_stored(self, ns: str, prefix: str, after: str, limit: int, now: float
@@ -115,8 +115,8 @@ class Reader:
         latest = await self.store.scan(f"{ns}.>", last_only=True, headers_only=True)
         infos = []
         for s in latest:
-            key = names.split(s.item)[1]
-            if s.deleted or not _alive(s, now) or key <= after or not key.startswith(prefix):
+            key = names.split(s.key)[1]
+            if s.removed or not _alive(s, now) or key <= after or not key.startswith(prefix):
                 continue
             infos.append(KeyInfo(key=key, revision=s.revision,
                                  size_bytes=codec.size_of(s.data, s.headers),
@@ -130,8 +130,8 @@ class Reader:
         if not revisions:
             raise _not_found(ns, key)
         entries = [
-            HistoryEntry(revision=s.revision, operation="delete" if s.deleted else "put",
-                         value=NULL if s.deleted else msgspec.Raw(
+            HistoryEntry(revision=s.revision, operation="delete" if s.removed else "put",
+                         value=NULL if s.removed else msgspec.Raw(
                              codec.decode_stored(s.data, s.headers)),
                          schema_version=codec.schema_of(s.headers), updated_at=s.timestamp)
             for s in reversed(revisions[-req.limit:])

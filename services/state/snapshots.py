@@ -89,7 +89,7 @@ class Snapshots:
         now = time.time()
         records: list[Record] = []
         for s in latest:
-            space, key = names.split(s.item)
+            space, key = names.split(s.key)
             if space.startswith("_") or not _live(s, now):
                 continue
             records.append(ValueRecord(
@@ -99,9 +99,9 @@ class Snapshots:
                 updated_at=s.timestamp, expires_at=s.expires_at))
         configs = await self.store.scan(f"{names.CONFIG_TOKEN}.{ns or '*'}", last_only=True)
         for s in configs:
-            if not s.deleted:
+            if not s.removed:
                 config = msgspec.json.decode(s.data, type=NamespaceConfig)
-                records.insert(0, ConfigRecord(namespace=names.split(s.item)[1], config=config))
+                records.insert(0, ConfigRecord(namespace=names.split(s.key)[1], config=config))
         return records
 
     async def list_all(self) -> list[SnapshotInfo]:
@@ -159,7 +159,7 @@ class Snapshots:
         written = deleted = 0
         now = time.time()
         for space in targets:
-            current = {s.item: s for s in await self.store.scan(f"{space}.>", last_only=True)
+            current = {s.key: s for s in await self.store.scan(f"{space}.>", last_only=True)
                        if _live(s, now)}
             messages += await self._config_messages(space, configs.get(space))
             for r in values:
@@ -199,7 +199,7 @@ class Snapshots:
                                ) -> list[Message]:
         item = names.config_item(space)
         stored = await self.store.last(item)
-        exists = stored is not None and not stored.deleted
+        exists = stored is not None and not stored.removed
         if config is None:
             return [(item, b"", dict(TOMBSTONE))] if exists else []
         encoded = msgspec.json.encode(config)
@@ -268,7 +268,7 @@ class Snapshots:
 
 def _live(stored: Stored, now: float) -> bool:
     expires = stored.expires_at
-    return not stored.deleted and (expires is None or expires > now)
+    return not stored.removed and (expires is None or expires > now)
 
 
 def _info(name: str, size: int, head: str) -> SnapshotInfo:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -37,7 +37,6 @@ from nats.js import api
 from services.state import leader_reads
 from services.state.timefmt import parse_duration_s, parse_time
 from shared import push_consumers as consumers
-from shared.contracts.state import TOMBSTONES, StoredHeader
 from shared.errors import (
     PayloadTooLarge,
     QuantopsError,
@@ -45,6 +44,7 @@ from shared.errors import (
     ServiceTimeout,
     ServiceUnavailable,
 )
+from shared.kvfeed import KvEntry
 from shared.subjects import STATE_CHANGES_PREFIX
 
 EXPECTED_LAST: Final = "Nats-Expected-Last-Subject-Sequence"
@@ -80,18 +80,9 @@ _ack_decoder = msgspec.json.Decoder(_PubAck)
 
 
 @dataclass(frozen=True, slots=True)
-class Stored:
-    """One stored message of the bucket. ``item`` is ``<namespace>.<key>``."""
-
-    item: str
-    revision: int
-    data: bytes
-    headers: Mapping[str, str]
-    timestamp: float
-
-    @property
-    def deleted(self) -> bool:
-        return self.headers.get(StoredHeader.KV_OPERATION) in TOMBSTONES
+class Stored(KvEntry):
+    """One stored message of the state bucket: ``key`` is ``<namespace>.<key>``
+    (``names.split``), ``removed`` a tombstone; the state service reads its TTL too."""
 
     @property
     def expires_at(self) -> float | None:

@@ -167,7 +167,7 @@ def _idempotent(headers: dict[str, str], item: str, request_id: str) -> None:
 
 
 def _live(stored: Stored) -> bool:
-    if stored.deleted:
+    if stored.removed:
         return False
     expires = stored.expires_at
     return expires is None or expires > time.time()

@@ -194,7 +194,7 @@ class StateClient:
         reply = await self._call(StateSubject.LIST, ListRequest(
             namespace=namespace, prefix=prefix, limit=limit, cursor=cursor,
             min_revision=None if strong else self.seen_revision), ListReply)
-        for k in reply.keys:
+        for k in reply.items:
             self._saw(k.revision)
         return reply
 
@@ -204,7 +204,7 @@ class StateClient:
         cursor = ""
         while True:
             reply = await self.list_keys(namespace, prefix=prefix, limit=page, cursor=cursor)
-            for k in reply.keys:
+            for k in reply.items:
                 yield k
             if not reply.next_cursor:
                 return

@@ -28,6 +28,7 @@ from shared.contracts.bounds import (
     SchemaVersion,
     Seconds,
 )
+from shared.contracts.page import Page
 from shared.errors import IntegrityError
 
 Limit = Annotated[int, msgspec.Meta(ge=1, le=MAX_ITEMS)]
@@ -137,10 +138,11 @@ class KeyInfo(Message, frozen=True):
     expires_at: float | None = None
 
 
-class ListReply(Message, frozen=True):
+class ListReply(Page[KeyInfo], frozen=True, kw_only=True):
+    """One page of a namespace's keys. Before 0.2 the list was the field ``keys``; it is
+    ``items`` like every listing's."""
+
     namespace: Name
-    keys: list[KeyInfo]
-    next_cursor: Name = ""
 
 
 class HistoryRequest(Message, frozen=True):

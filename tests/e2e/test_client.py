@@ -19,7 +19,7 @@ from shared.clients.http import AsyncClient, Client
 from shared.contracts.executor import TaskStatus
 from shared.contracts.registry import VersionSpec
 from tests.gateway_auth import admin_key
-from tests.support import System, eventually
+from tests.support import System
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def test_state_put_get_and_compare_and_set(client: Client, unique: str) -> None:
 def test_state_keys_are_followed_across_pages(client: Client, unique: str) -> None:
     for i in range(7):
         client.state.put(f"pg{unique}", f"k{i}", i)
-    assert len(client.state.list(f"pg{unique}", limit=3).keys) == 3
+    assert len(client.state.list(f"pg{unique}", limit=3).items) == 3
     keys = [k.key for k in client.state.iter_keys(f"pg{unique}", limit=3)]
     assert keys == [f"k{i}" for i in range(7)]
 
@@ -112,20 +112,22 @@ def test_model_upload_list_download_round_trip(client: Client, unique: str,
 
 
 async def test_state_watch_delivers_changes(system: System, key: str, unique: str) -> None:
+    live = asyncio.Event()
+    order: list[str] = []
+
+    def on_ready() -> None:
+        order.append("ready")
+        live.set()
+
     async with (AsyncClient(system.gateway_url, api_key=key) as client,
-                contextlib.aclosing(client.state.watch(f"w{unique}")) as changes):
+                contextlib.aclosing(client.state.watch(f"w{unique}", on_ready=on_ready))
+                as changes):
         first = asyncio.ensure_future(anext(changes))
-
-        async def delivered() -> bool:
-            # The stream subscribes as it opens, at some moment this side cannot see: write
-            # until a write lands after it (each the same change).
-            await client.state.put(f"w{unique}", "a", {"x": 1})
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(first), 0.2)
-            return first.done()
-
-        await eventually(delivered, timeout_s=10, interval_s=0, what="a change delivered")
-        change = first.result()
+        await asyncio.wait_for(live.wait(), 10)  # from here on, no write is missed
+        await client.state.put(f"w{unique}", "a", {"x": 1})
+        change = await asyncio.wait_for(first, 10)
+        order.append(change.key)
+    assert order == ["ready", "a"]  # the callback came before the first change
     assert (change.namespace, change.key, change.operation) == (f"w{unique}", "a", "put")
     assert msgspec.json.decode(change.value) == {"x": 1}
 

@@ -10,7 +10,6 @@ version and uptime too) are on the page.
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,16 @@ import pytest
 from shared.clients.http import Client
 from shared.contracts.executor import WorkflowTask
 from shared.contracts.registry import VersionSpec
-from tests.browser import Page, browser, chromium, keep_screenshot, open_page, screenshot
+from tests.browser import (
+    Page,
+    browser,
+    chromium,
+    keep_screenshot,
+    log_in,
+    open_dashboard,
+    open_page,
+    screenshot,
+)
 from tests.gateway_auth import admin_key
 from tests.support import System
 
@@ -50,16 +58,12 @@ async def test_dashboard_shows_live_task_updates(system: System, unique: str,
     model = seed(client, unique)
     with browser(binary, tmp_path / "profile") as port:
         async with open_page(port) as page:
-            await page.call("Page.navigate", url=url + "/")
-            await page.until("document.readyState === 'complete' && !!document.querySelector"
-                             "('#login')")
+            await open_dashboard(page, url, "!!document.querySelector('#login')")
             # Before a key is given, the cards are not drawn under the form (main's display:
             # grid must not override the hidden attribute).
             assert await page.js("getComputedStyle(document.querySelector('#app')).display") \
                 == "none"
-            await page.js(f"document.querySelector('#key').value = {json.dumps(key)};"
-                          "document.querySelector('#login').requestSubmit(); true")
-            await page.until("document.body.dataset.live === '1'")
+            await log_in(page, key)
             ids = [(await asyncio.to_thread(client.tasks.submit, "sleep", {"seconds": 0.4},
                                             priority=p)).task_id for p in ("high", "normal")]
             for task_id in ids:  # appeared after the page loaded: only the feed brought them

@@ -29,6 +29,8 @@ from tests.browser import (
     chromium,
     element_screenshot,
     keep_screenshot,
+    log_in,
+    open_dashboard,
     open_page,
 )
 from tests.gateway_auth import admin_key
@@ -77,11 +79,8 @@ async def test_every_chart_renders_with_data(system: System, unique: str,
     shots: dict[str, bytes] = {}
     with browser(binary, tmp_path / "profile") as port:
         async with open_page(port) as page:
-            await page.call("Page.navigate", url=url + "/")
-            await page.until("document.readyState === 'complete' && !!window.qoCharts")
-            await page.js(f"document.querySelector('#key').value = {json.dumps(key)};"
-                          "document.querySelector('#login').requestSubmit(); true")
-            await page.until("document.body.dataset.live === '1'")
+            await open_dashboard(page, url, "!!window.qoCharts")
+            await log_in(page, key)
 
             # Tasks: the sweep's children (it trains the last trial itself), the sweep and the
             # backtest finished this hour.

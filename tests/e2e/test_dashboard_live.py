@@ -7,7 +7,7 @@ drawdown and positions are drawn and move with the fills the event stream announ
 from __future__ import annotations
 
 import asyncio
-import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,15 @@ from services.executor.plugins.quant.live.marketdata import ensure_bars_stream
 from shared.bus import Bus
 from shared.clients.http import Client
 from shared.contracts.live import FillEvent, StrategySpec
-from tests.browser import browser, chromium, element_screenshot, keep_screenshot, open_page
+from tests.browser import (
+    browser,
+    chromium,
+    element_screenshot,
+    keep_screenshot,
+    log_in,
+    open_dashboard,
+    open_page,
+)
 from tests.e2e.test_dashboard_charts import charts_drawn
 from tests.gateway_auth import admin_key
 from tests.live import renamed, trained_model, wait_for
@@ -38,26 +46,25 @@ async def test_live_strategy_is_drawn_as_it_trades(system: System, bus: Bus,
     await ensure_bars_stream(bus.nc.jetstream())
     with browser(binary, tmp_path / "profile") as port:
         async with open_page(port) as page:
-            await page.call("Page.navigate", url=url + "/")
-            await page.until("document.readyState === 'complete' && !!window.qoLive")
-            await page.js(f"document.querySelector('#key').value = {json.dumps(key)};"
-                          "document.querySelector('#login').requestSubmit(); true")
-            await page.until("document.querySelector('#live-card').dataset.live === '1'")
+            await open_dashboard(page, url, "!!window.qoLive")
+            await log_in(page, key, "document.querySelector('#live-card').dataset.live === '1'")
 
             client = Client(url, api_key=key, timeout_s=60)
             await asyncio.to_thread(client.strategies.start, StrategySpec(
                 name=name, model=model, symbols=list(names.values())))
             # Also read through the typed client: the same feed the page follows.
             seen: list[FillEvent] = []
+            subscribed = threading.Event()
 
             def first_fill() -> None:
-                for event in client.strategies.events(strategy=name):
+                for event in client.strategies.events(strategy=name, on_ready=subscribed.set):
                     if isinstance(event, FillEvent):
                         seen.append(event)
                         return
 
             reader = asyncio.create_task(asyncio.to_thread(first_fill))
-            await asyncio.sleep(0.5)  # the reader's subscription is made as its headers come
+            # The fills come from what is sent next: the reader's feed must be live before.
+            assert await asyncio.to_thread(subscribed.wait, 30), "the event feed never opened"
             # Two halves, the page seen to draw the first before the second is sent: a replay
             # that finished before the page's first read would leave it a single point.
             selector = f"[data-strategy=\"{name}\"]"

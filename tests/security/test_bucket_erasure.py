@@ -14,7 +14,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import Error as JsError
 
-from tests.security.support import Deployment
+from tests.deployment import Deployment
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 

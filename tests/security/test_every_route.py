@@ -22,7 +22,8 @@ import pytest
 from litestar import Litestar
 
 from services.gateway.app import ROUTE_MODULES, route_handlers
-from tests.security.support import Deployment, wait_until
+from tests.deployment import Deployment
+from tests.support import eventually_sync
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -79,9 +80,8 @@ class Sweep:
             done = record["status"] not in ("queued", "running")
             return record if (done if until == "done" else record["status"] == until) else None
 
-        record = wait_until(finished, timeout_s=timeout_s, every_s=0.2)
-        assert record, f"task {body['type']} {task_id} not {until} in {timeout_s}s"
-        return record
+        return eventually_sync(finished, timeout_s=timeout_s, interval_s=0.2,
+                               what=f"task {body['type']} {task_id} {until}")
 
 
 _PARAM = re.compile(r"\{[^}]+\}")
@@ -152,8 +152,9 @@ def _users_and_sessions(sweep: Sweep, ready: Deployment, unique: str) -> str:
     sweep("POST", "/v1/auth/bus-token", headers=session)
     sweep("POST", "/v1/auth/stream-token", headers=session)
     sweep("POST", "/v1/auth/logout", headers=session)
-    again = ready.http().post("/v1/auth/login", headers=anonymous,
-                              json={"username": user, "password": PASSWORD + "x"}).json()
+    with ready.http() as http:
+        again = http.post("/v1/auth/login", headers=anonymous,
+                          json={"username": user, "password": PASSWORD + "x"}).json()
     sweep("PUT", "/v1/me/password", headers={"Authorization": f"Bearer {again['access_token']}"},
           json={"new_password": PASSWORD + "y", "current_password": PASSWORD + "x"})
     key = sweep("POST", "/v1/keys", json={"label": "sweep"}).json()

@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.security.support import Deployment, wait_until
+from tests.deployment import Deployment
+from tests.support import eventually_sync
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -65,27 +66,27 @@ def test_password_change_ends_earlier_sessions(ready: Deployment, by: str) -> No
     old = secrets.token_urlsafe(16)
     with ready.http() as admin:
         name = _user(admin, "operator", old)
-    anon = httpx.Client(base_url=ready.gateway_url, timeout=30)
-    tokens = anon.post("/v1/auth/login", json={"username": name, "password": old}).json()
-    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
-    assert anon.get("/v1/me", headers=bearer).status_code == 200
-    new = secrets.token_urlsafe(16)
-    if by == "self":
-        r = anon.put("/v1/me/password", headers=bearer,
-                     json={"new_password": new, "current_password": old})
-    else:
-        with ready.http() as admin:
-            r = admin.put(f"/v1/users/{name}/password", json={"new_password": new})
-    assert r.status_code == 204, r.text
+    with httpx.Client(base_url=ready.gateway_url, timeout=30) as anon:
+        tokens = anon.post("/v1/auth/login", json={"username": name, "password": old}).json()
+        bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+        assert anon.get("/v1/me", headers=bearer).status_code == 200
+        new = secrets.token_urlsafe(16)
+        if by == "self":
+            r = anon.put("/v1/me/password", headers=bearer,
+                         json={"new_password": new, "current_password": old})
+        else:
+            with ready.http() as admin:
+                r = admin.put(f"/v1/users/{name}/password", json={"new_password": new})
+        assert r.status_code == 204, r.text
 
-    def refused() -> bool:  # every replica's view follows the store
-        return anon.get("/v1/me", headers=bearer).status_code == 401
+        def refused() -> bool:  # every replica's view follows the store
+            return anon.get("/v1/me", headers=bearer).status_code == 401
 
-    assert wait_until(refused, timeout_s=10)
-    again = anon.post("/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
-    assert again.status_code == 401, again.text
-    fresh = anon.post("/v1/auth/login", json={"username": name, "password": new})
-    assert fresh.status_code == 200
+        eventually_sync(refused, timeout_s=10, what="the old access token refused")
+        again = anon.post("/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+        assert again.status_code == 401, again.text
+        fresh = anon.post("/v1/auth/login", json={"username": name, "password": new})
+        assert fresh.status_code == 200
 
 
 def test_operator_cannot_promote_through_a_forged_pipeline_context(ready: Deployment) -> None:
@@ -115,8 +116,8 @@ def test_operator_cannot_promote_through_a_forged_pipeline_context(ready: Deploy
             record = op.get(f"/v1/workflows/{wf_id}").json()
             return record if record["status"] != "running" else None
 
-        record = wait_until(finished, timeout_s=60, every_s=0.2)
-        assert record, "workflow did not finish"
+        record = eventually_sync(finished, timeout_s=60, interval_s=0.2,
+                                 what="the workflow finished")
         production = op.get(f"/v1/models/{model}/versions/production")
         assert production.status_code == 404, production.text
         assert record["status"] == "failed", record
@@ -144,8 +145,8 @@ def test_a_task_promotes_with_its_submitters_role(ready: Deployment, role: str,
             record = http.get(f"/v1/tasks/{task_id}").json()
             return record if record["status"] not in ("queued", "running") else None
 
-        record = wait_until(finished, timeout_s=60, every_s=0.2)
-        assert record, "task did not finish"
+        record = eventually_sync(finished, timeout_s=60, interval_s=0.2,
+                                 what="the task finished")
         production = http.get(f"/v1/models/{model}/versions/production")
         assert (production.status_code == 200) is moved, (production.text, record)
         assert record["status"] == ("succeeded" if moved else "failed"), record

@@ -21,7 +21,7 @@ from nats.js.errors import NotFoundError
 
 from shared.clients.registry_objects import meta_subject
 from shared.subjects import STATUS_ERROR, Header
-from tests.security.support import Deployment
+from tests.deployment import Deployment
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 

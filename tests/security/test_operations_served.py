@@ -10,7 +10,8 @@ import pytest
 
 from shared import operations
 from shared.subjects import health
-from tests.security.support import Deployment, wait_until
+from tests.deployment import Deployment
+from tests.support import eventually_sync
 
 pytestmark = [pytest.mark.slow]
 
@@ -33,8 +34,8 @@ def _served(ready: Deployment) -> dict[str, set[str]]:
 def test_served_subjects_are_exactly_the_declared_operations(ready: Deployment,
                                                              service: str) -> None:
     declared = {op.subject for op in operations.of_service(service)} | {health(service)}
-    served = wait_until(lambda: _served(ready).get(service), timeout_s=30)
-    assert served is not None
+    served = eventually_sync(lambda: _served(ready).get(service), timeout_s=30,
+                             what=f"{service}'s subscriptions")
     assert sorted(served - declared) == [], "served but not declared in shared.operations"
     assert sorted(declared - served) == [], "declared in shared.operations but not served"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.security.support import Deployment
+from tests.deployment import Deployment
 
 pytestmark = [pytest.mark.slow]
 

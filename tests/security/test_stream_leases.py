@@ -10,7 +10,7 @@ from nats.js.errors import BucketNotFoundError, NoKeysError
 
 from services.gateway.streamleases import slot_key
 from shared.subjects import Bucket
-from tests.security.support import Deployment
+from tests.deployment import Deployment
 from tests.support import eventually
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]

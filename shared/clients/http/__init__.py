@@ -11,9 +11,9 @@ See docs/client.md.
 """
 
 from shared.clients.http._base import Credentials
-from shared.clients.http._calls import Downloaded, Event, Progress
+from shared.clients.http._calls import Downloaded, Event, OnReady, Progress
 from shared.clients.http.client import AsyncClient, Client
 from shared.clients.http.config import resolve_api_key
 
-__all__ = ["AsyncClient", "Client", "Credentials", "Downloaded", "Event", "Progress",
+__all__ = ["AsyncClient", "Client", "Credentials", "Downloaded", "Event", "OnReady", "Progress",
            "resolve_api_key"]

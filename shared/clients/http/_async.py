@@ -106,7 +106,7 @@ class AsyncTransport(TransportBase):
         async with self._opened(sse.call, endless=True) as response:
             async for line in response.aiter_lines():
                 event = parser.feed(line)
-                item = sse.decode(event) if event is not None else None
+                item = sse.item(event) if event is not None else None
                 if item is not None:
                     yield item
 

@@ -37,6 +37,10 @@ TT = TypeVar("TT", bound="TransportBase")
 
 #: ``progress(done_bytes, total_bytes_or_None)``, called after each chunk.
 Progress = Callable[[int, int | None], None]
+#: ``on_ready()``, called once an event feed's subscription is live.
+OnReady = Callable[[], None]
+#: The event every gateway feed opens with once subscribed: nothing published after it is missed.
+READY = "ready"
 Source = str | Path | bytes | IO[bytes]
 CHUNK_BYTES = 1024 * 1024
 
@@ -96,10 +100,22 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class Sse(Generic[Item]):
-    """A server-sent event feed; ``decode`` turns an event into an item, or None to skip it."""
+    """A server-sent event feed; ``decode`` turns an event into an item, or None to skip it.
+    ``on_ready`` is called at the feed's ``ready`` event, before any item: from then on
+    everything published reaches this feed (a reader in another thread can wait for it
+    before it makes the changes it wants to see)."""
 
     call: Call[None]
     decode: Callable[[Event], Item | None]
+    on_ready: OnReady | None = None
+
+    def item(self, event: Event) -> Item | None:
+        """The item ``event`` carries, if any; the ``ready`` event carries none."""
+        if event.event != READY:
+            return self.decode(event)
+        if self.on_ready is not None:
+            self.on_ready()
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -110,7 +110,7 @@ class SyncTransport(TransportBase):
                 if deadline is not None and time.monotonic() > deadline:
                     raise ServiceTimeout("no matching event in time")
                 event = parser.feed(line)
-                item = sse.decode(event) if event is not None else None
+                item = sse.item(event) if event is not None else None
                 if item is not None:
                     yield item
 

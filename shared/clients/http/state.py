@@ -13,7 +13,18 @@ from urllib.parse import quote
 
 import msgspec
 
-from shared.clients.http._calls import TT, Call, Event, Paged, Resource, Sse, op, pages, stream
+from shared.clients.http._calls import (
+    TT,
+    Call,
+    Event,
+    OnReady,
+    Paged,
+    Resource,
+    Sse,
+    op,
+    pages,
+    stream,
+)
 from shared.contracts import state as c
 
 _change = msgspec.json.Decoder(c.ChangeEvent).decode
@@ -79,7 +90,7 @@ class State(Resource[TT]):
                   ) -> Paged[c.ListReply, c.KeyInfo]:
         return Paged(lambda cursor: State.list.plan(self, namespace, prefix=prefix,
                                                    limit=limit, cursor=cursor),
-                     lambda page: page.keys)
+                     lambda page: page.items)
 
     @op
     def history(self, namespace: str, key: str, *, limit: int = 10) -> Call[c.HistoryReply]:
@@ -87,10 +98,12 @@ class State(Resource[TT]):
         return Call("GET", path, c.HistoryReply, params={"limit": limit})
 
     @stream
-    def watch(self, namespace: str, *, prefix: str = "") -> Sse[c.ChangeEvent]:
-        """Every change of the namespace as it is committed, until closed."""
+    def watch(self, namespace: str, *, prefix: str = "", on_ready: OnReady | None = None
+              ) -> Sse[c.ChangeEvent]:
+        """Every change of the namespace as it is committed, until closed; ``on_ready()``
+        once the watch is live."""
         return Sse(Call("GET", f"/v1/state/_watch/{quote(namespace, safe='')}",
-                        params={"prefix": prefix}), _decode_change)
+                        params={"prefix": prefix}), _decode_change, on_ready)
 
     @op
     def namespaces(self) -> Call[c.NamespacesReply]:

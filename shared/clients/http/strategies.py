@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import msgspec
 
-from shared.clients.http._calls import TT, Call, Event, Resource, Sse, op, stream
+from shared.clients.http._calls import TT, Call, Event, OnReady, Resource, Sse, op, stream
 from shared.contracts import live as c
 
 _FILL = msgspec.json.Decoder(c.FillEvent)
@@ -57,8 +57,9 @@ class Strategies(Resource[TT]):
         return Call("POST", _path(name, "kill"), c.StrategyStatus, json={"reason": reason})
 
     @stream
-    def events(self, *, strategy: str = "") -> Sse[c.FillEvent | c.BreachEvent]:
+    def events(self, *, strategy: str = "", on_ready: OnReady | None = None
+               ) -> Sse[c.FillEvent | c.BreachEvent]:
         """Fills and risk breaches as they happen (``/v1/strategy-events``), of every
-        strategy or of ``strategy``."""
+        strategy or of ``strategy``; ``on_ready()`` once the feed is live."""
         return Sse(Call("GET", "/v1/strategy-events", params={"strategy": strategy}),
-                   _decode_event)
+                   _decode_event, on_ready)

@@ -18,6 +18,7 @@ from shared.clients.http._calls import (
     Call,
     Event,
     First,
+    OnReady,
     Paged,
     Resource,
     Sse,
@@ -81,17 +82,19 @@ class Tasks(Resource[TT]):
         return Call("POST", _task(task_id, "cancel"), c.CancelReply, json={"reason": reason})
 
     @stream
-    def events(self, task_id: str) -> Sse[c.TaskRecord]:
-        """The task's record now, then each change; the feed ends with the final record."""
-        return Sse(Call("GET", _task(task_id, "events")), _decode_record)
+    def events(self, task_id: str, *, on_ready: OnReady | None = None) -> Sse[c.TaskRecord]:
+        """The task's record now, then each change; the feed ends with the final record.
+        ``on_ready()`` once the feed is live, before the first record."""
+        return Sse(Call("GET", _task(task_id, "events")), _decode_record, on_ready)
 
     @stream
-    def all_events(self, *, type: str = "", status: Sequence[c.TaskStatus | str] = ()
-                   ) -> Sse[c.TaskRecord]:
-        """Every task status change as it happens (optionally of one type or statuses)."""
+    def all_events(self, *, type: str = "", status: Sequence[c.TaskStatus | str] = (),
+                   on_ready: OnReady | None = None) -> Sse[c.TaskRecord]:
+        """Every task status change as it happens (optionally of one type or statuses);
+        ``on_ready()`` once the feed is live."""
         return Sse(Call("GET", "/v1/task-events",
                         params={"type": type, "status": [str(s) for s in status]}),
-                   _decode_record)
+                   _decode_record, on_ready)
 
     @op
     def wait(self, task_id: str, *, timeout_s: float | None = None) -> First[c.TaskRecord]:

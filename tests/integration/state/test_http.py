@@ -43,7 +43,7 @@ async def test_delete_list_history(http: httpx.AsyncClient, ns: str) -> None:
     for k in ("a.1", "a.2", "b"):
         assert (await http.put(f"/v1/state/{ns}/{k}", json={"value": k})).status_code == 200
     listed = await http.get(f"/v1/state/{ns}", params={"prefix": "a.", "limit": 1})
-    assert [k["key"] for k in listed.json()["keys"]] == ["a.1"]
+    assert [k["key"] for k in listed.json()["items"]] == ["a.1"]
     assert listed.json()["next_cursor"] == "a.1"
     put = await http.get(f"/v1/state/{ns}/b")
     bad = await http.delete(f"/v1/state/{ns}/b", headers={"If-Match": '"1"'})

@@ -92,9 +92,9 @@ async def test_list_with_prefix_and_pages(state: StateClient, ns: str) -> None:
     await state.delete(ns, "bars.1m.MSFT")
     for strong in (False, True):
         page = await state.list_keys(ns, prefix="bars.1m", limit=1, strong=strong)
-        assert [k.key for k in page.keys] == ["bars.1m.AAPL"] and page.next_cursor
+        assert [k.key for k in page.items] == ["bars.1m.AAPL"] and page.next_cursor
         rest = await state.list_keys(ns, prefix="bars.1m", cursor=page.next_cursor, strong=strong)
-        assert [k.key for k in rest.keys] == ["bars.1m.IBM"] and not rest.next_cursor
+        assert [k.key for k in rest.items] == ["bars.1m.IBM"] and not rest.next_cursor
     every = [k.key async for k in state.keys(ns)]
     assert every == ["bars.1d.AAPL", "bars.1m.AAPL", "bars.1m.IBM", "pos.AAPL"]
 
@@ -125,7 +125,7 @@ async def test_ttl_key_disappears_as_if_deleted(state: StateClient, ns: str) -> 
     for strong in (False, True):
         with pytest.raises(NotFound):  # and the older revision did not come back
             await state.get(ns, "session", strong=strong)
-    assert [k.key for k in (await state.list_keys(ns, strong=True)).keys] == []
+    assert [k.key for k in (await state.list_keys(ns, strong=True)).items] == []
     await state.put(ns, "session", {"v": 2}, expected_revision=0)
 
 

@@ -156,4 +156,4 @@ async def test_a_journal_whose_snapshot_vanished_is_abandoned(stack: Stack, ns: 
     snapshots = Snapshots(app.store, app.index, app.namespaces, app.settings.state)
     assert await snapshots.resume_stale() == 0
     latest = await app.store.last(item)
-    assert latest is not None and latest.deleted  # not retried forever
+    assert latest is not None and latest.removed  # not retried forever

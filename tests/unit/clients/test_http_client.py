@@ -180,6 +180,38 @@ async def test_async_client_has_the_same_surface() -> None:
     assert e.value.details["correlation_id"] == "cid-1"
 
 
+def test_on_ready_is_called_at_the_ready_event_before_any_item() -> None:
+    # Each feed's ready event as its route sends it: tasks' with no data, the watch's with
+    # the namespace (both are skipped as items).
+    feeds = {"/v1/task-events": b"event: ready\ndata: \n\n" + SSE,
+             "/v1/state/_watch/n": b"event: ready\ndata: n\n\nevent: put\ndata: {\"namespace\": "
+                                   b"\"n\", \"key\": \"k\", \"revision\": 4, \"operation\": "
+                                   b"\"put\"}\nid: 4\n\n"}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=feeds[request.url.path])
+
+    order: list[str] = []
+    with client(handler) as c:
+        for r in c.tasks.all_events(on_ready=lambda: order.append("ready")):
+            order.append(r.status)
+        for change in c.state.watch("n", on_ready=lambda: order.append("live")):
+            order.append(change.key)
+        assert [r.status for r in c.tasks.all_events()] == ["running", "succeeded"]
+    assert order == ["ready", "running", "succeeded", "live", "k"]
+
+
+async def test_async_on_ready_is_called_before_any_item() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"event: ready\ndata: \n\n" + SSE)
+
+    order: list[str] = []
+    async with AsyncClient("http://gw", transport=httpx.MockTransport(handler)) as c:
+        async for r in c.tasks.events("t1", on_ready=lambda: order.append("ready")):
+            order.append(r.status)
+    assert order == ["ready", "running", "succeeded"]
+
+
 def test_sse_parser_follows_the_format() -> None:
     parser = SseParser()
     lines = [": comment", "event: put", "data: {\"a\":", "data: 1}", "id: 7", "", "data: x",

@@ -11,9 +11,9 @@ from shared.contracts.state import NamespaceConfig, StoredHeader
 NOW = 1_000_000.0
 
 
-def msg(item: str, revision: int, data: bytes = b'{"v":1}', t: float = NOW,
+def msg(key: str, revision: int, data: bytes = b'{"v":1}', t: float = NOW,
         **headers: str) -> Stored:
-    return Stored(item, revision, data, {k.replace("_", "-"): v for k, v in headers.items()}, t)
+    return Stored(key, revision, data, {k.replace("_", "-"): v for k, v in headers.items()}, t)
 
 
 def test_puts_deletes_and_usage() -> None:

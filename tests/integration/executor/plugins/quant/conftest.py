@@ -13,25 +13,13 @@ from pathlib import Path
 import pytest
 
 from shared.bus import Bus
-from tests.integration.executor.plugins.quant.support import QuantSystem
-from tests.support import start_nats, wait_healthy
+from tests.integration.executor.plugins.quant.support import QuantSystem, running_quant_system
 
 
 @pytest.fixture(scope="package")
 async def quant_system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[QuantSystem]:
-    tmp = tmp_path_factory.mktemp("quant")
-    system = QuantSystem(nats=start_nats(tmp / "nats"), tmp=tmp)
-    try:
-        for service in ("state", "registry", "executor", "executor"):
-            system.start(service)
-        for service in ("state", "registry"):
-            await wait_healthy(system.url, service, timeout_s=60)
-        await wait_healthy(system.url, "executor", timeout_s=60, instances=2)
+    async with running_quant_system(tmp_path_factory.mktemp("quant")) as system:
         yield system
-    finally:
-        for p in system.processes:
-            p.stop()
-        system.nats.stop()
 
 
 @pytest.fixture
@@ -45,17 +33,7 @@ async def qbus(quant_system: QuantSystem) -> AsyncIterator[Bus]:
 async def fast_redelivery(tmp_path: Path) -> AsyncIterator[QuantSystem]:
     """Its own system: two executors that take over a silent peer's task after 2 s (the
     redelivery and live-restart tests)."""
-    system = QuantSystem(nats=start_nats(tmp_path / "nats"), tmp=tmp_path)
-    try:
-        for service in ("state", "registry"):
-            system.start(service, QUANTOPS_QUANT_SEED_DEMO="false")
-        for _ in range(2):
-            system.start("executor", QUANTOPS_EXECUTOR_ACK_WAIT_S="2")
-        for service in ("state", "registry"):
-            await wait_healthy(system.url, service, timeout_s=60)
-        await wait_healthy(system.url, "executor", timeout_s=60, instances=2)
+    async with running_quant_system(tmp_path, backend_env={"QUANTOPS_QUANT_SEED_DEMO": "false"},
+                                    executor_env={"QUANTOPS_EXECUTOR_ACK_WAIT_S": "2"}
+                                    ) as system:
         yield system
-    finally:
-        for p in system.processes:
-            p.stop()
-        system.nats.stop()

@@ -4,13 +4,15 @@ build on it).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.bus import Bus, connect_nats
 from shared.natsserver import EmbeddedNats
 from shared.settings import Settings
-from tests.support import ServiceProcess, service_env
+from tests.support import ServiceProcess, service_env, start_nats, stop_all, wait_healthy
 
 ENV = {
     "QUANTOPS_LOG_FORMAT": "text",
@@ -46,3 +48,25 @@ class QuantSystem:
         settings = Settings.from_env({"QUANTOPS_NATS_URL": self.url})
         nc = await connect_nats(settings, name="quant-test", connect_timeout_s=5)
         return Bus(nc, service="test", timeout_s=30)
+
+
+@contextlib.asynccontextmanager
+async def running_quant_system(tmp: Path, *, backend_env: Mapping[str, str] | None = None,
+                               executor_env: Mapping[str, str] | None = None
+                               ) -> AsyncIterator[QuantSystem]:
+    """A private nats-server with ``state``, ``registry`` and two ``executor`` processes, each
+    healthy before it is handed over; all stopped afterwards. ``backend_env`` is more
+    environment for state and registry, ``executor_env`` for both executors."""
+    system = QuantSystem(nats=start_nats(tmp / "nats"), tmp=tmp)
+    try:
+        for service in ("state", "registry"):
+            system.start(service, **(backend_env or {}))
+        for _ in range(2):
+            system.start("executor", **(executor_env or {}))
+        for service in ("state", "registry"):
+            await wait_healthy(system.url, service, timeout_s=60)
+        await wait_healthy(system.url, "executor", timeout_s=60, instances=2)
+        yield system
+    finally:
+        stop_all(system.processes)
+        system.nats.stop()
