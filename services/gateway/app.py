@@ -21,6 +21,7 @@ from services.gateway import documented
 from services.gateway.auth.guard import Guard
 from services.gateway.auth.roles import PUBLIC, ROUTE_ROLES
 from services.gateway.auth.runtime import Auth
+from services.gateway.lean import lean_middleware
 from services.gateway.problems import EXCEPTION_HANDLERS
 from services.gateway.routes import (
     auth,
@@ -179,7 +180,7 @@ def create_app(settings: Settings, bus: Bus, auth: Auth) -> Litestar:
         # A route that takes more says so itself (uploads stream; state values, tasks).
         request_max_body_size=DEFAULT_BODY_BYTES,
         request_class=StrictRequest,
-        middleware=[allow_middleware, guard_middleware(auth.guard)],
+        middleware=[allow_middleware, guard_middleware(auth.guard), lean_middleware],
         openapi_config=_openapi(),
         debug=False,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from litestar import Request, Response
+from litestar.types import Scope
 
 from services.gateway.auth.roles import Principal
 from shared.bus import Bus, encode
@@ -22,12 +23,17 @@ def nats_headers(request: Request[Any, Any, Any]) -> dict[str, str]:
     """Correlation id and principal travel with every request the gateway makes; the bus
     token (``shared.bustokens``) is what services believe: the principal the guard
     authenticated, with the role of this request (a capped key's, not its owner's)."""
+    return headers_for(request.scope, bus_of(request))
+
+
+def headers_for(scope: Scope, bus: Bus) -> dict[str, str]:
+    """``nats_headers`` from the ASGI scope (a lean route has no ``Request``)."""
     headers = {Header.CORRELATION_ID.value: correlation_id.get()}
-    principal = request.scope.get("quantops_principal")
+    principal = scope.get("quantops_principal")
     if isinstance(principal, Principal):  # set by the guard on every non-public route
         headers[Header.PRINCIPAL.value] = principal.name
         headers[Header.ROLE.value] = principal.role
-        if token := bus_of(request).token_for(principal.name, principal.role):
+        if token := bus.token_for(principal.name, principal.role):
             headers[Header.AUTH.value] = token
     return headers
 

@@ -21,11 +21,14 @@ from litestar import Request, Response, delete, get, post, put
 from litestar.openapi import ResponseSpec
 from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
+from litestar.types import HTTPScope, Send
 
+from services.gateway import lean
 from services.gateway.documented import problem
-from services.gateway.forward import bus_of, call, call_raw, forward, nats_headers
+from services.gateway.forward import bus_of, call, call_raw, forward, headers_for, nats_headers
 from services.gateway.routes.conventions import ADMIN, OPERATOR, STREAM, VIEWER, Cursor, Limit
 from services.gateway.streams import limited
+from shared.bus import Bus
 from shared.clients.state import StateClient, check_namespace
 from shared.contracts.base import Empty
 from shared.contracts.bounds import MAX_SAFE_INT, FloatSeconds, Name, SchemaVersion, Seconds
@@ -131,8 +134,38 @@ def _json(body: T, status: int = 200, headers: dict[str, str] | None = None
                                         media_type=JSON, headers=headers))
 
 
-@get("/v1/state/{namespace:str}/{key:path}", opt=VIEWER, tags=TAGS,
-     responses={304: ResponseSpec(None, description="Not modified (If-None-Match)")},
+def _read(data: bytes, if_none_match: str | None) -> tuple[int, bytes, int]:
+    """A read's answer from the service's ``GetReply``: status, body and revision (the ETag;
+    304 and no body when the caller's ``If-None-Match`` names the current revision)."""
+    current = _revision_of(data).revision
+    cached = if_none_match is not None and if_none_match.strip() not in ("*", "")
+    if cached and _revision(if_none_match, "If-None-Match") == current:
+        return 304, b"", current
+    return 200, data, current
+
+
+async def _get_request(scope: HTTPScope, send: Send) -> bool:
+    """``GET /v1/state/{namespace}/{key}`` without a query: the lean version (``lean``)."""
+    if scope["method"] != "GET" or scope["query_string"]:
+        return False
+    try:
+        if_none_match = lean.header(scope, b"if-none-match")
+    except lean.Repeated:
+        return False
+    params = scope["path_params"]
+    bus: Bus = scope["app"].state.bus
+    data, _ = await bus.request_raw(StateSubject.GET, _encoder.encode(GetRequest(
+        namespace=params["namespace"], key=params["key"].lstrip("/"))),
+        headers=headers_for(scope, bus))
+    status, body, current = _read(
+        data, None if if_none_match is None else if_none_match.decode("latin-1"))
+    for message in lean.json_response(status, body, [(b"etag", b'"%d"' % current)]):
+        await send(message)  # type: ignore[arg-type]
+    return True
+
+
+@get("/v1/state/{namespace:str}/{key:path}", opt={**VIEWER, lean.LEAN: _get_request},
+     tags=TAGS, responses={304: ResponseSpec(None, description="Not modified (If-None-Match)")},
      summary="Read a key (latest, or ?revision=)")
 async def get_value(request: Req, namespace: Namespace, key: Key,
                     if_none_match: IfNoneMatch = None, revision: Revision = None,
@@ -141,11 +174,10 @@ async def get_value(request: Req, namespace: Namespace, key: Key,
     data = await call_raw(request, StateSubject.GET, GetRequest(
         namespace=namespace, key=key.lstrip("/"), revision=revision,
         min_revision=min_revision))
-    current = _revision_of(data).revision
-    cached = if_none_match is not None and if_none_match.strip() not in ("*", "")
-    if cached and _revision(if_none_match, "If-None-Match") == current:
+    status, body, current = _read(data, if_none_match)
+    if status == 304:
         return cast("Response[GetReply]", Response(b"", status_code=304, headers=_etag(current)))
-    return cast("Response[GetReply]", Response(data, media_type=JSON, headers=_etag(current)))
+    return cast("Response[GetReply]", Response(body, media_type=JSON, headers=_etag(current)))
 
 
 @put("/v1/state/{namespace:str}/{key:path}", opt=OPERATOR, tags=TAGS,

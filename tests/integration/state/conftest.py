@@ -56,22 +56,28 @@ def ns(unique: str) -> str:
 
 
 @pytest.fixture(scope="module")
-async def http(stack: Stack, tmp_path_factory: pytest.TempPathFactory
-               ) -> AsyncIterator[httpx.AsyncClient]:
-    """An admin's HTTP client of a gateway in front of the module's state replicas."""
+async def gateway(stack: Stack, tmp_path_factory: pytest.TempPathFactory
+                  ) -> AsyncIterator[GatewayApp]:
+    """A gateway in front of the module's state replicas (its data dir holds the admin key)."""
     data_dir: Path = tmp_path_factory.mktemp("gw") / "data"
-    port = free_port()
     settings = Settings.from_env({
         "QUANTOPS_NATS_URL": stack.nats.url, "QUANTOPS_DATA_DIR": str(data_dir),
-        "QUANTOPS_GATEWAY_PORT": str(port), "QUANTOPS_GATEWAY_RATE_LIMIT_PER_S": "0"})
+        "QUANTOPS_GATEWAY_PORT": str(free_port()), "QUANTOPS_GATEWAY_RATE_LIMIT_PER_S": "0"})
     bus = await connect(stack.nats.url, "gateway")
-    gateway = GatewayApp(settings)
-    await gateway.start(bus)
-    headers = {"Authorization": f"Bearer {admin_key(data_dir, timeout_s=10)}"}
+    app = GatewayApp(settings)
+    await app.start(bus)
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers,
-                                     timeout=10) as client:
-            yield client
+        yield app
     finally:
-        await gateway.stop()
+        await app.stop()
         await bus.close()
+
+
+@pytest.fixture(scope="module")
+async def http(gateway: GatewayApp) -> AsyncIterator[httpx.AsyncClient]:
+    """An admin's HTTP client of the gateway."""
+    settings = gateway.settings
+    headers = {"Authorization": f"Bearer {admin_key(settings.data_dir, timeout_s=10)}"}
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.gateway.port}",
+                                 headers=headers, timeout=10) as client:
+        yield client

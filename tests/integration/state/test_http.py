@@ -7,6 +7,11 @@ import asyncio
 import json
 
 import httpx
+from litestar.types import HTTPScope, Send
+
+from services.gateway.app import route_handlers
+from services.gateway.lean import LEAN
+from services.gateway.service import GatewayApp
 
 
 def etag(r: httpx.Response) -> str:
@@ -121,3 +126,56 @@ async def test_snapshot_download_upload_restore_and_cleanup(http: httpx.AsyncCli
     assert cleaned.json()["deleted"] == ["k"]
     usage = await http.get(f"/v1/state/_namespaces/{ns}")
     assert usage.json()["namespaces"][0]["keys"] == 0
+
+
+async def test_the_lean_read_answers_as_the_route_handler_does(
+        http: httpx.AsyncClient, gateway: GatewayApp, ns: str) -> None:
+    """``GET /v1/state/{ns}/{key}`` without a query is answered by its lean version
+    (``services.gateway.lean``); with one, by the Litestar handler. The same requests both
+    ways give the same status, headers and body, and the lean version did answer."""
+    assert gateway.app is not None
+    handler = next(h for path, h in route_handlers(gateway.app)
+                   if path == "/v1/state/{namespace:str}/{key:path}"
+                   and "GET" in getattr(h, "http_methods", ()))
+    taken: list[bool] = []
+    lean_read = handler.opt[LEAN]
+
+    async def counted(scope: HTTPScope, send: Send) -> bool:
+        taken.append(await lean_read(scope, send))
+        return taken[-1]
+
+    put = await http.put(f"/v1/state/{ns}/pos/AAPL.eq", json={"value": {"qty": 1, "s": "ü"}})
+    current = put.headers["ETag"]
+    viewer = await http.post("/v1/keys", json={"label": f"v{ns}", "role": "viewer"})
+    assert viewer.status_code == 201, viewer.text
+    cases: list[tuple[str, dict[str, str]]] = [
+        ("pos/AAPL.eq", {}),
+        ("pos/AAPL.eq", {"If-None-Match": current}),
+        ("pos/AAPL.eq", {"If-None-Match": f"W/{current}"}),
+        ("pos/AAPL.eq", {"If-None-Match": '"1"'}),
+        ("pos/AAPL.eq", {"If-None-Match": "*"}),
+        ("pos/AAPL.eq", {"If-None-Match": "yesterday"}),
+        ("pos/AAPL.eq", {"Authorization": f"Bearer {viewer.json()['key']}"}),
+        ("pos/AAPL.eq", {"Authorization": "Bearer qo_wrong"}),
+        ("missing", {}),
+        ("bad key!", {}),
+        ("/pos/AAPL.eq", {}),
+        ("pos/", {}),
+    ]
+    handler.opt[LEAN] = counted
+    try:
+        for key, headers in cases:
+            lean_answer = await http.get(f"/v1/state/{ns}/{key}", headers=headers)
+            routed = await http.get(f"/v1/state/{ns}/{key}", params={"_": "1"}, headers=headers)
+            assert _comparable(lean_answer) == _comparable(routed), (key, headers)
+    finally:
+        handler.opt[LEAN] = lean_read
+    assert taken.count(True) >= 7, taken  # each request the guard let through, no query
+
+
+def _comparable(r: httpx.Response) -> tuple[int, dict[str, str], object]:
+    headers = {k: v for k, v in r.headers.items() if k not in ("date", "x-correlation-id")}
+    body: object = r.content
+    if r.headers.get("content-type", "").startswith("application/problem+json"):
+        body = {k: v for k, v in r.json().items() if k not in ("correlation_id", "instance")}
+    return r.status_code, headers, body
