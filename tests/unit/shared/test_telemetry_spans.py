@@ -9,6 +9,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanKind
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from shared import telemetry
 
@@ -49,3 +50,20 @@ def test_a_request_without_a_trace_starts_one(not_recording: trace.Tracer) -> No
     assert ours.is_valid and ours.trace_id != expected.trace_id
     assert ours.trace_flags == expected.trace_flags and not ours.trace_flags.sampled
     assert out["traceparent"].split("-")[1] == f"{ours.trace_id:032x}"
+
+
+@pytest.mark.parametrize("incoming", [
+    {"traceparent": CALLER},
+    {"traceparent": CALLER.replace("-01", "-00")},
+    {"traceparent": CALLER, "tracestate": "vendor=abc,other=1"},
+    {},
+])
+def test_inject_writes_what_the_w3c_propagator_writes(incoming: dict[str, str]) -> None:
+    """Inside a recorded span and outside any: the same headers as OpenTelemetry's own."""
+    provider = TracerProvider()
+    with provider.get_tracer("test").start_as_current_span(
+            "s", context=telemetry.extract(incoming)):
+        theirs: dict[str, str] = {}
+        TraceContextTextMapPropagator().inject(theirs)
+        assert telemetry.inject({}) == theirs and "traceparent" in theirs
+    assert telemetry.inject({}) == {}
