@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import logging
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, start_http_server
+
+from shared.request_metrics import RequestMetrics
 
 log = logging.getLogger(__name__)
 
-REQUESTS = Counter(
+#: ``quantops_requests_total{service, subject, code}`` and
+#: ``quantops_request_duration_seconds{service, subject}``.
+REQUESTS = RequestMetrics(
     "quantops_requests_total",
     "Requests handled over NATS, by subject and outcome code ('ok' or an error code).",
-    ["service", "subject", "code"],
-)
-REQUEST_SECONDS = Histogram(
     "quantops_request_duration_seconds",
     "Time to handle one NATS request, decode to reply.",
-    ["service", "subject"],
+    labels=("service", "subject"), outcome="code",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 UP = Gauge("quantops_up", "1 while the service is connected to NATS.", ["service"])

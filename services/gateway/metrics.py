@@ -10,17 +10,17 @@ from __future__ import annotations
 from typing import Final
 
 from litestar.types import Scope
-from prometheus_client import Counter, Histogram
 
-HTTP_REQUESTS = Counter(
+from shared.request_metrics import RequestMetrics
+
+#: ``quantops_http_requests_total{method, route, status}`` and
+#: ``quantops_http_request_duration_seconds{method, route}``.
+HTTP_REQUESTS = RequestMetrics(
     "quantops_http_requests_total",
     "HTTP requests answered by the gateway, by method, route template and status.",
-    ["method", "route", "status"],
-)
-HTTP_SECONDS = Histogram(
     "quantops_http_request_duration_seconds",
     "Time to answer one HTTP request (event streams: until their headers are sent).",
-    ["method", "route"],
+    labels=("method", "route"), outcome="status",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 #: The label of a request no route matched (404, or refused before routing).
@@ -39,15 +39,5 @@ def method_of(scope: Scope) -> str:
     return method if method in _METHODS else "OTHER"
 
 
-_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
-
-
 def observe(scope: Scope, status: int, seconds: float) -> None:
-    key = (method_of(scope), route_of(scope), status)
-    children = _children.get(key)
-    if children is None:  # label lookups cost more than the update: once per combination
-        method, route, _ = key
-        children = _children[key] = (HTTP_REQUESTS.labels(method, route, str(status)),
-                                     HTTP_SECONDS.labels(method, route))
-    children[0].inc()
-    children[1].observe(seconds)
+    HTTP_REQUESTS.outcome(method_of(scope), route_of(scope), str(status)).record(seconds)
