@@ -49,6 +49,8 @@ class GatewayApp:
         config = uvicorn.Config(
             app, host=gw.host, port=gw.port, log_config=None, access_log=False, lifespan="on",
             http=GatheringHttpToolsProtocol,
+            # No "server: uvicorn" banner: it tells a scanner what to try, and costs a header.
+            server_header=False,
             timeout_graceful_shutdown=5,
             # Client addresses feed per-IP rate limits: never take them from a header.
             proxy_headers=False,
