@@ -22,7 +22,7 @@ import nats
 import uvloop
 
 from bench.common import Result, median, run_load, start_server, table
-from shared.bus import Bus, Context
+from shared.bus import Bus, Context, flush
 from shared.contracts.base import Message
 from shared.operations import Operation
 from shared.roles import Role
@@ -92,7 +92,7 @@ async def main(rounds: int) -> None:
             await msg.respond(msg.data)
 
         await raw_srv.subscribe("bench.raw", queue="raw", cb=raw_handler)
-        await raw_srv.flush()
+        await flush(raw_srv)  # nats-py's flush can return before the server has the SUB
         payload = b'{"key":"positions/AAPL","n":1}'
 
         async def via_bus(i: int) -> object:

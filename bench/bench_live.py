@@ -34,7 +34,7 @@ from bench.common import Result, run_load, table
 from quant.data import load_demo_prices
 from services.executor.plugins.quant.live.feeds import ReplaySource, frame_bars, pump
 from services.executor.plugins.quant.live.marketdata import ensure_bars_stream, publish_bar
-from shared.bus import Bus
+from shared.bus import Bus, flush
 from shared.clients.executor import ExecutorClient
 from shared.clients.live import LiveClient
 from shared.clients.registry import RegistryClient
@@ -75,7 +75,7 @@ async def latency(bus: Bus, ref: str, n: int) -> list[Result]:
 
     subs = [await bus.nc.subscribe(book_changes(name), cb=on_checkpoint),
             await bus.nc.subscribe(live_fill_subject(name), cb=on_fill)]
-    await bus.nc.flush()
+    await flush(bus.nc)
     await LiveClient(bus).start(StrategySpec(name=name, model=ref, symbols=[symbol]))
     for _ in range(WARMUP_BARS):  # the runner catches up with the warm-up history
         await asyncio.wait_for(checkpoints.get(), 60)
@@ -117,7 +117,7 @@ async def throughput(bus: Bus, ref: str, timestamps: int, symbols: int = 50) -> 
             done.set()
 
     sub = await bus.nc.subscribe(book_changes(name), cb=on_checkpoint)
-    await bus.nc.flush()
+    await flush(bus.nc)
     await LiveClient(bus).start(StrategySpec(
         name=name, model=ref, symbols=sorted(frame["symbol"].unique().tolist())))
     started = time.perf_counter()
@@ -139,7 +139,7 @@ async def baseline(url: str, n: int) -> Result:
         await msg.respond(msg.data)
 
     await server.subscribe("bench.echo", cb=respond)
-    await server.flush()
+    await flush(server)
     payload = b'{"symbol":"AAPL","close":100.0}'
 
     async def echo(i: int) -> object:
