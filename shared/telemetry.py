@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 _propagator = TraceContextTextMapPropagator()
 _ids = RandomIdGenerator()  # the SDK's default generator: the ids it would have made
+#: The flags the SDK gives a trace it starts unsampled (its generator's ids are random).
+_NEW_TRACE_FLAGS = TraceFlags(TraceFlags.RANDOM_TRACE_ID if _ids.is_trace_id_random()
+                              else TraceFlags.DEFAULT)
 # Set by setup_tracing; a process that never sets up tracing (a test, a tool) records when an
 # SDK provider is installed, decided on first use.
 _RECORDING: list[bool] = [True]
@@ -102,9 +105,7 @@ def current_span(tracer: trace.Tracer, name: str, *, parent: otel_context.Contex
         trace_id, state = caller.trace_id, caller.trace_state
         flags = TraceFlags(caller.trace_flags & TraceFlags.RANDOM_TRACE_ID)
     else:
-        trace_id, state = _ids.generate_trace_id(), None
-        flags = TraceFlags(TraceFlags.RANDOM_TRACE_ID if _ids.is_trace_id_random()
-                           else TraceFlags.DEFAULT)
+        trace_id, state, flags = _ids.generate_trace_id(), None, _NEW_TRACE_FLAGS
     own = SpanContext(trace_id, _ids.generate_span_id(), is_remote=False, trace_flags=flags,
                       trace_state=state)
     return _Current(NonRecordingSpan(own))

@@ -13,6 +13,9 @@ from shared.logs import correlation_id
 from shared.subjects import Header
 
 T = TypeVar("T")
+# Plain strings, read once: an enum member's ``.value`` is a property call, four per request.
+_CID, _PRINCIPAL = Header.CORRELATION_ID.value, Header.PRINCIPAL.value
+_ROLE, _AUTH = Header.ROLE.value, Header.AUTH.value
 
 
 def bus_of(request: Request[Any, Any, Any]) -> Bus:
@@ -28,13 +31,13 @@ def nats_headers(request: Request[Any, Any, Any]) -> dict[str, str]:
 
 def headers_for(scope: Scope, bus: Bus) -> dict[str, str]:
     """``nats_headers`` from the ASGI scope (a lean route has no ``Request``)."""
-    headers = {Header.CORRELATION_ID.value: correlation_id.get()}
+    headers = {_CID: correlation_id.get()}
     principal = scope.get("quantops_principal")
     if isinstance(principal, Principal):  # set by the guard on every non-public route
-        headers[Header.PRINCIPAL.value] = principal.name
-        headers[Header.ROLE.value] = principal.role
+        headers[_PRINCIPAL] = principal.name
+        headers[_ROLE] = principal.role
         if token := bus.token_for(principal.name, principal.role):
-            headers[Header.AUTH.value] = token
+            headers[_AUTH] = token
     return headers
 
 
