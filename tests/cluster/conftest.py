@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from cli.supervisor import Supervisor, parse_instances
+from shared import natsauth
 from shared.bus import Bus, connect_nats
 from shared.natsserver import free_port, port_is_free
 from shared.settings import Settings
@@ -91,6 +92,19 @@ async def client(system: System) -> AsyncIterator[Bus]:
     bus = Bus(nc, service="chaos", timeout_s=10)
     # The `client` NATS user holds no bus key: it calls with the token a gateway grants for the
     # admin's API key, as any NATS user does (docs/security.md). A test lasts less than its life.
+    bus.caller_token = await system.bus_token()
+    yield bus
+    await bus.close()
+
+
+@pytest.fixture
+async def observer(system: System) -> AsyncIterator[Bus]:
+    """The invariant checker's connection: it reads the events stream and the object stores,
+    which no program's NATS user may, so it connects as the executor (which reads both) does,
+    calling operations with the admin's token like the client."""
+    settings = natsauth.with_local_credentials(system.settings, user="executor")
+    nc = await connect_nats(settings, name="quantops-chaos-observer", connect_timeout_s=30)
+    bus = Bus(nc, service="observer", timeout_s=10)
     bus.caller_token = await system.bus_token()
     yield bus
     await bus.close()

@@ -14,6 +14,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import ServiceUnavailableError
 
 from shared.bus import Bus
+from shared.clients.registry import RegistryClient
 from shared.clients.state import StateClient
 from shared.contracts.executor import TaskRecord, TaskStatus
 from shared.subjects import TASK_EVENTS, Stream
@@ -23,15 +24,17 @@ from tests.cluster.workload import INITIAL, NAMESPACE, Workload, count
 _record = msgspec.json.Decoder(TaskRecord)
 
 
-async def every_task_finished_once(load: Workload, *, timeout_s: float = 120.0) -> None:
-    """Every acknowledged task succeeds; no key made two tasks; no task succeeded twice."""
+async def every_task_finished_once(load: Workload, observer: Bus, *,
+                                   timeout_s: float = 120.0) -> None:
+    """Every acknowledged task succeeds; no key made two tasks; no task succeeded twice (read
+    from the events stream through ``observer``: the ``client`` user may not read streams)."""
     seen = load.seen
     assert not seen.task_conflicts, f"one idempotency key, two tasks: {seen.task_conflicts}"
     ids = list(seen.tasks.values())
     records = await load.executor.wait_many(ids, timeout_s=timeout_s)
     by_status = Counter(r.status for r in records)
     assert by_status == {TaskStatus.SUCCEEDED: len(ids)}, by_status
-    finished = await _succeeded_events(load.bus, set(ids))
+    finished = await _succeeded_events(observer, set(ids))
     twice = {task: n for task, n in finished.items() if n > 1}
     assert not twice, f"tasks recorded finished more than once: {twice}"
 
@@ -83,11 +86,14 @@ async def registers_linearizable(load: Workload) -> None:
             f"{key}: {final} after {ok} acknowledged (+{unknown} unknown) increments"
 
 
-async def every_upload_kept(load: Workload) -> None:
-    """Every acknowledged version is there, once, with the bytes that were uploaded."""
+async def every_upload_kept(load: Workload, observer: Bus) -> None:
+    """Every acknowledged version is there, once, with the bytes that were uploaded (read
+    through ``observer``: the ``client`` user may not read object stores; a program downloads
+    through the gateway)."""
+    registry = RegistryClient(observer, principal="chaos")
     versions = [v for _, v, _ in load.seen.uploads.values()]
     assert len(versions) == len(set(versions)), "two uploads acknowledged as one version"
     for model, version, sha256 in load.seen.uploads.values():
-        info, data = await load.registry.download(f"{model}@{version}")
+        info, data = await registry.download(f"{model}@{version}")
         assert info.artifact.sha256 == sha256
         assert hashlib.sha256(data).hexdigest() == sha256

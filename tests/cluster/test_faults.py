@@ -27,7 +27,8 @@ STATE_STREAM = "KV_quantops_state"
 DOWN_S = 5.0
 
 
-async def under_load(system: System, client: Bus, fault: Callable[[], Awaitable[None]]) -> None:
+async def under_load(system: System, client: Bus, observer: Bus,
+                     fault: Callable[[], Awaitable[None]]) -> None:
     load = Workload(client, uuid.uuid4().hex[:8])
     await load.start()
     try:
@@ -37,9 +38,9 @@ async def under_load(system: System, client: Bus, fault: Callable[[], Awaitable[
         await load.wait_progress(each=5)
     finally:
         await load.stop()
-    await invariants.every_task_finished_once(load)
+    await invariants.every_task_finished_once(load, observer)
     await invariants.registers_linearizable(load)
-    await invariants.every_upload_kept(load)
+    await invariants.every_upload_kept(load, observer)
     services_never_restarted(system)
     await wait_services(system, timeout_s=60)
     print(f"progress {load.progress()} (tasks, CAS, uploads); client errors "
@@ -67,22 +68,24 @@ async def kill_and_restart(system: System, member: int) -> None:
     await asyncio.to_thread(system.cluster.restart, member)
 
 
-async def test_kill_the_meta_leader(system: System, client: Bus) -> None:
+async def test_kill_the_meta_leader(system: System, client: Bus, observer: Bus) -> None:
     async def fault() -> None:
         await kill_and_restart(system, leader(system.cluster.meta_leader))
 
-    await under_load(system, client, fault)
+    await under_load(system, client, observer, fault)
 
 
-async def test_kill_the_state_stream_leader(system: System, client: Bus) -> None:
+async def test_kill_the_state_stream_leader(system: System, client: Bus,
+                                            observer: Bus) -> None:
     async def fault() -> None:
         victim = leader(lambda: system.cluster.stream_leader(STATE_STREAM))
         await kill_and_restart(system, victim)
 
-    await under_load(system, client, fault)
+    await under_load(system, client, observer, fault)
 
 
-async def test_paused_stream_leader_loses_leadership(system: System, client: Bus) -> None:
+async def test_paused_stream_leader_loses_leadership(system: System, client: Bus,
+                                                     observer: Bus) -> None:
     """SIGSTOP the state stream's leader: its routes go silent (a partition, without touching
     the network), the other two elect a new leader; then it comes back as a follower."""
     cluster = system.cluster
@@ -99,10 +102,10 @@ async def test_paused_stream_leader_loses_leadership(system: System, client: Bus
             cluster.resume(victim)
         assert now != victim
 
-    await under_load(system, client, fault)
+    await under_load(system, client, observer, fault)
 
 
-async def test_rolling_restart(system: System, client: Bus) -> None:
+async def test_rolling_restart(system: System, client: Bus, observer: Bus) -> None:
     """Every member stopped (SIGTERM, as an upgrade would) and started again, one by one."""
     cluster = system.cluster
 
@@ -111,4 +114,4 @@ async def test_rolling_restart(system: System, client: Bus) -> None:
             cluster.members[member].stop()
             await asyncio.to_thread(cluster.restart, member)
 
-    await under_load(system, client, fault)
+    await under_load(system, client, observer, fault)
