@@ -67,6 +67,12 @@ _CID_PREFIX = os.urandom(8).hex()
 #: Requests of one served subject waiting for a free handler; beyond it a request is dropped as
 #: a slow consumer would be (its requester times out, and may retry).
 MAX_BACKLOG = 65536
+#: ... and their bytes: a flood of large requests waits in at most this much memory.
+MAX_BACKLOG_BYTES = 64 * 1024 * 1024
+
+
+def _payload_size(msg: Msg) -> int:
+    return len(msg.data)
 _cid_counter = itertools.count(int.from_bytes(os.urandom(4)))
 
 
@@ -242,6 +248,7 @@ class Bus:
         handle = functools.partial(self._serve_one, op=op, handler=handler, decoder=decoder,
                                    max_bytes=max_bytes)
         dispatch = Dispatcher(handle, max_in_flight=max_in_flight, max_backlog=MAX_BACKLOG,
+                              max_backlog_bytes=MAX_BACKLOG_BYTES, size=_payload_size,
                               tasks=self._tasks)
 
         async def on_message(msg: Msg) -> None:  # a client without direct delivery
@@ -251,7 +258,8 @@ class Bus:
         if queue is None:
             queue = op.queue_group if op.subject in operations.BY_SUBJECT else self.service
         sub = await self.nc.subscribe(op.subject, queue=queue, cb=on_message,
-                                      pending_msgs_limit=MAX_BACKLOG)
+                                      pending_msgs_limit=MAX_BACKLOG,
+                                      pending_bytes_limit=MAX_BACKLOG_BYTES)
         if isinstance(self.nc, FastClient):
             self.nc.deliver_directly(sub, dispatch)
         self._subs.append(sub)

@@ -21,7 +21,8 @@ async def test_at_most_n_run_the_rest_wait_in_order_and_all_are_handled() -> Non
         done.append(n)
 
     tasks: set[asyncio.Task[None]] = set()
-    dispatch = Dispatcher(handle, max_in_flight=2, max_backlog=3, tasks=tasks)
+    dispatch = Dispatcher(handle, max_in_flight=2, max_backlog=3, max_backlog_bytes=100,
+                          size=lambda n: 1, tasks=tasks)
     assert all(dispatch(n) for n in range(5))
     assert not dispatch(5)  # two running, three waiting: no room
     await asyncio.sleep(0)  # let the two tasks start
@@ -43,8 +44,26 @@ async def test_a_handler_that_raises_is_logged_and_the_waiting_still_run(
             raise RuntimeError("boom")
 
     tasks: set[asyncio.Task[None]] = set()
-    dispatch = Dispatcher(handle, max_in_flight=1, max_backlog=5, tasks=tasks)
+    dispatch = Dispatcher(handle, max_in_flight=1, max_backlog=5, max_backlog_bytes=100,
+                          size=lambda n: 1, tasks=tasks)
     assert all(dispatch(n) for n in (1, 2, 3))
     await asyncio.wait_for(asyncio.gather(*tasks), 5)
     assert handled == [1, 2, 3] and dispatch.in_flight == 0
     assert "message handler failed" in caplog.text
+
+
+async def test_the_backlog_is_bounded_in_bytes_too() -> None:
+    release = asyncio.Event()
+
+    async def handle(data: bytes) -> None:
+        await release.wait()
+
+    tasks: set[asyncio.Task[None]] = set()
+    dispatch = Dispatcher(handle, max_in_flight=1, max_backlog=100, max_backlog_bytes=10,
+                          size=len, tasks=tasks)
+    assert dispatch(b"x" * 1000)  # running: not in the backlog
+    assert dispatch(b"y" * 6) and not dispatch(b"z" * 6) and dispatch(b"w" * 4)
+    assert dispatch.waiting == 2 and dispatch.waiting_bytes == 10
+    release.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), 5)
+    assert dispatch.waiting_bytes == 0
