@@ -68,5 +68,7 @@ def test_a_pipe_feeds_the_file_and_errors(tmp_path: Path) -> None:
     os.close(write_end)
     pump.join(5)
     assert not pump.alive()
+    out.close()
+    errors.close()
     assert (tmp_path / "svc.log").read_bytes().count(b"\n") == 2
     assert (tmp_path / "errors.log").read_bytes() == b'svc: {"level":"ERROR","msg":"no"}\n'
