@@ -85,13 +85,14 @@ async def until_across_the_kill(client: ExecutorClient, task_id: str,
     """``until``, but a read that was in flight to the killed executor (a queue-group member
     until the server sees its socket close) is lost, as any NATS request to a dying responder
     is: its timeout is the caller's cue to ask again."""
-    deadline = time.monotonic() + 30
-    while True:
+    async def checked() -> TaskRecord | None:
         try:
-            return await until(client, task_id, check, timeout_s=deadline - time.monotonic())
-        except ServiceTimeout:
-            if time.monotonic() > deadline:
-                raise
+            rec = await client.get(task_id)
+        except ServiceTimeout:  # the read went to the dying executor: ask again
+            return None
+        return rec if check(rec) else None
+
+    return await eventually(checked, timeout_s=30, what=f"{task_id} in the awaited state")
 
 
 async def test_nothing_is_lost_across_a_nats_server_restart(
