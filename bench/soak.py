@@ -45,8 +45,10 @@ from bench.soakprobe import jsz, process_rss, streams
 from shared import natsauth
 from shared.bus import Bus, connect_nats
 from shared.clients.executor import ExecutorClient
+from shared.clients.http import Client
 from shared.clients.registry import RegistryClient
 from shared.clients.state import StateClient
+from shared.errors import QuantopsError
 from shared.natsserver import free_port
 from shared.settings import Settings
 
@@ -56,18 +58,6 @@ SWEEP = {"symbols": ["IBM", "MSFT"], "start": "2008-01-01", "end": "2011-12-31",
          "walk_forward": {"n_splits": 3, "min_train_size": 252}, "estimator": "ridge",
          "space": {"alpha": {"type": "range", "low": 0.01, "high": 100.0, "log": True}},
          "n_trials": 2, "model_name": "soak-sweep", "keep_best": 1}
-
-
-class TokenBus(Bus):
-    """The soak's connection as the ``client`` NATS user, which holds no bus key: every request
-    carries the bus token the gateway gave for the admin's API key (docs/security.md)."""
-
-    auth: dict[str, str]
-
-    async def request_raw(self, subject: str, data: bytes, *, timeout_s: float | None = None,
-                          headers: dict[str, str] | None = None) -> tuple[bytes, dict[str, str]]:
-        return await super().request_raw(subject, data, timeout_s=timeout_s,
-                                         headers={**self.auth, **(headers or {})})
 
 
 @dataclass
@@ -144,8 +134,8 @@ class Soak:
             "QUANTOPS_NATS_URL": f"nats://127.0.0.1:{self.ports['nats']}",
             "QUANTOPS_DATA_DIR": str(self.data_dir)}), user="client")
         nc = await connect_nats(settings, name="quantops-soak", connect_timeout_s=30)
-        bus = TokenBus(nc, service="soak", timeout_s=settings.request_timeout_s)
-        bus.auth = await asyncio.to_thread(self._bus_token)
+        bus = Bus(nc, service="soak", timeout_s=settings.request_timeout_s)
+        bus.caller_token = await asyncio.to_thread(self._bus_token)
         sub = await bus.nc.subscribe("events.task.succeeded.*", cb=self._on_succeeded)
         end = time.monotonic() + self.args.minutes * 60
         loops = [asyncio.create_task(c) for c in (
@@ -160,22 +150,21 @@ class Soak:
             await sub.unsubscribe()
             await bus.nc.close()
 
-    def _bus_token(self) -> dict[str, str]:
+    def _bus_token(self) -> str:
         key = (self.data_dir / "gateway" / "admin-api-key").read_text().strip()
-        grant = httpx.post(f"http://127.0.0.1:{self.ports['gateway']}/v1/auth/bus-token",
-                           headers={"Authorization": f"Bearer {key}"}, timeout=10)
-        grant.raise_for_status()
-        body = grant.json()
-        self.token_ttl_s = float(body.get("expires_in", 300))
-        return {body["header"]: body["token"]}
+        with Client(f"http://127.0.0.1:{self.ports['gateway']}", api_key=key,
+                    timeout_s=10) as http:
+            grant = http.auth.bus_token()
+        self.token_ttl_s = float(grant.expires_in)
+        return grant.token
 
-    async def _renew(self, bus: TokenBus, end: float) -> None:
+    async def _renew(self, bus: Bus, end: float) -> None:
         """A fresh token at half its life (tokens live minutes, the soak half an hour)."""
         while time.monotonic() < end:
             await asyncio.sleep(max(5.0, self.token_ttl_s / 2))
             try:
-                bus.auth = await asyncio.to_thread(self._bus_token)
-            except httpx.HTTPError:
+                bus.caller_token = await asyncio.to_thread(self._bus_token)
+            except (QuantopsError, httpx.HTTPError):
                 self._count("token renewal")
 
     async def _on_succeeded(self, msg: Any) -> None:

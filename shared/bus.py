@@ -175,6 +175,10 @@ class Bus:
         self._key = bus_key.encode()
         self.signer = bustokens.Signer(self._key) if bus_key else None
         self._verifier = bustokens.Verifier(self._key)
+        #: For a NATS user without the bus key (the ``client`` user): the bus token the gateway
+        #: granted (``POST /v1/auth/bus-token``), sent with every request that carries none;
+        #: replace it before it expires.
+        self.caller_token = ""
         #: Subjects this bus serves through ``serve`` (health check: all declared ones served).
         self.served: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -348,8 +352,11 @@ class Bus:
                 "not connected to NATS (reconnecting); retry shortly",
                 details={"subject": subject, "retry_after_s": 1})
         out = {**headers} if headers else {}
-        if self.signer and _AUTH not in out:
-            out |= self.service_headers()
+        if _AUTH not in out:
+            if self.signer:
+                out |= self.service_headers()
+            elif self.caller_token:
+                out[_AUTH] = self.caller_token
         correlation = out.get(_CID)
         if correlation is None:
             correlation = out[_CID] = logs.correlation_id.get() or new_correlation_id()

@@ -89,5 +89,8 @@ async def client(system: System) -> AsyncIterator[Bus]:
     settings = system.client_settings()
     nc = await connect_nats(settings, name="quantops-chaos", connect_timeout_s=30)
     bus = Bus(nc, service="chaos", timeout_s=10)
+    # The `client` NATS user holds no bus key: it calls with the token a gateway grants for the
+    # admin's API key, as any NATS user does (docs/security.md). A test lasts less than its life.
+    bus.caller_token = await system.bus_token()
     yield bus
     await bus.close()

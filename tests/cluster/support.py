@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from cli.supervisor import Supervisor
 from shared import natsauth
 from shared.bus import connect_nats
+from shared.clients.http import AsyncClient
 from shared.natscluster import NatsCluster
 from shared.settings import Settings
+from tests.gateway_auth import admin_key
 from tests.support import _gather_health, eventually
 
 
@@ -28,6 +30,13 @@ class System:
 
     def client_settings(self) -> Settings:
         return natsauth.with_local_credentials(self.settings, user="client")
+
+    async def bus_token(self) -> str:
+        """A bus token for the bootstrap admin, granted by the first gateway."""
+        key = admin_key(self.settings.data_dir)
+        async with AsyncClient(f"http://127.0.0.1:{gateway_ports(self)[0]}", api_key=key,
+                               timeout_s=30) as http:
+            return (await http.auth.bus_token()).token
 
 
 async def wait_services(system: System, *, timeout_s: float = 90.0) -> None:

@@ -54,6 +54,13 @@ class Auth(Resource[TT]):
         EventSource cannot send an Authorization header)."""
         return Call("POST", "/v1/auth/stream-token", c.StreamToken)
 
+    @op
+    def bus_token(self) -> Call[c.BusToken]:
+        """A short-lived bus token to call operations over NATS directly as the ``client`` NATS
+        user: set it as ``Bus.caller_token`` (or send it in the ``header`` it names), and ask
+        again before ``expires_in`` seconds have passed (docs/security.md)."""
+        return Call("POST", "/v1/auth/bus-token", c.BusToken)
+
 
 class Keys(Resource[TT]):
     @op

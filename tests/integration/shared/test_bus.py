@@ -11,7 +11,7 @@ import msgspec
 import pytest
 from opentelemetry import trace
 
-from shared import errors
+from shared import bustokens, errors
 from shared.bus import Bus, Context, connect_nats, flush
 from shared.contracts.base import Message
 from shared.natsserver import EmbeddedNats
@@ -197,3 +197,37 @@ async def test_service_keeps_serving_across_nats_server_restart(
     assert result.total == 21
     await client.close()
     await service.close()
+
+
+class Who(Message):
+    principal: str
+    role: str
+
+
+async def test_a_bus_without_the_key_calls_with_the_token_it_was_granted(
+        nats_server: EmbeddedNats, unique: str) -> None:
+    """As the ``client`` NATS user does: no bus key, a token from the gateway on every request
+    (``Bus.caller_token``); the keyed service believes the token, and nothing without it."""
+    key = "bus-key-" + "k" * 40
+    url = {"QUANTOPS_NATS_URL": nats_server.url}
+    service = await Bus.connect(Settings.from_env({**url, "QUANTOPS_BUS_KEY": key}),
+                                service="svc")
+    client = await Bus.connect(Settings.from_env(url), service="client")
+
+    async def who(req: Add, ctx: Context) -> Who:
+        return Who(principal=ctx.principal, role=ctx.role)
+
+    subject = f"test.{unique}.who"
+    await service.serve(Operation(subject, Add, Who, Role.OPERATOR, "who asks"), who)
+    try:
+        with pytest.raises(errors.Unauthenticated):
+            await client.request(subject, Add(a=1, b=1), Who)
+        client.caller_token = bustokens.sign(key.encode(), "alice", "viewer")
+        with pytest.raises(errors.Forbidden):
+            await client.request(subject, Add(a=1, b=1), Who)
+        client.caller_token = bustokens.sign(key.encode(), "alice", "operator")
+        assert await client.request(subject, Add(a=1, b=1), Who) == Who(principal="alice",
+                                                                         role="operator")
+    finally:
+        await client.close()
+        await service.close()
