@@ -3,8 +3,6 @@ per-test symbol names (the BARS stream is shared), and waiting on a strategy's c
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 
 import msgspec
@@ -19,6 +17,7 @@ from shared.clients.registry import RegistryClient
 from shared.contracts.executor import TaskStatus
 from shared.contracts.live import FillEvent, StrategyStatus
 from shared.subjects import Stream, live_fill_subject
+from tests.support import eventually
 
 SYMBOLS = ["AAPL", "IBM", "MSFT"]
 TRAIN = {"symbols": SYMBOLS, "start": "2000-03-01", "end": "2003-12-31",
@@ -49,14 +48,17 @@ async def wait_for(bus: Bus, name: str, done: Callable[[StrategyStatus], bool], 
                    timeout_s: float = 120) -> StrategyStatus:
     """The strategy's status once ``done`` holds (checked on each checkpoint read)."""
     live = LiveClient(bus)
-    deadline = time.monotonic() + timeout_s
-    status = await live.status(name)
-    while not done(status):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{name}: condition not met; last status {status}")
-        await asyncio.sleep(0.1)
-        status = await live.status(name)
-    return status
+    seen: list[StrategyStatus] = []
+
+    async def met() -> StrategyStatus | None:
+        seen.append(status := await live.status(name))
+        return status if done(status) else None
+
+    try:
+        return await eventually(met, timeout_s=timeout_s, interval_s=0.1,
+                                what=f"{name}: the condition on its status")
+    except TimeoutError as e:  # the last status says how far it got
+        raise TimeoutError(f"{name}: condition not met; last status {seen[-1]}") from e
 
 
 async def fills(bus: Bus, name: str) -> list[FillEvent]:

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import threading
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -83,15 +84,22 @@ class OtlpReceiver:
         with self._lock:
             return [s for s in self.spans if s.trace_id == trace_id]
 
-    def wait_for(self, predicate: object, timeout_s: float = 10.0) -> list[ReceivedSpan]:
-        """Poll until ``predicate(spans)`` is true (exporters batch, so spans arrive late)."""
-        deadline = time.monotonic() + timeout_s
-        while True:  # not tests.support.eventually_sync: that module imports this one
+    def wait_for(self, predicate: Callable[[list[ReceivedSpan]], bool],
+                 timeout_s: float = 10.0) -> list[ReceivedSpan]:
+        """The spans once ``predicate(spans)`` holds (exporters batch, so spans arrive late).
+
+        On timeout it returns what arrived: the caller's assertions then say what is missing.
+        """
+        from tests.support import eventually_sync  # here: tests.support imports this module
+
+        def snapshot() -> list[ReceivedSpan]:
             with self._lock:
-                spans = list(self.spans)
-            if predicate(spans) or time.monotonic() > deadline:  # type: ignore[operator]
-                return spans
-            time.sleep(0.1)
+                return list(self.spans)
+
+        with contextlib.suppress(TimeoutError):  # reported by the caller's assertions
+            eventually_sync(lambda: predicate(snapshot()), timeout_s=timeout_s,
+                            interval_s=0.1, what="the awaited spans")
+        return snapshot()
 
 
 def _value(v: object) -> object:

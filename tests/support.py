@@ -141,14 +141,14 @@ async def wait_healthy(nats_url: str, service: str, *, timeout_s: float = 30.0,
                        instances: int = 1) -> list[HealthReply]:
     """Wait until ``instances`` processes of ``service`` answer their health subject."""
     nc = await nats.connect(nats_url)
+
+    async def enough() -> list[HealthReply] | None:
+        replies = await _gather_health(nc, service, instances)
+        return replies if len(replies) >= instances else None
+
     try:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            replies = await _gather_health(nc, service, instances)
-            if len(replies) >= instances:
-                return replies
-            await asyncio.sleep(0.1)
-        raise TimeoutError(f"{service}: fewer than {instances} healthy within {timeout_s}s")
+        return await eventually(enough, timeout_s=timeout_s, interval_s=0.1,
+                                what=f"{service}: {instances} healthy")
     finally:
         await nc.close()
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import time
 from collections import Counter
 from typing import Any
 
@@ -20,6 +18,7 @@ from shared.contracts.executor import TaskRecord, TaskStatus
 from shared.subjects import TASK_EVENTS, Stream
 from tests.cluster.linearizability import check
 from tests.cluster.workload import INITIAL, NAMESPACE, Workload, count
+from tests.support import eventually
 
 _record = msgspec.json.Decoder(TaskRecord)
 
@@ -61,14 +60,14 @@ async def _succeeded_events(bus: Bus, ids: set[str]) -> Counter[str]:
 async def _pull_consumer(bus: Bus, subject: str, timeout_s: float = 60.0) -> Any:
     """A consumer on the events stream, once the cluster answers again: right after a member
     rejoins, a consumer create may meet 503 (the stream still catching up)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
+    async def created() -> Any:
         try:
             return await bus.js.pull_subscribe(subject, stream=Stream.EVENTS.value)
         except (ServiceUnavailableError, NoRespondersError, NatsTimeout, TimeoutError):
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.5)
+            return None
+
+    return await eventually(created, timeout_s=timeout_s, interval_s=0.5,
+                            what=f"a consumer of {subject} created")
 
 
 async def registers_linearizable(load: Workload) -> None:

@@ -3,8 +3,6 @@ fixtures that start it are in ``conftest.py``)."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -16,7 +14,7 @@ from shared.clients.http import AsyncClient
 from shared.natscluster import NatsCluster
 from shared.settings import Settings
 from tests.gateway_auth import admin_key
-from tests.support import _gather_health
+from tests.support import _gather_health, eventually
 
 
 @dataclass
@@ -46,17 +44,20 @@ async def wait_services(system: System, *, timeout_s: float = 90.0) -> None:
     settings = natsauth.with_local_credentials(system.settings)
     nc = await connect_nats(settings, name="quantops-chaos-health", connect_timeout_s=30)
     instances = system.supervisor.instances
-    deadline = time.monotonic() + timeout_s
+    behind = ""  # what was not up yet at the last look, for the failure message
+
+    async def all_up() -> bool:
+        nonlocal behind
+        missing = {s: n - len(await _gather_health(nc, s, n)) for s, n in instances.items()}
+        missing = {s: n for s, n in missing.items() if n > 0}
+        unready = [p for p in gateway_ports(system) if not gateway_ready(p)]
+        behind = f"not answering: {missing}; gateways not ready: {unready}"
+        return not missing and not unready
+
     try:
-        while True:
-            missing = {s: n - len(await _gather_health(nc, s, n)) for s, n in instances.items()}
-            missing = {s: n for s, n in missing.items() if n > 0}
-            unready = [p for p in gateway_ports(system) if not gateway_ready(p)]
-            if not missing and not unready:
-                return
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"not answering: {missing}; gateways not ready: {unready}")
-            await asyncio.sleep(0.5)
+        await eventually(all_up, timeout_s=timeout_s, interval_s=0.5, what="every service up")
+    except TimeoutError as e:
+        raise TimeoutError(behind) from e
     finally:
         await nc.close()
 

@@ -9,7 +9,6 @@ progress again, and then checks every invariant (tests/cluster/invariants.py).
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -19,6 +18,7 @@ from shared.bus import Bus
 from tests.cluster import invariants
 from tests.cluster.support import System, wait_services
 from tests.cluster.workload import Workload
+from tests.support import eventually
 
 pytestmark = pytest.mark.timeout(600)
 #: The stream behind the state service's bucket: the registers live there.
@@ -53,24 +53,25 @@ def services_never_restarted(system: System) -> None:
     assert {c.process.pid for c in children if c.process} == set(system.pids)
 
 
-def leader(find: Callable[[], int | None], timeout_s: float = 30.0) -> int:
-    deadline = time.monotonic() + timeout_s
-    while (found := find()) is None:
-        if time.monotonic() > deadline:
-            raise TimeoutError("no leader")
-        time.sleep(0.2)
-    return found
+async def leader(find: Callable[[], int | None], timeout_s: float = 30.0) -> int:
+    """The member ``find()`` names, once it names one."""
+    def named() -> list[int]:  # a list: member 0 is a leader too, though 0 is falsy
+        member = find()
+        return [] if member is None else [member]
+
+    return (await eventually(named, timeout_s=timeout_s, interval_s=0.2, what="a leader"))[0]
 
 
 async def kill_and_restart(system: System, member: int) -> None:
     system.cluster.kill(member)
-    await asyncio.sleep(DOWN_S)  # the load runs on two members meanwhile
+    # Not a synchronisation: the outage lasts DOWN_S; the load runs on two members meanwhile.
+    await asyncio.sleep(DOWN_S)
     await asyncio.to_thread(system.cluster.restart, member)
 
 
 async def test_kill_the_meta_leader(system: System, client: Bus, observer: Bus) -> None:
     async def fault() -> None:
-        await kill_and_restart(system, leader(system.cluster.meta_leader))
+        await kill_and_restart(system, await leader(system.cluster.meta_leader))
 
     await under_load(system, client, observer, fault)
 
@@ -78,7 +79,7 @@ async def test_kill_the_meta_leader(system: System, client: Bus, observer: Bus) 
 async def test_kill_the_state_stream_leader(system: System, client: Bus,
                                             observer: Bus) -> None:
     async def fault() -> None:
-        victim = leader(lambda: system.cluster.stream_leader(STATE_STREAM))
+        victim = await leader(lambda: system.cluster.stream_leader(STATE_STREAM))
         await kill_and_restart(system, victim)
 
     await under_load(system, client, observer, fault)
@@ -91,13 +92,14 @@ async def test_paused_stream_leader_loses_leadership(system: System, client: Bus
     cluster = system.cluster
 
     async def fault() -> None:
-        victim = leader(lambda: cluster.stream_leader(STATE_STREAM))
+        victim = await leader(lambda: cluster.stream_leader(STATE_STREAM))
         cluster.pause(victim)
         try:
-            deadline = time.monotonic() + 60
-            while (now := cluster.stream_leader(STATE_STREAM)) in (None, victim):
-                assert time.monotonic() < deadline, "no new leader while the old one was silent"
-                await asyncio.sleep(0.5)
+            def new_leader() -> int | None:
+                member = cluster.stream_leader(STATE_STREAM)
+                return None if member == victim else member
+
+            now = await leader(new_leader, timeout_s=60)
         finally:
             cluster.resume(victim)
         assert now != victim

@@ -36,6 +36,7 @@ from shared.clients.state import StateClient
 from shared.contracts.registry import ArtifactFormat, VersionSpec
 from shared.errors import NotFound, QuantopsError, RevisionConflict
 from tests.cluster.linearizability import Kind, Op
+from tests.support import eventually
 
 BINARY = VersionSpec(format=ArtifactFormat.BINARY)
 #: Timeouts a client sees during an election are expected; everything else is a finding.
@@ -99,13 +100,17 @@ class Workload:
     async def wait_progress(self, *, each: int = 3, timeout_s: float = 120.0) -> None:
         """Until every loop acknowledged ``each`` more operations than now."""
         start = self.progress()
-        deadline = time.monotonic() + timeout_s
-        while any(now - before < each for now, before in zip(self.progress(), start,
-                                                                strict=True)):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no progress: {start} -> {self.progress()}, "
-                                   f"errors {dict(self.seen.errors)} {self.seen.samples}")
-            await asyncio.sleep(0.1)
+
+        def progressed() -> bool:
+            return all(now - before >= each
+                       for now, before in zip(self.progress(), start, strict=True))
+
+        try:
+            await eventually(progressed, timeout_s=timeout_s, interval_s=0.1,
+                             what=f"{each} more operations of every loop")
+        except TimeoutError as e:
+            raise TimeoutError(f"no progress: {start} -> {self.progress()}, "
+                               f"errors {dict(self.seen.errors)} {self.seen.samples}") from e
 
     async def _paced(self) -> bool:
         with contextlib.suppress(TimeoutError):
@@ -119,7 +124,7 @@ class Workload:
                 return await op()
             except (QuantopsError, TimeoutError) as e:
                 self.seen.error(what, e)
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(0.2)  # not a synchronisation: a client's retry backoff
         return None
 
     async def _tasks(self) -> None:

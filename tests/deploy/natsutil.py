@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import nats
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.errors import NoRespondersError
 
 from shared import natsauth
+from tests.support import eventually
 
 
 async def connect_as(url: str, user: str, password: str, **options: Any) -> NATS:
@@ -27,26 +29,27 @@ async def request_served(nc: NATS, subject: str, data: bytes, *, within_s: float
     responders" (seen with and without authorization, so not a permissions effect): the
     subscriber's interest is not yet visible to the other connection. Retry only that.
     """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within_s
-    while True:
+    async def served() -> Msg | None:
         try:
             return await nc.request(subject, data, timeout=2)
         except NoRespondersError:
-            if loop.time() > deadline:
-                raise
-            await asyncio.sleep(0.05)
+            return None
+
+    return await eventually(served, timeout_s=within_s, interval_s=0.05,
+                            what=f"a responder to {subject}")
 
 
-async def receive_after(sub: object, send: object, *, within_s: float = 3.0) -> Msg:
+async def receive_after(sub: Subscription, send: Callable[[], Awaitable[object]], *,
+                        within_s: float = 3.0) -> Msg:
     """Call ``send()`` until ``sub`` receives a message (the same fresh-server interest race
     as ``request_served``: a message published before interest is visible is dropped)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within_s
-    while True:
-        await send()  # type: ignore[operator]
+    async def received() -> Msg | None:
+        await send()
         try:
-            return await sub.next_msg(timeout=0.25)  # type: ignore[attr-defined, no-any-return]
+            return await sub.next_msg(timeout=0.25)
         except TimeoutError:
-            if loop.time() > deadline:
-                raise
+            return None
+
+    # next_msg's own timeout paces the retries.
+    return await eventually(received, timeout_s=within_s, interval_s=0,
+                            what="a message on the subscription")

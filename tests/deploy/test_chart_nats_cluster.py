@@ -23,6 +23,7 @@ from shared.natscluster import MemberPorts
 from shared.natsserver import free_port, server_binary
 from tests.deploy.helmchart import nats_config, render
 from tests.deploy.natsutil import connect_as
+from tests.support import eventually_sync
 
 PASSWORDS = {u: f"pw-{u}" for u in natsauth.USERS}
 
@@ -81,16 +82,15 @@ def jsz(member: MemberPorts) -> dict:
 
 
 def wait_for_meta_leader(members: list[MemberPorts], timeout_s: float = 60) -> str:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    def common_leader() -> str | None:
         try:
             leaders = {jsz(m).get("meta_cluster", {}).get("leader") for m in members}
-        except OSError:
-            leaders = set()
-        if len(leaders) == 1 and None not in leaders and "" not in leaders:
-            return str(leaders.pop())
-        time.sleep(0.2)
-    raise TimeoutError("the chart's three servers elected no common meta leader")
+        except OSError:  # a member not listening yet
+            return None
+        return str(leaders.pop()) if len(leaders) == 1 and not {None, ""} & leaders else None
+
+    return eventually_sync(common_leader, timeout_s=timeout_s, interval_s=0.2,
+                           what="a common meta leader of the chart's three servers")
 
 
 async def test_chart_config_forms_a_cluster_that_replicates(

@@ -24,7 +24,7 @@ from shared.clients.staging import stage_object
 from shared.streams import staging_config
 from shared.subjects import Bucket, Stream, staging_subject
 from tests.deploy.natsutil import connect_as, receive_after, request_served
-from tests.support import start_nats
+from tests.support import eventually, start_nats
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -56,14 +56,14 @@ class Conn:
     async def violation(self, timeout_s: float = 2.0) -> str:
         """Wait for the server's permissions-violation error; return its text, lower-cased
         (nats-py lower-cases the server's message, subject included)."""
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        while asyncio.get_running_loop().time() < deadline:
-            found = [str(e).lower() for e in self.errors
-                     if "permissions violation" in str(e).lower()]
-            if found:
-                return found[0]
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"no permissions violation; errors: {self.errors}")
+        def found() -> str | None:
+            texts = (str(e).lower() for e in self.errors)
+            return next((t for t in texts if "permissions violation" in t), None)
+
+        try:
+            return await eventually(found, timeout_s=timeout_s, what="a permissions violation")
+        except TimeoutError:
+            raise AssertionError(f"no permissions violation; errors: {self.errors}") from None
 
 
 @pytest.fixture

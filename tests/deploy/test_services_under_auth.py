@@ -40,23 +40,30 @@ def _probes(pods: Deployment) -> dict[str, list[str]]:
 
 
 def _wait_ready(pods: Deployment, timeout_s: float = 60.0) -> httpx.Response:
-    deadline = time.monotonic() + timeout_s
-    last: object = None
-    while time.monotonic() < deadline:
+    last: list[object] = [None]  # what /readyz said last, for the failure message
+
+    def not_ready(why: str) -> AssertionError:
+        logs = {n: p.log()[-2000:] for n, p in pods.processes.items()}
+        exited = [n for n, p in pods.processes.items() if not p.alive()]
+        return AssertionError(f"{why} (exited: {exited}): {last[0]}\n{logs}\n"
+                              f"{pods.violations()}")
+
+    def ready() -> httpx.Response | None:
         if not all(p.alive() for p in pods.processes.values()):
-            break  # a pod that exited will not become ready: say why now
+            raise not_ready("a pod exited")  # it will not become ready: say why now
         try:
             r = httpx.get(f"{pods.gateway_url}/readyz", timeout=3)
-            if r.status_code == 200:
-                return r
-            last = r.text
         except httpx.HTTPError as e:
-            last = e
-        time.sleep(0.1)  # under the anonymous rate limit (20/s) of public routes
-    logs = {n: p.log()[-2000:] for n, p in pods.processes.items()}
-    exited = [n for n, p in pods.processes.items() if not p.alive()]
-    raise AssertionError(f"not ready in {timeout_s}s (exited: {exited}): {last}\n{logs}\n"
-                         f"{pods.violations()}")
+            last[0] = e
+            return None
+        last[0] = r.text
+        return r if r.status_code == 200 else None
+
+    try:
+        # 0.1 s apart: under the anonymous rate limit (20/s) of public routes.
+        return eventually_sync(ready, timeout_s=timeout_s, interval_s=0.1, what="/readyz 200")
+    except TimeoutError:
+        raise not_ready(f"not ready in {timeout_s}s") from None
 
 
 def test_services_become_ready_as_their_own_users(pods: Deployment) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from shared.natsserver import free_port
 from tests.gateway_auth import admin_headers
-from tests.support import ROOT, pid_alive, service_env
+from tests.support import ROOT, eventually_sync, pid_alive, service_env
 
 pytestmark = pytest.mark.slow
 
@@ -33,18 +33,22 @@ def _start_up(data_dir: Path, ports: dict[str, int], log: Path) -> subprocess.Po
 
 
 def _wait_ready(url: str, timeout_s: float) -> dict[str, object]:
-    deadline = time.monotonic() + timeout_s
-    last: object = None
-    while time.monotonic() < deadline:
+    last: list[object] = [None]  # what /readyz said last, for the failure message
+
+    def ready() -> dict[str, object] | None:
         try:
             r = httpx.get(f"{url}/readyz", timeout=2)
-            last = r.text
-            if r.status_code == 200:
-                return r.json()  # type: ignore[no-any-return]
         except httpx.HTTPError as e:
-            last = e
-        time.sleep(0.1)  # under the anonymous rate limit (20/s) of public routes
-    raise AssertionError(f"not ready in {timeout_s}s: {last}")
+            last[0] = e
+            return None
+        last[0] = r.text
+        return r.json() if r.status_code == 200 else None  # type: ignore[no-any-return]
+
+    try:
+        # 0.1 s apart: under the anonymous rate limit (20/s) of public routes.
+        return eventually_sync(ready, timeout_s=timeout_s, interval_s=0.1, what="/readyz 200")
+    except TimeoutError:
+        raise AssertionError(f"not ready in {timeout_s}s: {last[0]}") from None
 
 
 def _pids(ready: dict[str, object]) -> set[int]:
@@ -99,10 +103,9 @@ def test_up_ready_then_ctrl_c_leaves_nothing_and_data_survives(tmp_path: Path) -
     assert proc.returncode == 0, up_log[-2000:]
     assert auth["Authorization"].removeprefix("Bearer ") in up_log  # the key, shown once
     assert oct((data_dir / "logs" / "gateway.log").stat().st_mode & 0o777) == "0o600"
-    grace = time.monotonic() + 0.5  # as long as this test has always allowed them
-    while [p for p in children if pid_alive(p)] and time.monotonic() < grace:
-        time.sleep(0.02)
-    assert not [p for p in children if pid_alive(p)], "processes left behind after Ctrl-C"
+    # 0.5 s: as long as this test has always allowed them.
+    eventually_sync(lambda: not [p for p in children if pid_alive(p)], timeout_s=0.5,
+                    what="no process left behind after Ctrl-C")
 
     proc = _start_up(data_dir, ports, tmp_path / "up2.log")
     try:

@@ -8,8 +8,9 @@ from __future__ import annotations
 import os
 import re
 import signal
-import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -21,16 +22,27 @@ from tests.gateway_auth import admin_headers
 from tests.support import eventually_sync, pid_alive
 
 pytestmark = pytest.mark.slow
+T = TypeVar("T")
+
+
+def _in_log(log: Path, check: Callable[[str], T], *, what: str, timeout_s: float = 30.0) -> T:
+    """``check(log text)`` once it is truthy; a failure shows the log's tail."""
+    try:
+        return eventually_sync(lambda: check(log.read_text()), timeout_s=timeout_s,
+                               interval_s=0.05, what=what)
+    except TimeoutError as e:
+        raise AssertionError(f"{e} in {log}:\n{log.read_text()[-3000:]}") from None
 
 
 def _wait_line(log: Path, pattern: str, timeout_s: float = 30.0) -> re.Match[str]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = re.search(pattern, log.read_text())
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"{pattern!r} not in {log}:\n{log.read_text()[-3000:]}")
+    return _in_log(log, lambda text: re.search(pattern, text), what=repr(pattern),
+                   timeout_s=timeout_s)
+
+
+def _restarts(text: str, *, more_than: int) -> list[str]:
+    """The pids of the executor's restarts logged so far, once there are more than that."""
+    found: list[str] = re.findall(r"executor restarted: pid (\d+)", text)
+    return found if len(found) > more_than else []
 
 
 def _gone(pid: int) -> bool:
@@ -55,10 +67,8 @@ def test_up_restarts_nats_server_and_executors(tmp_path: Path) -> None:
         nats_pid = int(_wait_line(log, r"nats-server\s+pid (\d+)")[1])
         os.kill(nats_pid, signal.SIGKILL)
         _wait_line(log, r"nats-server restarted: pid \d+")
-        deadline = time.monotonic() + 5
-        while not _gone(nats_pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert _gone(nats_pid), "the killed nats-server was left defunct"
+        eventually_sync(lambda: _gone(nats_pid), timeout_s=5, interval_s=0.05,
+                        what="the killed nats-server reaped, not left defunct")
         _wait_ready(url, timeout_s=60)
         got = httpx.get(f"{url}/v1/state/e2e/kept", headers=auth, timeout=5)
         assert got.status_code == 200 and got.json()["value"] == 1  # same store
@@ -74,11 +84,8 @@ def test_up_restarts_nats_server_and_executors(tmp_path: Path) -> None:
             r = httpx.post(f"{url}/v1/tasks", json={"type": "noop", "input": {}},
                            headers=auth, timeout=10)
             assert r.status_code == 202, r.text
-            deadline = time.monotonic() + 30
-            while len(restarted := re.findall(r"executor restarted: pid (\d+)",
-                                              log.read_text())) <= kill:
-                assert time.monotonic() < deadline, log.read_text()[-3000:]
-                time.sleep(0.05)
+            restarted = _in_log(log, lambda text, n=kill: _restarts(text, more_than=n),
+                                what=f"the executor's restart {kill + 1}")
             victim = int(restarted[-1])
         delays = [float(d) for d in re.findall(r"executor exited with -9; restarting in ([\d.]+)s",
                                                log.read_text())]

@@ -4,7 +4,6 @@ and sessions the fuzzer creates, changes and deletes are nobody else's."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -12,7 +11,13 @@ import pytest
 
 from shared.natsserver import free_port
 from tests.gateway_auth import admin_headers
-from tests.support import ServiceProcess, System, service_env, services_running
+from tests.support import (
+    ServiceProcess,
+    System,
+    eventually_sync,
+    service_env,
+    services_running,
+)
 
 #: The gateway settings of a fuzz run: no limit a fuzzer could trip over by volume alone.
 UNLIMITED = {"QUANTOPS_GATEWAY_RATE_LIMIT_PER_S": "0",
@@ -43,13 +48,12 @@ def fuzz_gateway(system: System, tmp_path_factory: pytest.TempPathFactory
 
 
 def _wait_ready(url: str, process: ServiceProcess, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    def ready() -> bool:
         assert process.alive(), process.log()[-2000:]
         try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
+            return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
         except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"the fuzz gateway at {url} was not ready within {timeout_s}s")
+            return False
+
+    eventually_sync(ready, timeout_s=timeout_s, interval_s=0.1,
+                    what=f"the fuzz gateway at {url} ready")

@@ -5,7 +5,7 @@ attacks, then checks both the refusal and that nothing changed."""
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import uuid
 from typing import Any
 
@@ -22,6 +22,7 @@ from nats.js.errors import NotFoundError
 from shared.clients.registry_objects import meta_subject
 from shared.subjects import STATUS_ERROR, Header
 from tests.deployment import Deployment
+from tests.support import eventually
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -169,14 +170,20 @@ async def test_push_consumer_cannot_deliver_where_its_creator_may_not_publish(
             return  # refused outright: closed
         last = (await js.stream_info(source)).state.last_seq
         delivered = None
-        for _ in range(100):  # until the consumer has pushed everything it had
+
+        async def pushed_all() -> bool:
+            nonlocal delivered
             try:
                 delivered = (await js.consumer_info(source, consumer.name)).delivered
             except NotFoundError:  # an ephemeral push consumer nobody listens to expires
-                break
-            if delivered is not None and (delivered.stream_seq or 0) >= last:
-                break
-            await asyncio.sleep(0.05)
+                return True
+            return delivered is not None and (delivered.stream_seq or 0) >= last
+
+        # Until the consumer has pushed everything it had, for 5 s at most: one that pushes
+        # nothing is what this test hopes for, and the check below is the verdict either way.
+        with contextlib.suppress(TimeoutError):
+            await eventually(pushed_all, timeout_s=5, interval_s=0.05,
+                             what="the consumer's deliveries done")
         print(f"consumer {consumer.name} delivered up to {delivered}")
         landed = await _landed(ready, deliver)
         assert landed is None, f"the server delivered into {deliver}: {landed.data[:80]!r}"

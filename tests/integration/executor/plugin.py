@@ -68,7 +68,7 @@ def quiet_spin(seconds: float) -> int:
 @task("io_then_cpu", input=SpinInput)
 async def io_then_cpu(inp: SpinInput, ctx: TaskContext) -> dict[str, Any]:
     """Running (I/O) for a moment before its CPU part starts, which reports no progress."""
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # not a synchronisation: the task's I/O part
     return {"pid": await ctx.run_in_process(quiet_spin, inp.for_attempt(ctx.attempt))}
 
 
@@ -76,7 +76,7 @@ async def io_then_cpu(inp: SpinInput, ctx: TaskContext) -> dict[str, Any]:
 async def nap(inp: SpinInput, ctx: TaskContext) -> dict[str, Any]:
     """``sleep`` with a different length for a redelivery (``retry_seconds``)."""
     seconds = inp.for_attempt(ctx.attempt)
-    await asyncio.sleep(seconds)
+    await asyncio.sleep(seconds)  # not a synchronisation: the task's work
     return {"slept_s": seconds, "attempt": ctx.attempt}
 
 

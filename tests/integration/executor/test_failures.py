@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
 
 from shared.clients.executor import ExecutorClient
-from shared.contracts.executor import TaskStatus
+from shared.contracts.executor import FailedSummary, TaskStatus
 from shared.errors import InvalidRequest, NotFound
 from tests.support import eventually
 
@@ -72,10 +71,13 @@ async def test_failed_summary_counts_by_type_and_error(client: ExecutorClient) -
     ids.append((await client.submit("cpu_burn", {"seconds": 5}, timeout_s=0.3)).task_id)
     await client.wait_many(ids, timeout_s=20)
     # The summary reads failure events, published just after each final record is durable.
-    deadline = time.monotonic() + 5
-    while (after := await client.failed_summary(window_s=600)).total - before.total < 4:
-        assert time.monotonic() < deadline, after
-        await asyncio.sleep(0.05)
+
+    async def four_more_failures() -> FailedSummary | None:
+        summary = await client.failed_summary(window_s=600)
+        return summary if summary.total - before.total >= 4 else None
+
+    after = await eventually(four_more_failures, timeout_s=5, interval_s=0.05,
+                             what="four more failures in the summary")
     assert after.total - before.total == 4
     assert after.by_error["FailedOnPurpose"] - before.by_error.get("FailedOnPurpose", 0) == 3
     assert after.by_error["timeout"] - before.by_error.get("timeout", 0) == 1
@@ -109,10 +111,14 @@ async def test_failed_summary_reads_only_its_window(client: ExecutorClient) -> N
     task_id = (await client.submit("fail", {})).task_id
     rec = await client.wait(task_id, timeout_s=10)
     assert rec.finished_at is not None
-    deadline = time.monotonic() + 5
-    while task_id not in {g.sample_task_id for g in
-                          (await client.failed_summary(window_s=60)).groups}:
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(max(0.0, rec.finished_at + 1.2 - time.time()))
+    finished_at = rec.finished_at
+
+    async def in_summary() -> bool:
+        groups = (await client.failed_summary(window_s=60)).groups
+        return task_id in {g.sample_task_id for g in groups}
+
+    await eventually(in_summary, timeout_s=5, interval_s=0.05, what="the failure in the summary")
+    # The clock is the condition here: the failure must fall out of a 1 s window.
+    await eventually(lambda: time.time() - finished_at > 1.2, timeout_s=5,
+                     what="the failure 1.2 s old")
     assert (await client.failed_summary(window_s=1)).total == 0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +9,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.natsserver import free_port
+from tests.support import eventually
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -41,14 +40,15 @@ async def test_executor_metrics(new_cluster: Callable[..., Any]) -> None:
                                         backoff_s=0.05)).task_id)
         ids.append((await client.submit("cpu_burn", {"seconds": 10}, timeout_s=0.3)).task_id)
         await client.wait_many(ids, timeout_s=20)
-        # Counters are flushed every 100 ms: scrape until they show every end (or 5 s passed).
-        deadline = time.monotonic() + 5
+        # Counters are flushed every 100 ms: scrape until they show every end.
         async with httpx.AsyncClient() as http:
-            while True:
+
+            async def flushed_samples() -> Samples | None:
                 got = samples((await http.get(f"http://127.0.0.1:{port}/metrics")).text)
-                if flushed(got) or time.monotonic() > deadline:
-                    break
-                await asyncio.sleep(0.05)
+                return got if flushed(got) else None
+
+            got = await eventually(flushed_samples, timeout_s=5, interval_s=0.05,
+                                   what="every task's end in the executor's metrics")
 
     def value(name: str, **labels: str) -> float:
         return got.get((name, frozenset(labels.items())), -1.0)

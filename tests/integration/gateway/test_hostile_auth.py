@@ -141,5 +141,6 @@ async def _until_not_locked(http: httpx.AsyncClient, user: str, password: str,
     deadline = loop.time() + timeout_s
     while (r := await _login(http, user, password, "198.51.100.7")).status_code == 429:
         assert loop.time() < deadline, r.text
+        # Not a synchronisation: the client waits out the server's Retry-After.
         await asyncio.sleep(float(r.json()["details"]["retry_after_s"]))
     return r

@@ -13,6 +13,7 @@ import uvicorn
 
 from services.gateway.http_server import GATHER_MAX_BYTES, GatheringHttpToolsProtocol, Server
 from shared.natsserver import free_port
+from tests.support import eventually
 
 BIG = bytes(range(256)) * (4 * GATHER_MAX_BYTES // 256 + 7)  # several writes' worth, odd size
 
@@ -48,9 +49,11 @@ async def serving() -> AsyncIterator[int]:
                                    log_config=None, access_log=False, lifespan="on"))
     task = asyncio.create_task(server.serve())
     try:
-        while not server.started:
+        def started() -> bool:
             assert not task.done(), "server stopped during start-up"
-            await asyncio.sleep(0.01)
+            return server.started
+
+        await eventually(started, interval_s=0.01, what="uvicorn started")
         yield port
     finally:
         server.should_exit = True

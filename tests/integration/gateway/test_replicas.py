@@ -18,7 +18,7 @@ import pytest
 from shared.natsserver import EmbeddedNats, free_port
 from shared.settings import SettingsError
 from tests.integration.gateway.support import RELAXED, STORES, running_gateway
-from tests.support import ServiceProcess
+from tests.support import ServiceProcess, eventually
 
 pytestmark = pytest.mark.timeout(60)
 #: docs/gateway.md: a change made through one replica applies on the others within this.
@@ -33,27 +33,28 @@ def _client(url: str, key: str = BOOTSTRAP_KEY) -> httpx.AsyncClient:
 
 
 async def _until(call: Callable[[], Any], want: Callable[[httpx.Response], bool],
-                 timeout_s: float) -> float:
+                 timeout_s: float, *, what: str) -> float:
     """Seconds until the response of ``call()`` is what we ``want``; fails after the bound."""
+    async def wanted() -> bool:
+        return want(await call())
+
     start = time.monotonic()
-    while True:
-        r = await call()
-        if want(r):
-            return time.monotonic() - start
-        assert time.monotonic() - start < timeout_s, f"not within {timeout_s}s: {r.text}"
-        await asyncio.sleep(0.01)
+    await eventually(wanted, timeout_s=timeout_s, interval_s=0.01, what=what)
+    return time.monotonic() - start
 
 
 async def _up(url: str, proc: ServiceProcess) -> None:
     async with _client(url) as http:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if (await http.get("/v1/me")).status_code == 200:
-                    return
+        async def answering() -> bool:
             assert proc.alive(), proc.log()[-3000:]
-            await asyncio.sleep(0.1)
-    raise AssertionError(proc.log()[-3000:])
+            with contextlib.suppress(httpx.HTTPError):
+                return (await http.get("/v1/me")).status_code == 200
+            return False
+
+        try:
+            await eventually(answering, timeout_s=30, interval_s=0.1, what="the gateway up")
+        except TimeoutError:
+            raise AssertionError(proc.log()[-3000:]) from None
 
 
 async def _key_of(url: str, user: str) -> tuple[str, str]:
@@ -91,7 +92,8 @@ async def test_two_replicas_share_users_keys_sessions_and_revocations(
                 ).status_code == 201
         key, key_id = await _key_of(a, "rita")
         waits = {"key created": await _until(lambda: _me(b, key),
-                                             lambda r: r.status_code == 200, BOUND_S)}
+                                             lambda r: r.status_code == 200, BOUND_S,
+                                             what="the new key valid through b")}
 
         # The same name created through both at once: one 201, one 409.
         made = await asyncio.gather(*(h.post("/v1/users", json={"name": "dup", "role": "viewer"})
@@ -103,7 +105,7 @@ async def test_two_replicas_share_users_keys_sessions_and_revocations(
                 ).status_code == 200
         waits["role changed"] = await _until(lambda: _me(b, key),
                                              lambda r: r.json().get("role") == "operator",
-                                             BOUND_S)
+                                             BOUND_S, what="the new role through b")
 
         # Sessions: log in through A, refresh through B, replay through A revokes them all.
         login = (await http_b.post("/v1/auth/login", json={
@@ -115,13 +117,15 @@ async def test_two_replicas_share_users_keys_sessions_and_revocations(
                                    json={"refresh_token": login["refresh_token"]})
         assert replay.status_code == 401
         waits["session revoked"] = await _until(lambda: _me(b, refreshed["access_token"]),
-                                                lambda r: r.status_code == 401, BOUND_S)
+                                                lambda r: r.status_code == 401, BOUND_S,
+                                                what="the sessions revoked through b")
 
         # A key revoked through A is refused through B (B had it cached).
         assert (await _me(b, key)).status_code == 200
         assert (await http_a.delete(f"/v1/keys/{key_id}")).status_code == 204
         waits["key revoked"] = await _until(lambda: _me(b, key),
-                                            lambda r: r.status_code == 401, BOUND_S)
+                                            lambda r: r.status_code == 401, BOUND_S,
+                                            what="the key revoked through b")
         later, _ = await _key_of(a, "rita")
 
     # A restarted replica keeps everything: it reads the bucket, not its (new) data dir.
@@ -148,12 +152,14 @@ async def test_a_replica_that_cannot_vouch_for_its_view_refuses_credentials(
         assert (await _me(gw.url, BOOTSTRAP_KEY)).status_code == 200
         server.stop()
         # Refused once its view is older than 1 s: by 1.3 s after the stop at the latest.
-        await _until(lambda: _me(gw.url, BOOTSTRAP_KEY), lambda r: r.status_code != 200, 1.3)
+        await _until(lambda: _me(gw.url, BOOTSTRAP_KEY), lambda r: r.status_code != 200, 1.3,
+                     what="credentials refused")
         refused = await _me(gw.url, BOOTSTRAP_KEY)
         assert refused.status_code == 503, refused.text
         assert refused.json()["code"] == "service_unavailable"
         server.start(log_file=server.data_dir / "nats-server.log")
-        await _until(lambda: _me(gw.url, BOOTSTRAP_KEY), lambda r: r.status_code == 200, 5.0)
+        await _until(lambda: _me(gw.url, BOOTSTRAP_KEY), lambda r: r.status_code == 200, 5.0,
+                     what="credentials accepted again")
 
 
 async def test_kv_store_needs_a_shared_signing_secret(

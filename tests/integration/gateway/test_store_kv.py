@@ -19,6 +19,7 @@ from services.gateway.auth.store import KeyRow, RefreshRow, UserRow
 from services.gateway.auth.store_kv import KvAuthStore
 from shared.errors import ServiceUnavailable
 from shared.natsserver import EmbeddedNats
+from tests.support import eventually
 
 pytestmark = pytest.mark.timeout(40)
 #: What docs/gateway.md promises for a change made on another replica.
@@ -46,12 +47,10 @@ async def replica(url: str, bucket: str, *, js_timeout_s: float = 5.0
         await nc.close()
 
 
-async def _within(check: Callable[[], bool], timeout_s: float) -> float:
+async def _within(check: Callable[[], bool], timeout_s: float, *, what: str) -> float:
     """Seconds until ``check()`` holds; fails after ``timeout_s``."""
     start = time.monotonic()
-    while not check():
-        assert time.monotonic() - start < timeout_s, "not within the bound"
-        await asyncio.sleep(0.005)
+    await eventually(check, timeout_s=timeout_s, interval_s=0.005, what=what)
     return time.monotonic() - start
 
 
@@ -93,7 +92,8 @@ async def test_replicas_bootstrap_one_admin_with_the_shared_key(nats_server: Emb
             for i, (store, _) in enumerate(replicas)))
         assert sorted(won) == [False, False, True]
         for store, view in replicas:
-            await _within(lambda v=view: "admin" in v.users and "k8sbootstrap" in v.keys, 1.0)
+            await _within(lambda v=view: "admin" in v.users and "k8sbootstrap" in v.keys, 1.0,
+                          what="the first admin and its key in every view")
             assert view.users["admin"].uid == view.keys["k8sbootstrap"].uid == uid
             assert [k.id for k in await store.list_keys()] == ["k8sbootstrap"]
     # Generated keys (no configured one): the loser's candidate key is removed.
@@ -105,7 +105,8 @@ async def test_replicas_bootstrap_one_admin_with_the_shared_key(nats_server: Emb
                                      for i, (s, u) in enumerate(zip((a, b), users, strict=True))))
         assert sorted(won) == [False, True]
         winner = won.index(True)
-        await _within(lambda: f"gen{1 - winner}" not in view_b.keys, 1.0)
+        await _within(lambda: f"gen{1 - winner}" not in view_b.keys, 1.0,
+                      what="the losing candidate key removed")
         assert [k.id for k in await b.list_keys()] == [f"gen{winner}"]
 
 
@@ -118,18 +119,21 @@ async def test_a_change_reaches_the_other_replica_within_the_bound(nats_server: 
         assert await a.insert_user(dora)
         assert await a.insert_key(_key("kd", "dora", dora.uid))
         assert "kd" in view_a.keys  # the writer's own view: at once
-        waits = [await _within(lambda: "kd" in view_b.keys, PROPAGATION_BOUND_S)]
+        waits = [await _within(lambda: "kd" in view_b.keys, PROPAGATION_BOUND_S,
+                               what="the new key on replica b")]
         assert await a.revoke_key("kd", time.time())
         assert "kd" not in view_a.keys
-        waits.append(await _within(lambda: "kd" not in view_b.keys, PROPAGATION_BOUND_S))
+        waits.append(await _within(lambda: "kd" not in view_b.keys, PROPAGATION_BOUND_S,
+                                   what="the revoked key gone from replica b"))
         await a.set_role("dora", "admin")
         waits.append(await _within(lambda: view_b.users["dora"].role == "admin",
-                                   PROPAGATION_BOUND_S))
+                                   PROPAGATION_BOUND_S, what="the new role on replica b"))
         await b.revoke_session("sess-x", time.time() + 60)
         waits.append(await _within(lambda: "sess-x" in view_a.revoked_sessions,
-                                   PROPAGATION_BOUND_S))
+                                   PROPAGATION_BOUND_S, what="the revoked session on replica a"))
         assert await b.delete_user("dora")
-        waits.append(await _within(lambda: "dora" not in view_a.users, PROPAGATION_BOUND_S))
+        waits.append(await _within(lambda: "dora" not in view_a.users, PROPAGATION_BOUND_S,
+                                   what="the deleted user gone from replica a"))
         # The store vouches for its view: confirmed current within the check interval.
         assert a.staleness_s() < 0.5 and b.staleness_s() < 0.5, waits
 
@@ -148,7 +152,9 @@ async def test_staleness_grows_while_nats_is_away_and_recovers(
         assert a.staleness_s() > 1.0  # the authenticator refuses past its maximum
         server.start(log_file=server.data_dir / "nats-server.log")
         # Recovered by itself, about a second after NATS is back (docs/gateway.md).
-        await _within(lambda: a.staleness_s() < 0.5 and b.staleness_s() < 0.5, 3.0)
+        await _within(lambda: a.staleness_s() < 0.5 and b.staleness_s() < 0.5, 3.0,
+                      what="both views current again")
         # The followers are live again: a change made now reaches the other replica.
         assert await b.insert_user(new_user("after", "viewer", None))
-        await _within(lambda: "after" in view_a.users, PROPAGATION_BOUND_S)
+        await _within(lambda: "after" in view_a.users, PROPAGATION_BOUND_S,
+                      what="a change after the outage on replica a")

@@ -19,6 +19,7 @@ from shared.operations import Operation
 from shared.roles import Role
 from shared.settings import Settings
 from shared.subjects import STATUS_ERROR, Header
+from tests.support import eventually
 
 
 class Add(Message):
@@ -104,7 +105,7 @@ async def test_nobody_listening_is_service_unavailable(bus: Bus, unique: str) ->
 
 async def test_slow_service_is_a_timeout(bus: Bus, unique: str) -> None:
     async def slow(req: Add, ctx: Context) -> Sum:
-        await asyncio.sleep(2)
+        await asyncio.sleep(2)  # not a synchronisation: a handler slow on purpose
         return Sum(total=0)
 
     await bus.serve(_op(f"test.{unique}.slow"), slow)
@@ -181,16 +182,19 @@ async def test_service_keeps_serving_across_nats_server_restart(
     assert (await client.request(subject, Add(a=1, b=1), Sum)).total == 2
 
     server.stop()
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(0.5)  # not a synchronisation: the outage lasts a while
     server.start()
-    result: Any = None
-    for _ in range(60):  # both sides reconnect on their own; the subscription is re-made
+
+    async def served() -> Sum | None:
         try:
-            result = await client.request(subject, Add(a=20, b=1), Sum, timeout_s=0.5)
-            break
+            return await client.request(subject, Add(a=20, b=1), Sum, timeout_s=0.5)
         except errors.QuantopsError:
-            await asyncio.sleep(0.25)
-    assert result is not None and result.total == 21
+            return None
+
+    # Both sides reconnect on their own; the subscription is re-made.
+    result = await eventually(served, timeout_s=30, interval_s=0.25,
+                              what="the request served after the restart")
+    assert result.total == 21
     await client.close()
     await service.close()
 

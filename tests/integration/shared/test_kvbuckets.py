@@ -4,13 +4,12 @@ removes a key at once and then itself."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from nats.js.errors import APIError, KeyNotFoundError
 
 from shared.bus import Bus
 from shared.kvbuckets import delete_expiring, ensure_bucket
+from tests.support import eventually
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -49,9 +48,9 @@ async def test_an_expiring_marker_deletes_at_once_then_goes(bus: Bus, unique: st
         await kv.get("k")
     stream = f"KV_{bucket}"
     assert (await js.stream_info(stream)).state.messages == 1  # the marker alone
-    for _ in range(100):  # the server drops the marker after its TTL
-        if (await js.stream_info(stream)).state.messages == 0:
-            break
-        await asyncio.sleep(0.1)
-    assert (await js.stream_info(stream)).state.messages == 0
+
+    async def marker_gone() -> bool:  # the server drops the marker after its TTL
+        return (await js.stream_info(stream)).state.messages == 0
+
+    await eventually(marker_gone, timeout_s=10, interval_s=0.1, what="the delete marker expired")
     assert await kv.create("k", b"new") > 0  # the key is free again

@@ -14,6 +14,7 @@ import pytest
 
 from shared.bus import Bus
 from shared.clients.state import StateClient
+from shared.contracts.state import PutReply
 from shared.errors import QuantopsError
 from shared.natsserver import EmbeddedNats
 from tests.integration.state.support import connect
@@ -41,15 +42,18 @@ async def wait_replicas(url: str, count: int, *, timeout_s: float) -> None:
 
     seen: set[str] = set()
     nc = await nats.connect(url)
+
+    async def all_answered() -> bool:
+        try:
+            reply = await nc.request("state.health", b"{}", timeout=1)
+            seen.add(msgspec.json.decode(reply.data, type=HealthReply).instance)
+        except Exception:  # a replica still starting: ask again
+            return False
+        return len(seen) >= count
+
     try:
-        deadline = time.monotonic() + timeout_s
-        while len(seen) < count:
-            assert time.monotonic() < deadline, f"only {len(seen)} state replicas answered"
-            try:
-                reply = await nc.request("state.health", b"{}", timeout=1)
-                seen.add(msgspec.json.decode(reply.data, type=HealthReply).instance)
-            except Exception:
-                await asyncio.sleep(0.1)
+        await eventually(all_answered, timeout_s=timeout_s,
+                         what=f"{count} state replicas answering health")
     finally:
         await nc.close()
 
@@ -85,6 +89,7 @@ async def test_8_writers_x_200_cas_increments_through_two_replicas_make_1600(
             except QuantopsError as e:
                 assert e.code == "revision_conflict", e
                 conflicts += 1
+                # Not a synchronisation: a writer's jittered backoff after losing a race.
                 await asyncio.sleep(random.uniform(0, CONFLICT_BACKOFF_S))
         return wins
 
@@ -125,7 +130,7 @@ async def test_sigkill_during_a_write_burst_loses_no_acknowledged_write(
                     enough.set()
             except QuantopsError:
                 failed += 1
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(0.01)  # not a synchronisation: a writer's backoff on error
             n += 1
 
     try:
@@ -162,16 +167,17 @@ async def test_the_service_survives_a_nats_server_restart(
         # put after the restart then is not lost on the dead socket to wait out its timeout.
         await asyncio.to_thread(private.stop)
         await asyncio.to_thread(private.start, log_file=tmp_path / "nats-restarted.log")
-        deadline = time.monotonic() + 20
-        while True:
+
+        async def put_after_restart() -> PutReply | None:
             try:
-                after = await client.put(ns, "survivor", {"n": 2},
-                                         expected_revision=before.revision)
-                break
+                return await client.put(ns, "survivor", {"n": 2},
+                                        expected_revision=before.revision)
             except QuantopsError as e:
                 assert e.code in ("service_unavailable", "timeout", "internal"), e
-                assert time.monotonic() < deadline, "state did not come back"
-                await asyncio.sleep(0.05)
+                return None
+
+        after = await eventually(put_after_restart, timeout_s=20, interval_s=0.05,
+                                 what="state accepting a put after the restart")
         assert (await client.get(ns, "survivor")).value == {"n": 2}
         assert (await client.get(ns, "survivor", revision=before.revision)).value == {"n": 1}
         assert after.revision > before.revision

@@ -3,8 +3,6 @@ a corrupted file without writing anything, and large restores finish under a jou
 
 from __future__ import annotations
 
-import asyncio
-
 import msgspec
 import pytest
 
@@ -13,6 +11,7 @@ from shared.clients.state import StateClient
 from shared.contracts.state import NamespaceConfig
 from shared.errors import IntegrityError, InvalidRequest, NotFound
 from tests.integration.state.support import Stack
+from tests.support import eventually
 
 
 async def contents(state: StateClient, ns: str) -> dict[str, object]:
@@ -137,11 +136,9 @@ async def test_a_journal_left_by_a_dead_replica_is_resumed(state: StateClient, n
     snapshots = Snapshots(app.store, app.index, app.namespaces, app.settings.state)
     await snapshots.resume_stale()
     assert await contents(state, ns) == {"k": "after snapshot"}
-    for _ in range(100):  # the journal's tombstone reaches the index through the feed
-        if f"_restore.dead{ns}" not in app.index.journals:
-            break
-        await asyncio.sleep(0.01)
-    assert f"_restore.dead{ns}" not in app.index.journals
+    # The journal's tombstone reaches the index through the feed.
+    await eventually(lambda: f"_restore.dead{ns}" not in app.index.journals, timeout_s=1,
+                     interval_s=0.01, what="the stale journal gone from the index")
 
 
 async def test_a_journal_whose_snapshot_vanished_is_abandoned(stack: Stack, ns: str) -> None:

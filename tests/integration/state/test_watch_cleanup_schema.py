@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +15,7 @@ from shared.clients.state import StateClient
 from shared.contracts.state import ChangeEvent, NamespaceConfig
 from shared.errors import Conflict, InvalidRequest
 from tests.integration.state.support import Stack
+from tests.support import eventually
 
 
 async def collect(state: StateClient, ns: str, prefix: str, n: int, live: asyncio.Event
@@ -54,7 +56,10 @@ async def test_watch_refuses_a_wildcard_namespace(state: StateClient) -> None:
 async def test_cleanup_drops_only_keys_not_written_recently(state: StateClient, ns: str) -> None:
     for k in ("old.1", "old.2", "touched"):
         await state.put(ns, k, 1)
-    await asyncio.sleep(1.2)
+    written = time.time()
+    # The clock is the condition here: the cleanup below takes keys older than 1 s.
+    await eventually(lambda: time.time() - written > 1.2, timeout_s=5,
+                     what="the first keys 1.2 s old")
     await state.put(ns, "touched", 2)
     await state.put(ns, "fresh", 3)
     dry = await state.cleanup(ns, older_than_s=1.0, dry_run=True)
@@ -124,8 +129,15 @@ async def test_a_value_newer_than_the_namespace_is_refused_on_read(
 async def test_health_reports_store_status_and_usage(state: StateClient, ns: str,
                                                      stack: Stack) -> None:
     await state.put(ns, "a", "xyz")
-    await asyncio.sleep(0.05)
-    deps, details = await stack.replicas[0].health()
+
+    async def write_reported() -> tuple[dict[str, Any], dict[str, Any]] | None:
+        deps, details = await stack.replicas[0].health()
+        usage = details["namespaces"]
+        seen = isinstance(usage, dict) and usage.get(ns, {}).get("keys", 0) > 0
+        return (deps, details) if seen else None
+
+    # The replica's usage follows its change feed: wait until it has applied the write.
+    deps, details = await eventually(write_reported, what="the write in the health's usage")
     assert deps["jetstream"].ok
     usage = details["namespaces"]
     assert isinstance(usage, dict) and usage[ns]["keys"] == 1 and usage[ns]["bytes"] == 5

@@ -44,7 +44,7 @@ def die() -> None:
 def with_progress(steps: int) -> str:
     for i in range(steps):
         report_progress((i + 1) / steps, f"step {i + 1}")
-        time.sleep(0.01)
+        time.sleep(0.01)  # not a synchronisation: the job's work between reports
     return "done"
 
 

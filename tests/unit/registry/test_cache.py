@@ -37,7 +37,7 @@ class Registry:
 
     async def download(self, ref: str) -> tuple[VersionInfo, bytes]:
         self.downloads += 1
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)  # not a synchronisation: a download takes a moment
         info = self.versions[ref]
         return info, info.artifact.sha256.encode()
 

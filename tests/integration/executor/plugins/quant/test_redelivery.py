@@ -3,7 +3,6 @@ exactly one version, one evaluation and one trial record (everything is keyed by
 
 from __future__ import annotations
 
-import asyncio
 import signal
 
 import pytest
@@ -13,8 +12,9 @@ from shared.clients.datasets import DatasetClient
 from shared.clients.executor import ExecutorClient
 from shared.clients.registry import RegistryClient
 from shared.clients.state import StateClient
-from shared.contracts.executor import TaskStatus
+from shared.contracts.executor import TaskRecord, TaskStatus
 from tests.integration.executor.plugins.quant.support import QuantSystem
+from tests.support import eventually
 
 # Starts its own state, registry and two executors, then trains, kills and trains again.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -32,13 +32,13 @@ async def test_a_killed_training_registers_once(fast_redelivery: QuantSystem) ->
             "estimator": {"name": "random_forest",
                           "hyperparameters": {"n_estimators": 40, "max_depth": 6}},
             "walk_forward": {"n_splits": 3, "min_train_size": 504}})
-        record = await executor.get(task.task_id)
-        for _ in range(750):  # until a worker fits folds (progress comes from the worker)
+
+        async def fitting() -> TaskRecord | None:  # progress comes from the worker
             record = await executor.get(task.task_id)
-            if record.status == TaskStatus.RUNNING and (record.progress or 0) > 0:
-                break
-            await asyncio.sleep(0.02)
-        assert record.status == TaskStatus.RUNNING, record
+            running = record.status == TaskStatus.RUNNING and (record.progress or 0) > 0
+            return record if running else None
+
+        record = await eventually(fitting, timeout_s=15, what="a worker fitting folds")
         pid = int(record.worker.rpartition(":")[2])
         victim = next(p for p in fast_redelivery.processes if p.alive() and p.pid == pid)
         victim.stop(signal.SIGKILL)
