@@ -128,17 +128,19 @@ class Authenticator:
         self._cache: dict[bytes, _Proof] = {}
         view.on_drop = self.forget
 
-    async def authenticate(self, credential: str, *, verify: bool = True) -> Principal | None:
+    async def authenticate(self, credential: str, *,
+                           verify: Callable[[], bool] = lambda: True) -> Principal | None:
         """The principal of ``credential``, or None.
 
-        ``verify=False`` refuses an API key that would need argon2 (not cached): the guard
-        asks so for an address that has spent its failed attempts.
+        ``verify()`` False refuses an API key that would need argon2 (not cached): the guard
+        answers so for an address that has spent its failed attempts. It is asked only then,
+        so a cached credential costs no rate-limit lookups.
         """
         now = time.time()
         fp = credentials.fingerprint(credential)
         proof = self._cache.get(fp)
         if proof is None or proof.valid_until <= now:
-            proof = await self._prove(credential, now, verify)
+            proof = await self._prove(credential, now, verify())
             if proof is None:
                 return None
             self._remember(fp, proof, now)

@@ -122,23 +122,24 @@ def make_guard(authn: Authenticator, principals: RateLimiter, anonymous: RateLim
 
     async def authenticate(connection: ASGIConnection[Any, Any, Any, Any],
                            handler: BaseRouteHandler) -> Principal:
-        ip = client_ip(connection, proxies)
+        # The address and the key id matter only when something fails or argon2 would run:
+        # worked out then, a cached credential's request does without them.
         try:
             credential = credential_of(connection.scope["headers"])
         except Unauthenticated:
-            _limit(anonymous, ip, "failed authentications")
+            _limit(anonymous, client_ip(connection, proxies), "failed authentications")
             raise
-        cred = ""
         if credential is not None:
-            cred = credential_id(credential)
-            principal = await authn.authenticate(credential, verify=not spent(ip, cred))
+            principal = await authn.authenticate(credential, verify=lambda: not spent(
+                client_ip(connection, proxies), credential_id(credential)))
         elif (token := stream_token_of(connection, handler)) is not None:
             principal = streamtokens.verify(token, authn)  # an HMAC: nothing to buy by guessing
         else:
             raise Unauthenticated("credentials required: Authorization: Bearer <token or key>",
                                   details={"reason": "missing_credentials"})
         if principal is None:
-            failed(ip, cred)
+            failed(client_ip(connection, proxies),
+                   credential_id(credential) if credential is not None else "")
             raise _invalid("invalid, expired or revoked credentials")
         return principal
 
