@@ -13,6 +13,7 @@ for JWTs), keyed by an HMAC fingerprint so the cache holds no credential.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Callable
@@ -126,6 +127,7 @@ class Authenticator:
         self.cache_ttl_s = cache_ttl_s
         self.max_staleness_s = max_staleness_s
         self._cache: dict[bytes, _Proof] = {}
+        self._proving: dict[bytes, asyncio.Future[_Proof | None]] = {}
         view.on_drop = self.forget
 
     async def authenticate(self, credential: str, *,
@@ -140,11 +142,33 @@ class Authenticator:
         fp = credentials.fingerprint(credential)
         proof = self._cache.get(fp)
         if proof is None or proof.valid_until <= now:
-            proof = await self._prove(credential, now, verify())
+            proof = await self._prove_once(fp, credential, now, verify)
             if proof is None:
                 return None
             self._remember(fp, proof, now)
         return self._principal(proof, now)
+
+    async def _prove_once(self, fp: bytes, credential: str, now: float,
+                          verify: Callable[[], bool]) -> _Proof | None:
+        """One proof at a time per credential; requests that come while it is being proven
+        share its answer. Without this, a busy client's key leaving the cache (every
+        ``cache_ttl_s``) started an argon2 check per request in flight: two ran, the next 32
+        queued for hundreds of milliseconds, and the rest were refused as saturated (429),
+        every minute, for one valid key (``bench.bench_gateway`` past 60 seconds)."""
+        pending = self._proving.get(fp)
+        if pending is None:
+            if not verify():  # refused without argon2 for this caller alone: not shared
+                return await self._prove(credential, now, False)
+            pending = asyncio.ensure_future(self._prove(credential, now, True))
+            self._proving[fp] = pending
+            pending.add_done_callback(lambda done: self._proved(fp, done))
+        # Shielded: a caller that goes away must not cancel the others' proof.
+        return await asyncio.shield(pending)
+
+    def _proved(self, fp: bytes, done: asyncio.Future[_Proof | None]) -> None:
+        self._proving.pop(fp, None)
+        if not done.cancelled():
+            done.exception()  # retrieved: every waiter has gone, nobody else will
 
     def _principal(self, proof: _Proof, now: float) -> Principal | None:
         """Check a proof against the live view: the part that is never cached."""

@@ -6,12 +6,14 @@ user's keys are capped."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from tests.integration.gateway.support import RELAXED, make_user_key
+from tests.support import eventually
 
 #: Three failures per address, no refill during the test; every uncached key costs argon2.
 STRICT = {"QUANTOPS_GATEWAY_ANONYMOUS_RATE_LIMIT_PER_S": "0.001",
@@ -144,3 +146,26 @@ async def _until_not_locked(http: httpx.AsyncClient, user: str, password: str,
         # Not a synchronisation: the client waits out the server's Retry-After.
         await asyncio.sleep(float(r.json()["details"]["retry_after_s"]))
     return r
+
+
+async def test_a_busy_key_leaving_the_cache_is_checked_once_not_once_per_request(
+        start_gateway: Callable[..., Any]) -> None:
+    """64 requests in flight on open connections when their key's cached proof expires: one
+    argon2 check, shared. (Before: one per request; two ran, 32 queued for a few hundred
+    milliseconds and the other 30 were refused with 429 "saturated".)"""
+    async with start_gateway(**RELAXED, QUANTOPS_GATEWAY_RATE_LIMIT_PER_S="0",
+                             QUANTOPS_GATEWAY_API_KEY_CACHE_TTL_S="1") as gw:
+        key = await make_user_key(gw, "busy", "viewer")
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        async with httpx.AsyncClient(base_url=gw.url, limits=limits, timeout=10,
+                                     headers={"Authorization": f"Bearer {key}"}) as http:
+            # 64 connections opened (and the proof cached) first, so the 64 below all
+            # arrive at once, as a busy client's do.
+            warm = await asyncio.gather(*(http.get("/v1/me") for _ in range(64)))
+            assert {r.status_code for r in warm} == {200}
+            proven = time.monotonic()
+            await eventually(lambda: time.monotonic() - proven > 1.2,
+                             what="the cached proof expired")
+            answers = await asyncio.gather(*(http.get("/v1/me") for _ in range(64)))
+    statuses = [r.status_code for r in answers]
+    assert statuses == [200] * 64, {s: statuses.count(s) for s in set(statuses)}
