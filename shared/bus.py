@@ -64,6 +64,7 @@ _PRINCIPAL = Header.PRINCIPAL.value
 _ROLE = Header.ROLE.value
 _AUTH = Header.AUTH.value
 _CID_PREFIX = os.urandom(8).hex()
+_cid_counter = itertools.count(int.from_bytes(os.urandom(4)))
 #: Requests of one served subject waiting for a free handler; beyond it a request is dropped as
 #: a slow consumer would be (its requester times out, and may retry).
 MAX_BACKLOG = 65536
@@ -73,7 +74,6 @@ MAX_BACKLOG_BYTES = 64 * 1024 * 1024
 
 def _payload_size(msg: Msg) -> int:
     return len(msg.data)
-_cid_counter = itertools.count(int.from_bytes(os.urandom(4)))
 
 
 class Context:
